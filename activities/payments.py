@@ -1,0 +1,120 @@
+"""Payments at the provider, mirrored in the payments table."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from domain.messages import (
+    CreatePaymentRequest,
+    PaymentCheck,
+    PaymentCheckRequest,
+    PaymentView,
+    RefundRequest,
+    RefundResult,
+)
+from domain.payments import judge_payment
+from integrations.payments import PaymentProvider, ProviderPayment
+from store.db import SessionFactory, transaction
+from store.repositories import PaymentRepository
+
+
+class PaymentActivities:
+    def __init__(self, sessions: SessionFactory, provider: PaymentProvider) -> None:
+        self.sessions = sessions
+        self.provider = provider
+
+    @activity.defn
+    def create_payment(self, request: CreatePaymentRequest) -> PaymentView:
+        """One provider payment per order: an earlier attempt's payment is found and reused."""
+        with transaction(self.sessions) as session:
+            known = PaymentRepository(session).for_order(request.order_id)
+        if known is not None:
+            return _view(self.provider.retrieve_payment(known.provider_payment_id))
+        payment = self.provider.create_payment(
+            order_id=request.order_id,
+            customer_id=request.customer_id,
+            amount=request.amount,
+            currency=request.currency,
+        )
+        with transaction(self.sessions) as session:
+            PaymentRepository(session).record_intent(
+                order_id=request.order_id,
+                provider=self.provider.name,
+                provider_payment_id=payment.id,
+                client_secret=payment.client_secret,
+                amount=payment.amount,
+                currency=payment.currency,
+                status=payment.status,
+            )
+        return _view(payment)
+
+    @activity.defn
+    def check_payment(self, request: PaymentCheckRequest) -> PaymentCheck:
+        """Ask the provider itself; a callback's word is never enough."""
+        payment = self.provider.retrieve_payment(request.payment_intent_id)
+        verdict, reason = judge_payment(
+            status=payment.status,
+            amount=payment.amount,
+            currency=payment.currency,
+            expected_amount=request.amount,
+            expected_currency=request.currency,
+        )
+        with transaction(self.sessions) as session:
+            PaymentRepository(session).set_status(payment.id, payment.status)
+        return PaymentCheck(
+            payment_intent_id=payment.id,
+            status=payment.status,
+            amount=payment.amount,
+            currency=payment.currency,
+            verdict=verdict,
+            reason=reason,
+        )
+
+    @activity.defn
+    def cancel_payment(self, request: PaymentCheckRequest) -> PaymentCheck:
+        """Cancel an unpaid payment; if the customer paid at the last second, say so instead."""
+        payment = self.provider.cancel_payment(request.payment_intent_id)
+        with transaction(self.sessions) as session:
+            PaymentRepository(session).set_status(payment.id, payment.status)
+        verdict, reason = judge_payment(
+            status=payment.status,
+            amount=payment.amount,
+            currency=payment.currency,
+            expected_amount=request.amount,
+            expected_currency=request.currency,
+        )
+        return PaymentCheck(
+            payment_intent_id=payment.id,
+            status=payment.status,
+            amount=payment.amount,
+            currency=payment.currency,
+            verdict=verdict,
+            reason=reason,
+        )
+
+    @activity.defn
+    def refund_payment(self, request: RefundRequest) -> RefundResult:
+        refund = self.provider.refund_payment(
+            payment_id=request.payment_intent_id,
+            amount=request.amount,
+            idempotency_key=f"order-{request.order_id}-refund-{request.amount}",
+        )
+        with transaction(self.sessions) as session:
+            PaymentRepository(session).record_refund(
+                order_id=request.order_id,
+                provider_refund_id=refund.id,
+                provider_payment_id=request.payment_intent_id,
+                amount=refund.amount,
+                reason=request.reason,
+            )
+        return RefundResult(refund_id=refund.id, amount=refund.amount)
+
+
+def _view(payment: ProviderPayment) -> PaymentView:
+    return PaymentView(
+        payment_intent_id=payment.id,
+        client_secret=payment.client_secret,
+        amount=payment.amount,
+        currency=payment.currency,
+        status=payment.status,
+    )

@@ -1,0 +1,28 @@
+"""Dependencies the routes declare; the app's lifespan fills them, tests override them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.temporal import OrderWorkflows
+from orderflow.settings import Settings
+from store.db import SessionFactory
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_sessions(request: Request) -> SessionFactory:
+    return request.app.state.sessions
+
+
+def get_workflows(request: Request) -> OrderWorkflows:
+    return request.app.state.workflows
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
+WorkflowsDep = Annotated[OrderWorkflows, Depends(get_workflows)]

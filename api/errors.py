@@ -1,0 +1,83 @@
+"""Every error leaves as ``{"error": {"code", "message"}}``: 4xx for the caller, 5xx is our bug."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from domain.errors import (
+    ActionRefused,
+    IdempotencyConflict,
+    InvalidOrder,
+    InvalidTransition,
+    OrderflowError,
+    OrderNotFound,
+    OutOfStock,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: dict[type[OrderflowError], int] = {
+    InvalidOrder: 422,
+    OrderNotFound: 404,
+    OutOfStock: 409,
+    IdempotencyConflict: 409,
+    ActionRefused: 409,
+    InvalidTransition: 409,
+}
+
+
+class ServiceUnavailable(Exception):
+    """A dependency (Temporal, the database) is down: the caller should retry later."""
+
+
+def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def http_status(error: OrderflowError) -> int:
+    for kind in type(error).__mro__:
+        if kind in STATUS_OF:
+            return STATUS_OF[kind]  # type: ignore[index]
+    return 400
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OrderflowError)
+    async def _business(_: Request, error: OrderflowError) -> JSONResponse:
+        return JSONResponse(error_body(error.code, error.message), status_code=http_status(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or e["loc"][0], "problem": e["msg"]}
+            for e in error.errors()
+        ]
+        message = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+        return JSONResponse(
+            error_body("validation_error", message, details=details), status_code=422
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, error: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse(error_body(code, str(error.detail)), status_code=error.status_code)
+
+    @app.exception_handler(ServiceUnavailable)
+    async def _unavailable(_: Request, error: ServiceUnavailable) -> JSONResponse:
+        return JSONResponse(
+            error_body("service_unavailable", str(error)),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            error_body("internal_error", "unexpected server error"), status_code=500
+        )

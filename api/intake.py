@@ -1,0 +1,143 @@
+"""Order intake: validate against the catalog, price it, persist it once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.schemas import OrderCreate
+from domain.errors import IdempotencyConflict, InvalidOrder, OutOfStock, UnknownSku
+from domain.ids import derive_order_id
+from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput
+from domain.money import line_total
+from domain.order import OrderStatus
+from store.db import SessionFactory, transaction
+from store.models import Customer, Order, OrderLine, StockLevel
+from store.repositories import CatalogRepository, OrderRepository
+
+
+@dataclass(frozen=True)
+class Intake:
+    order: Order
+    created: bool
+
+
+def fingerprint(body: OrderCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def accept_order(
+    sessions: SessionFactory, body: OrderCreate, idempotency_key: str | None
+) -> Intake:
+    """Persist a new order, or return the one this request already created."""
+    order_id = derive_order_id(body.channel, body.external_id, idempotency_key)
+    request_print = fingerprint(body)
+    try:
+        with transaction(sessions) as session:
+            existing = _existing(OrderRepository(session), order_id, idempotency_key, request_print)
+            if existing is not None:
+                return Intake(existing, created=False)
+            order = _priced_order(session, body, order_id, idempotency_key, request_print)
+            return Intake(order, created=True)
+    except IntegrityError:
+        # A concurrent identical request won the insert; answer with its order.
+        with transaction(sessions) as session:
+            existing = _existing(OrderRepository(session), order_id, idempotency_key, request_print)
+        if existing is None:
+            raise
+        return Intake(existing, created=False)
+
+
+def _existing(
+    orders: OrderRepository, order_id: str, key: str | None, request_print: str
+) -> Order | None:
+    existing = orders.get(order_id) or (orders.by_idempotency_key(key) if key else None)
+    if existing is not None and existing.request_fingerprint != request_print:
+        raise IdempotencyConflict(
+            f"order {existing.id} was already created from a different request "
+            "(same Idempotency-Key or channel order number)"
+        )
+    return existing
+
+
+def _priced_order(
+    session: Session, body: OrderCreate, order_id: str, key: str | None, request_print: str
+) -> Order:
+    quantities: dict[str, int] = {}
+    for line in body.lines:
+        quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
+    products = CatalogRepository(session).products(list(quantities))
+    unknown = sorted(set(quantities) - set(products))
+    if unknown:
+        raise UnknownSku(f"unknown SKU: {', '.join(unknown)}")
+    currencies = {p.currency for p in products.values()}
+    if len(currencies) > 1:
+        raise InvalidOrder(f"lines are priced in several currencies: {sorted(currencies)}")
+    _check_availability(session, quantities)
+
+    orders = OrderRepository(session)
+    orders.upsert_customer(
+        Customer(id=body.customer.id, email=body.customer.email, name=body.customer.name)
+    )
+    lines = [
+        OrderLine(
+            sku=sku,
+            quantity=quantity,
+            unit_price=products[sku].price,
+            line_total=line_total(products[sku].price, quantity),
+        )
+        for sku, quantity in quantities.items()
+    ]
+    order = Order(
+        id=order_id,
+        channel=body.channel,
+        external_id=body.external_id,
+        idempotency_key=key,
+        request_fingerprint=request_print,
+        customer_id=body.customer.id,
+        status=OrderStatus.PENDING_PAYMENT.value,
+        currency=currencies.pop(),
+        total=sum(line.line_total for line in lines),
+        shipping_address=body.shipping_address.model_dump(mode="json"),
+        lines=lines,
+    )
+    orders.add(order)
+    session.flush()
+    return order
+
+
+def _check_availability(session: Session, quantities: dict[str, int]) -> None:
+    """Refuse early what can't be served at all; the reservation itself stays the real guard."""
+    available = dict(
+        session.execute(
+            select(StockLevel.sku, func.sum(StockLevel.on_hand - StockLevel.reserved))
+            .where(StockLevel.sku.in_(list(quantities)))
+            .group_by(StockLevel.sku)
+        ).all()
+    )
+    short = [
+        sku for sku, wanted in sorted(quantities.items()) if (available.get(sku) or 0) < wanted
+    ]
+    if short:
+        raise OutOfStock(f"not enough stock for {', '.join(short)}")
+
+
+def workflow_input(order: Order, policy: OrderPolicy) -> OrderWorkflowInput:
+    return OrderWorkflowInput(
+        order_id=order.id,
+        channel=order.channel,
+        customer_id=order.customer_id,
+        currency=order.currency,
+        amount=order.total,
+        lines=[
+            OrderedLine(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
+            for line in order.lines
+        ],
+        policy=policy,
+    )

@@ -1,0 +1,55 @@
+"""The FastAPI application: ``create_app`` builds it, the lifespan connects its dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from temporalio.client import Client
+
+from api.errors import install_error_handlers
+from api.routes import health, orders, products, webhooks
+from api.temporal import OrderWorkflows
+from orderflow.settings import Settings, get_settings
+from store.db import SessionFactory, make_engine, make_session_factory
+from workers.client import connect
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    client: Client | None = None,
+    sessions: SessionFactory | None = None,
+    task_queue: str | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass their own Temporal client and sessions; production passes none."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = None
+        if sessions is None:
+            engine = make_engine(settings.database_url)
+        app.state.settings = settings
+        app.state.sessions = sessions or make_session_factory(engine)  # type: ignore[arg-type]
+        temporal = client or await connect(settings)
+        app.state.workflows = (
+            OrderWorkflows(temporal, task_queue) if task_queue else OrderWorkflows(temporal)
+        )
+        yield
+        if engine is not None:
+            engine.dispose()
+
+    app = FastAPI(
+        title="orderflow",
+        summary="Order management where every order is a durable Temporal workflow.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    router = APIRouter()
+    for module in (orders, products, webhooks, health):
+        router.include_router(module.router)
+    app.include_router(router)
+    return app

@@ -1,0 +1,51 @@
+"""Liveness and metrics for operators and load balancers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionsDep, WorkflowsDep
+from store.db import SessionFactory
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz(*, sessions: SessionsDep, workflows: WorkflowsDep) -> JSONResponse:
+    checks = {
+        "database": await run_in_threadpool(_database_ok, sessions),
+        "temporal": await _temporal_ok(workflows.client),
+    }
+    healthy = all(checks.values())
+    return JSONResponse(
+        {
+            "status": "ok" if healthy else "degraded",
+            **{k: "ok" if v else "down" for k, v in checks.items()},
+        },
+        status_code=200 if healthy else 503,
+    )
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _database_ok(sessions: SessionFactory) -> bool:
+    try:
+        with sessions() as session:
+            session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure is "down"
+        return False
+    return True
+
+
+async def _temporal_ok(client) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        return await client.service_client.check_health()
+    except Exception:  # noqa: BLE001
+        return False

@@ -1,0 +1,114 @@
+"""Request and response bodies. Amounts are minor units computed by the server, never the client."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from domain.ids import CHANNEL_PATTERN, EXTERNAL_ID_PATTERN
+from domain.messages import PaymentView, TimelineEntry
+from domain.order import OrderStatus
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CustomerIn(Strict):
+    id: str = Field(min_length=1, max_length=64)
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+
+
+class AddressIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    phone: str = Field(min_length=3, max_length=40, pattern=r"^\+?[0-9 ()-]+$")
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    province: str | None = Field(None, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class LineIn(Strict):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=1000)
+
+
+class OrderCreate(Strict):
+    channel: str = Field(pattern=CHANNEL_PATTERN, examples=["web"])
+    external_id: str | None = Field(None, pattern=EXTERNAL_ID_PATTERN, examples=["A-1001"])
+    customer: CustomerIn
+    shipping_address: AddressIn
+    lines: list[LineIn] = Field(min_length=1, max_length=100)
+
+
+class LinePublic(BaseModel):
+    sku: str
+    quantity: int
+    unit_price: int
+    line_total: int
+
+
+class OrderPublic(BaseModel):
+    id: str
+    channel: str
+    external_id: str | None
+    customer_id: str
+    status: OrderStatus
+    currency: str
+    total: int
+    lines: list[LinePublic]
+    payment: PaymentView | None = None
+    timeline: list[TimelineEntry] = []
+    tracking_number: str | None = None
+    confirm_by: datetime | None = None
+    created_at: datetime
+    source: Literal["live", "database"] = Field(
+        "database", description="live: asked the running workflow; database: the read model"
+    )
+
+
+class OrderPage(BaseModel):
+    items: list[OrderPublic]
+    next_cursor: str | None
+
+
+class StockPublic(BaseModel):
+    warehouse: str
+    available: int
+
+
+class ProductPublic(BaseModel):
+    sku: str
+    name: str
+    price: int
+    currency: str
+    weight_grams: int
+    cold_chain: bool
+    fragile: bool
+    stock: list[StockPublic]
+
+
+class CancelIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ConfirmReceiptIn(Strict):
+    by: str = Field("customer", min_length=1, max_length=64)
+
+
+class CarrierEventIn(Strict):
+    kind: Literal["shipped", "delivered"]
+    tracking_number: str | None = Field(None, max_length=64)
+    carrier: str = Field("manual", min_length=1, max_length=32)
+
+
+class Accepted(BaseModel):
+    accepted: bool = True
+    detail: str | None = None

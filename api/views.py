@@ -1,0 +1,68 @@
+"""Turn the read model (and, when it answers, the live workflow) into response bodies."""
+
+from __future__ import annotations
+
+from api.schemas import LinePublic, OrderPublic
+from domain.messages import OrderSnapshot, PaymentView, TimelineEntry
+from domain.order import OrderStatus
+from store.models import Order, Payment
+
+
+def payment_view(payment: Payment | None) -> PaymentView | None:
+    if payment is None:
+        return None
+    return PaymentView(
+        provider=payment.provider,
+        payment_intent_id=payment.provider_payment_id,
+        client_secret=payment.client_secret,
+        amount=payment.amount,
+        currency=payment.currency,
+        status=payment.status,
+    )
+
+
+def order_public(
+    order: Order,
+    *,
+    payment: PaymentView | None = None,
+    live: OrderSnapshot | None = None,
+    with_timeline: bool = True,
+) -> OrderPublic:
+    body = OrderPublic(
+        id=order.id,
+        channel=order.channel,
+        external_id=order.external_id,
+        customer_id=order.customer_id,
+        status=OrderStatus(order.status),
+        currency=order.currency,
+        total=order.total,
+        lines=[
+            LinePublic(
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                line_total=line.line_total,
+            )
+            for line in order.lines
+        ],
+        payment=payment,
+        timeline=[
+            TimelineEntry(status=OrderStatus(e.status), at=e.at, note=e.note)
+            for e in order.timeline
+        ]
+        if with_timeline
+        else [],
+        created_at=order.created_at,
+    )
+    if live is None:
+        return body
+    return body.model_copy(
+        update={
+            "status": live.status,
+            "timeline": live.timeline,
+            "payment": live.payment or payment,
+            "tracking_number": live.tracking_number,
+            "confirm_by": live.confirm_by,
+            "source": "live",
+        }
+    )

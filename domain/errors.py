@@ -1,0 +1,45 @@
+"""Business errors. Each has a stable code, mapped once to HTTP statuses and Temporal failures."""
+
+from __future__ import annotations
+
+
+class OrderflowError(Exception):
+    code = "orderflow_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidOrder(OrderflowError):
+    code = "invalid_order"
+
+
+class UnknownSku(InvalidOrder):
+    code = "unknown_sku"
+
+
+class OutOfStock(OrderflowError):
+    code = "out_of_stock"
+
+
+class InvalidTransition(OrderflowError):
+    code = "invalid_transition"
+
+
+class OrderNotFound(OrderflowError):
+    code = "order_not_found"
+
+
+class IdempotencyConflict(OrderflowError):
+    code = "idempotency_conflict"
+
+
+class PaymentMismatch(OrderflowError):
+    code = "payment_mismatch"
+
+
+class ActionRefused(OrderflowError):
+    """A request that is well formed but not possible in the order's current state."""
+
+    code = "action_refused"

@@ -1,0 +1,153 @@
+"""The contract of the order workflow: its input, signals, updates, query and activity payloads.
+
+Payloads carry IDs, SKUs and amounts only; personal data (names, addresses) stays in the
+database and never enters workflow history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from domain.order import OrderStatus
+
+
+class OrderPolicy(BaseModel):
+    """Timings captured when the order starts, so a running order keeps the rules it began with."""
+
+    payment_window: timedelta = timedelta(minutes=30)
+    payment_poll_after: timedelta = timedelta(minutes=15)
+    confirmation_window: timedelta = timedelta(hours=48)
+
+
+class OrderedLine(BaseModel):
+    sku: str
+    quantity: int = Field(gt=0)
+    unit_price: int = Field(ge=0)
+
+
+class OrderWorkflowInput(BaseModel):
+    order_id: str
+    channel: str
+    customer_id: str
+    currency: str
+    amount: int
+    lines: list[OrderedLine]
+    policy: OrderPolicy = OrderPolicy()
+
+
+# --- signals and updates -------------------------------------------------------------------
+
+
+class PaymentNotification(BaseModel):
+    """From the provider's webhook: a hint to check, never proof of payment."""
+
+    payment_intent_id: str
+    event_id: str | None = None
+
+
+class CarrierEvent(BaseModel):
+    kind: Literal["shipped", "delivered"]
+    tracking_number: str | None = None
+    carrier: str = "manual"
+
+
+class ConfirmReceipt(BaseModel):
+    by: str = "customer"
+
+
+class CancelRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+# --- query ---------------------------------------------------------------------------------
+
+
+class TimelineEntry(BaseModel):
+    status: OrderStatus
+    at: datetime
+    note: str | None = None
+
+
+class PaymentView(BaseModel):
+    provider: str = "stripe"
+    payment_intent_id: str
+    client_secret: str
+    amount: int
+    currency: str
+    status: str
+
+
+class OrderSnapshot(BaseModel):
+    order_id: str
+    status: OrderStatus
+    timeline: list[TimelineEntry]
+    payment: PaymentView | None = None
+    tracking_number: str | None = None
+    confirm_by: datetime | None = None
+    hold_reason: str | None = None
+
+
+# --- activity payloads ---------------------------------------------------------------------
+
+
+class TransitionRecord(BaseModel):
+    order_id: str
+    seq: int
+    status: OrderStatus
+    at: datetime
+    note: str | None = None
+
+
+class StockRequest(BaseModel):
+    order_id: str
+    lines: list[OrderedLine] = []
+
+
+class Allocation(BaseModel):
+    sku: str
+    warehouse: str
+    quantity: int
+
+
+class ReservationResult(BaseModel):
+    allocations: list[Allocation]
+
+
+class CreatePaymentRequest(BaseModel):
+    order_id: str
+    customer_id: str
+    amount: int
+    currency: str
+
+
+class PaymentCheckRequest(BaseModel):
+    order_id: str
+    payment_intent_id: str
+    amount: int
+    currency: str
+
+
+class PaymentCheck(BaseModel):
+    """The provider's own answer about a payment, compared with what the order expects."""
+
+    payment_intent_id: str
+    status: str
+    amount: int
+    currency: str
+    verdict: Literal["paid", "unpaid", "mismatch"]
+    reason: str | None = None
+
+
+class RefundRequest(BaseModel):
+    order_id: str
+    payment_intent_id: str
+    amount: int
+    reason: str
+
+
+class RefundResult(BaseModel):
+    refund_id: str
+    amount: int

@@ -1,0 +1,39 @@
+"""Payment providers behind one small interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ProviderPayment:
+    """What a provider says about a payment, in its own words."""
+
+    id: str
+    client_secret: str
+    amount: int
+    currency: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    id: str
+    amount: int
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def create_payment(
+        self, *, order_id: str, customer_id: str, amount: int, currency: str
+    ) -> ProviderPayment: ...
+
+    def retrieve_payment(self, payment_id: str) -> ProviderPayment: ...
+
+    def cancel_payment(self, payment_id: str) -> ProviderPayment: ...
+
+    def refund_payment(
+        self, *, payment_id: str, amount: int, idempotency_key: str
+    ) -> ProviderRefund: ...

@@ -1,0 +1,62 @@
+"""Stripe through the official SDK. In development and tests the same code talks to localstripe."""
+
+from __future__ import annotations
+
+import stripe
+
+from integrations.payments import ProviderPayment, ProviderRefund
+
+
+class StripePayments:
+    name = "stripe"
+
+    def __init__(self, *, api_key: str, api_base: str) -> None:
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base},
+            max_network_retries=2,
+        )
+
+    def create_payment(
+        self, *, order_id: str, customer_id: str, amount: int, currency: str
+    ) -> ProviderPayment:
+        intent = self.client.v1.payment_intents.create(
+            {
+                "amount": amount,
+                "currency": currency,
+                "payment_method_types": ["card"],
+                "metadata": {"order_id": order_id, "customer_id": customer_id},
+            },
+            # Stripe keeps one intent per key; callers still guard with their own records.
+            {"idempotency_key": f"order-{order_id}-payment"},
+        )
+        return _payment(intent)
+
+    def retrieve_payment(self, payment_id: str) -> ProviderPayment:
+        return _payment(self.client.v1.payment_intents.retrieve(payment_id))
+
+    def cancel_payment(self, payment_id: str) -> ProviderPayment:
+        """Cancel unless the customer paid meanwhile; either way, return the final state."""
+        current = self.retrieve_payment(payment_id)
+        if current.status in ("succeeded", "canceled", "processing"):
+            return current
+        return _payment(self.client.v1.payment_intents.cancel(payment_id))
+
+    def refund_payment(
+        self, *, payment_id: str, amount: int, idempotency_key: str
+    ) -> ProviderRefund:
+        refund = self.client.v1.refunds.create(
+            {"payment_intent": payment_id, "amount": amount},
+            {"idempotency_key": idempotency_key},
+        )
+        return ProviderRefund(id=refund.id, amount=refund.amount)
+
+
+def _payment(intent: stripe.PaymentIntent) -> ProviderPayment:
+    return ProviderPayment(
+        id=intent.id,
+        client_secret=intent.client_secret or "",
+        amount=intent.amount,
+        currency=intent.currency,
+        status=intent.status,
+    )

@@ -1,0 +1,1 @@
+"""orderflow: order management where every order is a durable Temporal workflow."""

@@ -1,0 +1,26 @@
+"""What a shopper's browser does with Stripe: attach a card to the order's payment and confirm it.
+
+Used by ``orderflow demo`` and by the tests, against localstripe or Stripe's test mode.
+"""
+
+from __future__ import annotations
+
+import stripe
+
+TEST_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000341"
+
+
+def pay_with_card(
+    *, api_key: str, api_base: str, payment_intent_id: str, card_number: str = TEST_CARD
+) -> str:
+    """Pay the PaymentIntent with a test card; returns the intent's new status."""
+    client = stripe.StripeClient(api_key, base_addresses={"api": api_base})
+    method = client.v1.payment_methods.create(
+        {
+            "type": "card",
+            "card": {"number": card_number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    client.v1.payment_intents.update(payment_intent_id, {"payment_method": method.id})
+    return client.v1.payment_intents.confirm(payment_intent_id).status

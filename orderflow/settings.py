@@ -1,0 +1,55 @@
+"""Runtime configuration, read once from the environment (prefix ``ORDERFLOW_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATA_DIR = Path(".data")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", env_file=".env", extra="ignore")
+
+    environment: str = Field("development", description="development | test | production")
+
+    database_url: str = f"sqlite:///{DATA_DIR / 'orderflow.db'}"
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
+    stripe_api_key: str = "sk_test_orderflow"
+    stripe_api_base: str = "http://127.0.0.1:8420"
+    stripe_webhook_secret: str = "whsec_orderflow_dev"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    localstripe_port: int = 8420
+
+    currency: str = "usd"
+    payment_window_seconds: int = Field(30 * 60, gt=0)
+    payment_poll_after_seconds: int = Field(15 * 60, gt=0)
+    confirmation_window_seconds: int = Field(48 * 3600, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            for name in ("stripe_api_key", "stripe_webhook_secret"):
+                if "orderflow" in getattr(self, name):
+                    raise ValueError(f"ORDERFLOW_{name.upper()} must be set in production")
+        return self
+
+    @property
+    def public_api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

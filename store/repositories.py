@@ -1,0 +1,366 @@
+"""Queries, one class per aggregate. Repositories never commit: the caller owns the transaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from domain.errors import OutOfStock
+from domain.messages import Allocation, OrderedLine
+from store.models import (
+    Base,
+    Customer,
+    Order,
+    OrderEvent,
+    Payment,
+    Product,
+    Refund,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+    utcnow,
+)
+
+
+def insert_once(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when the row is new. Retries stay harmless."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+class ConcurrentReservation(RuntimeError):
+    """Two attempts reserved for one order at once; the loser rolls back and retries."""
+
+
+class CatalogRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def products(self, skus: Sequence[str]) -> dict[str, Product]:
+        rows = self.session.scalars(select(Product).where(Product.sku.in_(set(skus))))
+        return {p.sku: p for p in rows}
+
+    def catalog(self) -> list[tuple[Product, list[StockLevel]]]:
+        products = self.session.scalars(select(Product).order_by(Product.sku)).all()
+        levels = self.session.scalars(select(StockLevel).order_by(StockLevel.warehouse)).all()
+        by_sku: dict[str, list[StockLevel]] = {}
+        for level in levels:
+            by_sku.setdefault(level.sku, []).append(level)
+        return [(p, by_sku.get(p.sku, [])) for p in products]
+
+    def upsert_product(self, product: Product) -> None:
+        self.session.merge(product)
+
+    def upsert_warehouse(self, warehouse: Warehouse) -> None:
+        self.session.merge(warehouse)
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    status: str | None = None
+    channel: str | None = None
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset position in the newest-first listing; opaque to clients."""
+
+    created_at: datetime
+    order_id: str
+
+    def encode(self) -> str:
+        raw = json.dumps([self.created_at.isoformat(), self.order_id]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        padded = token + "=" * (-len(token) % 4)
+        created_at, order_id = json.loads(base64.urlsafe_b64decode(padded))
+        return cls(datetime.fromisoformat(created_at), str(order_id))
+
+
+class OrderRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, order_id: str) -> Order | None:
+        return self.session.get(
+            Order, order_id, options=[selectinload(Order.lines), selectinload(Order.timeline)]
+        )
+
+    def by_idempotency_key(self, key: str) -> Order | None:
+        return self.session.scalar(select(Order).where(Order.idempotency_key == key))
+
+    def upsert_customer(self, customer: Customer) -> None:
+        self.session.merge(customer)
+
+    def add(self, order: Order) -> None:
+        self.session.add(order)
+
+    def page(
+        self, filters: OrderFilters, *, after: Cursor | None, limit: int
+    ) -> tuple[list[Order], Cursor | None]:
+        query = select(Order).options(selectinload(Order.lines))
+        if filters.status:
+            query = query.where(Order.status == filters.status)
+        if filters.channel:
+            query = query.where(Order.channel == filters.channel)
+        if filters.customer_id:
+            query = query.where(Order.customer_id == filters.customer_id)
+        if after:
+            query = query.where(
+                or_(
+                    Order.created_at < after.created_at,
+                    and_(Order.created_at == after.created_at, Order.id < after.order_id),
+                )
+            )
+        query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
+        rows = list(self.session.scalars(query))
+        if len(rows) <= limit:
+            return rows, None
+        last = rows[limit - 1]
+        return rows[:limit], Cursor(last.created_at, last.id)
+
+    def record_transition(
+        self, order_id: str, *, seq: int, status: str, at: datetime, note: str | None
+    ) -> None:
+        """Stamp a state change once; a retried activity finds its row and changes nothing."""
+        if not insert_once(
+            self.session,
+            OrderEvent,
+            {"order_id": order_id, "seq": seq, "status": status, "at": at, "note": note},
+        ):
+            return
+        # The newest transition wins even if an older retry lands late.
+        latest = self.session.scalar(
+            select(func.max(OrderEvent.seq)).where(OrderEvent.order_id == order_id)
+        )
+        if latest == seq:
+            self.session.execute(
+                update(Order).where(Order.id == order_id).values(status=status, updated_at=at)
+            )
+
+
+class StockRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def receive(self, reference: str, sku: str, warehouse: str, quantity: int) -> None:
+        """Goods arrive: on hand grows, recorded in the ledger under ``reference``."""
+        if not insert_once(
+            self.session,
+            StockMovement,
+            {
+                "reference": reference,
+                "sku": sku,
+                "warehouse": warehouse,
+                "kind": "receipt",
+                "quantity": quantity,
+            },
+        ):
+            return
+        level = self.session.get(StockLevel, (sku, warehouse))
+        if level is None:
+            self.session.add(StockLevel(sku=sku, warehouse=warehouse, on_hand=quantity, reserved=0))
+        else:
+            level.on_hand += quantity
+
+    def movements(self, reference: str, kind: str) -> list[StockMovement]:
+        query = select(StockMovement).where(
+            StockMovement.reference == reference, StockMovement.kind == kind
+        )
+        return list(self.session.scalars(query.order_by(StockMovement.id)))
+
+    def reserve(self, order_id: str, lines: Sequence[OrderedLine]) -> list[Allocation]:
+        """Reserve every line or nothing; returns the existing reservation when called again.
+
+        The conditional UPDATE is the whole guard against overselling: the database checks
+        availability and takes the units in one statement, so concurrent orders can never
+        take the same unit (on PostgreSQL the row lock re-checks the condition).
+        """
+        existing = self.movements(order_id, "reserve")
+        if existing:
+            return [
+                Allocation(sku=m.sku, warehouse=m.warehouse, quantity=m.quantity) for m in existing
+            ]
+        allocations: list[Allocation] = []
+        for line in sorted(lines, key=lambda item: item.sku):
+            warehouse = self._take_from_any_warehouse(line.sku, line.quantity)
+            if warehouse is None:
+                raise OutOfStock(f"not enough stock for {line.sku} (wanted {line.quantity})")
+            if not self._move(order_id, line.sku, warehouse, "reserve", line.quantity):
+                # Another attempt of the same activity got there first; roll back and retry.
+                raise ConcurrentReservation(
+                    f"order {order_id} is being reserved by another attempt"
+                )
+            allocations.append(
+                Allocation(sku=line.sku, warehouse=warehouse, quantity=line.quantity)
+            )
+        return allocations
+
+    def _take_from_any_warehouse(self, sku: str, quantity: int) -> str | None:
+        candidates = self.session.scalars(
+            select(StockLevel.warehouse)
+            .where(StockLevel.sku == sku, StockLevel.on_hand - StockLevel.reserved >= quantity)
+            .order_by(StockLevel.warehouse)
+        ).all()
+        for warehouse in candidates:
+            taken = self.session.execute(
+                update(StockLevel)
+                .where(
+                    StockLevel.sku == sku,
+                    StockLevel.warehouse == warehouse,
+                    StockLevel.on_hand - StockLevel.reserved >= quantity,
+                )
+                .values(reserved=StockLevel.reserved + quantity)
+            )
+            if taken.rowcount == 1:
+                return warehouse
+        return None
+
+    def release(self, order_id: str) -> int:
+        """Give back whatever this order still holds; returns the units released."""
+        released = 0
+        for held in self._still_held(order_id):
+            if self._move(order_id, held.sku, held.warehouse, "release", held.quantity):
+                self.session.execute(
+                    update(StockLevel)
+                    .where(StockLevel.sku == held.sku, StockLevel.warehouse == held.warehouse)
+                    .values(reserved=StockLevel.reserved - held.quantity)
+                )
+                released += held.quantity
+        return released
+
+    def ship(self, order_id: str) -> int:
+        """The reserved units leave the warehouse: on hand and reserved both go down."""
+        shipped = 0
+        for held in self._still_held(order_id):
+            if self._move(order_id, held.sku, held.warehouse, "ship", held.quantity):
+                self.session.execute(
+                    update(StockLevel)
+                    .where(StockLevel.sku == held.sku, StockLevel.warehouse == held.warehouse)
+                    .values(
+                        reserved=StockLevel.reserved - held.quantity,
+                        on_hand=StockLevel.on_hand - held.quantity,
+                    )
+                )
+                shipped += held.quantity
+        return shipped
+
+    def _still_held(self, order_id: str) -> list[StockMovement]:
+        settled = {
+            (m.sku, m.warehouse)
+            for kind in ("release", "ship")
+            for m in self.movements(order_id, kind)
+        }
+        return [
+            m for m in self.movements(order_id, "reserve") if (m.sku, m.warehouse) not in settled
+        ]
+
+    def _move(self, reference: str, sku: str, warehouse: str, kind: str, quantity: int) -> bool:
+        return insert_once(
+            self.session,
+            StockMovement,
+            {
+                "reference": reference,
+                "sku": sku,
+                "warehouse": warehouse,
+                "kind": kind,
+                "quantity": quantity,
+                "created_at": utcnow(),
+            },
+        )
+
+    def ledger_totals(self) -> dict[tuple[str, str], dict[str, int]]:
+        rows = self.session.execute(
+            select(
+                StockMovement.sku,
+                StockMovement.warehouse,
+                StockMovement.kind,
+                func.sum(StockMovement.quantity),
+            ).group_by(StockMovement.sku, StockMovement.warehouse, StockMovement.kind)
+        )
+        totals: dict[tuple[str, str], dict[str, int]] = {}
+        for sku, warehouse, kind, quantity in rows:
+            totals.setdefault((sku, warehouse), {})[kind] = int(quantity)
+        return totals
+
+    def level(self, sku: str, warehouse: str) -> StockLevel | None:
+        return self.session.get(StockLevel, (sku, warehouse))
+
+
+class PaymentRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_order(self, order_id: str) -> Payment | None:
+        return self.session.scalar(
+            select(Payment).where(Payment.order_id == order_id).order_by(Payment.id).limit(1)
+        )
+
+    def record_intent(
+        self,
+        *,
+        order_id: str,
+        provider: str,
+        provider_payment_id: str,
+        client_secret: str,
+        amount: int,
+        currency: str,
+        status: str,
+    ) -> None:
+        insert_once(
+            self.session,
+            Payment,
+            {
+                "order_id": order_id,
+                "provider": provider,
+                "provider_payment_id": provider_payment_id,
+                "client_secret": client_secret,
+                "amount": amount,
+                "currency": currency,
+                "status": status,
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+            },
+        )
+
+    def set_status(self, provider_payment_id: str, status: str) -> None:
+        self.session.execute(
+            update(Payment)
+            .where(Payment.provider_payment_id == provider_payment_id)
+            .values(status=status, updated_at=utcnow())
+        )
+
+    def record_refund(
+        self,
+        *,
+        order_id: str,
+        provider_refund_id: str,
+        provider_payment_id: str,
+        amount: int,
+        reason: str,
+    ) -> None:
+        insert_once(
+            self.session,
+            Refund,
+            {
+                "order_id": order_id,
+                "provider_refund_id": provider_refund_id,
+                "provider_payment_id": provider_payment_id,
+                "amount": amount,
+                "reason": reason,
+                "created_at": utcnow(),
+            },
+        )

@@ -1,0 +1,216 @@
+"""Shared fixtures: a real database, a real localstripe, real Temporal servers.
+
+``ORDERFLOW_TEST_DATABASE_URL`` picks the database (CI runs the suite on SQLite and on
+PostgreSQL); without it each run gets a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.main import create_app
+from integrations.payments.stripe import StripePayments
+from orderflow.binaries import binary
+from orderflow.settings import Settings
+from store.db import SessionFactory, make_engine, make_session_factory
+from store.migrate import upgrade
+from store.models import Base
+from store.seed import seed_demo_catalog
+from workers.client import SEARCH_ATTRIBUTES, register_search_attributes
+from workers.main import build_worker
+
+STRIPE_KEY = "sk_test_orderflow"
+WEBHOOK_SECRET = "whsec_test_orderflow"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
+# --- database --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("ORDERFLOW_TEST_DATABASE_URL")
+    if not url:
+        return_url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'orderflow.db'}"
+        upgrade(return_url)
+        return return_url
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> SessionFactory:
+    """A clean database for every test, seeded with the demo catalog."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+    factory = make_session_factory(engine)
+    seed_demo_catalog(factory)
+    return factory
+
+
+# --- payment provider ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("localstripe")
+    process = subprocess.Popen(
+        [binary("localstripe"), "--port", str(port), "--from-scratch"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def payments(localstripe_url: str) -> StripePayments:
+    return StripePayments(api_key=STRIPE_KEY, api_base=localstripe_url)
+
+
+# --- Temporal --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def activity_executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=32) as executor:
+        yield executor
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"orders-{uuid.uuid4().hex[:8]}"
+
+
+def settings_for(database_url: str, localstripe_url: str, **overrides: object) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        stripe_api_key=STRIPE_KEY,
+        stripe_api_base=localstripe_url,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def settings(database_url: str, localstripe_url: str) -> Settings:
+    return settings_for(database_url, localstripe_url)
+
+
+class Stack:
+    """A running worker plus an API client bound to it: what a test drives."""
+
+    def __init__(self, env: WorkflowEnvironment, api: httpx.AsyncClient, worker: Worker) -> None:
+        self.env = env
+        self.client: Client = env.client
+        self.api = api
+        self.worker = worker
+
+
+@pytest.fixture
+async def stack(
+    time_skipping_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    payments: StripePayments,
+    activity_executor: ThreadPoolExecutor,
+    task_queue: str,
+    settings: Settings,
+) -> AsyncIterator[Stack]:
+    """The API and a worker on the time-skipping server, with the real database and localstripe."""
+    async for running in _stack(
+        time_skipping_env, sessions, payments, activity_executor, task_queue, settings
+    ):
+        yield running
+
+
+async def _stack(
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    payments: StripePayments,
+    executor: ThreadPoolExecutor,
+    task_queue: str,
+    settings: Settings,
+) -> AsyncIterator[Stack]:
+    worker = build_worker(
+        env.client, sessions=sessions, payments=payments, executor=executor, task_queue=task_queue
+    )
+    app = create_app(settings, client=env.client, sessions=sessions, task_queue=task_queue)
+    async with worker, app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://orderflow") as api:
+            yield Stack(env, api, worker)

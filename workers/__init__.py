@@ -1,0 +1,1 @@
+"""Worker entry points and the Temporal client shared with the API."""

@@ -1,0 +1,36 @@
+"""The one way this project connects to Temporal: pydantic payloads everywhere."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from orderflow.settings import Settings
+
+# Operators filter orders by these in the Temporal UI; the dev server registers them at start.
+SEARCH_ATTRIBUTES = [
+    SearchAttributeKey.for_keyword(name) for name in ("OrderStatus", "Channel", "CustomerId")
+]
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """For servers started without them (the time-skipping test server, a fresh cluster)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )

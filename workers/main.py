@@ -1,0 +1,75 @@
+"""The order worker: every workflow and activity of the ``orders`` task queue."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.inventory import InventoryActivities
+from activities.orders import OrderActivities
+from activities.payments import PaymentActivities
+from domain.ids import ORDERS_TASK_QUEUE
+from integrations.payments import PaymentProvider
+from integrations.payments.stripe import StripePayments
+from orderflow.settings import Settings
+from store.db import SessionFactory, make_engine, make_session_factory
+from workers.client import connect
+from workflows.order import OrderWorkflow
+
+ACTIVITY_THREADS = 32
+
+
+def build_worker(
+    client: Client,
+    *,
+    sessions: SessionFactory,
+    payments: PaymentProvider,
+    executor: ThreadPoolExecutor,
+    task_queue: str = ORDERS_TASK_QUEUE,
+) -> Worker:
+    """Wire the activities to their dependencies; tests call this with their own."""
+    orders = OrderActivities(sessions)
+    inventory = InventoryActivities(sessions)
+    payment = PaymentActivities(sessions, payments)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=[
+            orders.record_transition,
+            inventory.reserve_stock,
+            inventory.release_stock,
+            inventory.ship_stock,
+            payment.create_payment,
+            payment.check_payment,
+            payment.cancel_payment,
+            payment.refund_payment,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
+
+
+def stripe_from(settings: Settings) -> StripePayments:
+    return StripePayments(api_key=settings.stripe_api_key, api_base=settings.stripe_api_base)
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect(settings)
+    engine = make_engine(settings.database_url)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(
+            client,
+            sessions=make_session_factory(engine),
+            payments=stripe_from(settings),
+            executor=executor,
+        )
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            engine.dispose()

@@ -1,0 +1,338 @@
+"""OrderWorkflow: one durable workflow per order, from intake to completion.
+
+It reads like the process a merchant describes: reserve the stock, take the payment (checked
+with the provider, never on a callback's word), ship, wait for delivery, give the customer a
+window to confirm receipt, close. Every state change is stamped with workflow time, written
+to the order's timeline and mirrored to the ``OrderStatus`` search attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.inventory import InventoryActivities
+    from activities.orders import OrderActivities
+    from activities.payments import PaymentActivities
+    from domain.errors import ActionRefused, OutOfStock
+    from domain.messages import (
+        CancelRequest,
+        CarrierEvent,
+        ConfirmReceipt,
+        CreatePaymentRequest,
+        OrderSnapshot,
+        OrderWorkflowInput,
+        PaymentCheck,
+        PaymentCheckRequest,
+        PaymentNotification,
+        PaymentView,
+        RefundRequest,
+        StockRequest,
+        TimelineEntry,
+        TransitionRecord,
+    )
+    from domain.money import format_amount
+    from domain.order import OrderStatus, check_transition, is_final
+
+ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
+
+IO_TIMEOUT = timedelta(seconds=30)
+# Provider and database outages are waited out: retries back off up to a minute, forever.
+IO_RETRY = RetryPolicy(
+    maximum_interval=timedelta(minutes=1), non_retryable_error_types=["OutOfStock"]
+)
+
+
+@workflow.defn
+class OrderWorkflow:
+    @workflow.init
+    def __init__(self, order: OrderWorkflowInput) -> None:
+        self.order = order
+        self.status = OrderStatus.PENDING_PAYMENT
+        self.timeline: list[TimelineEntry] = []
+        self.payment: PaymentView | None = None
+        self.payment_hint = False
+        self.cancel_request: CancelRequest | None = None
+        self.shipment: CarrierEvent | None = None
+        self.delivery: CarrierEvent | None = None
+        self.receipt: ConfirmReceipt | None = None
+        self.confirm_by: datetime | None = None
+        self.hold_reason: str | None = None
+
+    @workflow.run
+    async def run(self, order: OrderWorkflowInput) -> OrderSnapshot:
+        await self._stamp(OrderStatus.PENDING_PAYMENT, "order received")
+        if not await self._reserve_stock():
+            return self.snapshot()
+        self.payment = await self._create_payment()
+        check = await self._wait_for_payment()
+        if check is None or check.verdict == "unpaid":
+            await self._give_up_unpaid()
+            return self.snapshot()
+        if check.verdict == "mismatch":
+            await self._hold_until_cancelled(check.reason or "payment does not match the order")
+            return self.snapshot()
+        await self._stamp(OrderStatus.PAID, f"paid {format_amount(check.amount, check.currency)}")
+        await self._stamp(OrderStatus.ALLOCATED, "ships in 1 package")
+
+        await self._wait_until(lambda: self.shipment is not None or self.cancel_request is not None)
+        if self.shipment is None:
+            await self._cancel_paid_order()
+            return self.snapshot()
+        await self._io(InventoryActivities.ship_stock, StockRequest(order_id=self.order.order_id))
+        await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
+
+        await self._wait_until(lambda: self.delivery is not None)
+        await self._stamp(OrderStatus.DELIVERED, "delivered")
+
+        await self._confirmation_window()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.snapshot()
+
+    # --- the steps ---------------------------------------------------------------------------
+
+    async def _reserve_stock(self) -> bool:
+        try:
+            await self._io(
+                InventoryActivities.reserve_stock,
+                StockRequest(order_id=self.order.order_id, lines=self.order.lines),
+            )
+        except ActivityError as error:
+            if _failure_type(error) != OutOfStock.__name__:
+                raise
+            await self._stamp(OrderStatus.CANCELLED, f"out of stock: {_failure_message(error)}")
+            return False
+        return True
+
+    async def _create_payment(self) -> PaymentView:
+        return await self._io(
+            PaymentActivities.create_payment,
+            CreatePaymentRequest(
+                order_id=self.order.order_id,
+                customer_id=self.order.customer_id,
+                amount=self.order.amount,
+                currency=self.order.currency,
+            ),
+        )
+
+    async def _wait_for_payment(self) -> PaymentCheck | None:
+        """Wait for the provider's callback; ask the provider ourselves if it is late.
+
+        Returns the provider's verdict, or None when the order was cancelled before payment.
+        """
+        started = workflow.info().start_time
+        poll_at = started + self.order.policy.payment_poll_after
+        deadline = started + self.order.policy.payment_window
+        while self.cancel_request is None:
+            now = workflow.now()
+            if now >= deadline:
+                break
+            wake_at = poll_at if now < poll_at else deadline
+            await self._wait_until(
+                lambda: self.payment_hint or self.cancel_request is not None, until=wake_at
+            )
+            if self.cancel_request is not None:
+                break
+            self.payment_hint = False
+            check = await self._check_payment(PaymentActivities.check_payment)
+            if check.verdict != "unpaid":
+                return check
+        # Cancel at the provider; a customer who paid at the last second still gets the order.
+        check = await self._check_payment(PaymentActivities.cancel_payment)
+        if check.verdict == "unpaid" and self.cancel_request is not None:
+            return None
+        return check
+
+    async def _check_payment(self, method: Callable[..., object]) -> PaymentCheck:
+        assert self.payment is not None
+        return await self._io(
+            method,
+            PaymentCheckRequest(
+                order_id=self.order.order_id,
+                payment_intent_id=self.payment.payment_intent_id,
+                amount=self.order.amount,
+                currency=self.order.currency,
+            ),
+        )
+
+    async def _give_up_unpaid(self) -> None:
+        await self._io(
+            InventoryActivities.release_stock, StockRequest(order_id=self.order.order_id)
+        )
+        reason = (
+            f"cancelled before payment: {self.cancel_request.reason}"
+            if self.cancel_request
+            else "payment window ended unpaid; stock released"
+        )
+        await self._stamp(OrderStatus.CANCELLED, reason)
+
+    async def _cancel_paid_order(self) -> None:
+        """Compensate in reverse: give the money back, then the stock."""
+        assert self.payment is not None and self.cancel_request is not None
+        refund = await self._io(
+            PaymentActivities.refund_payment,
+            RefundRequest(
+                order_id=self.order.order_id,
+                payment_intent_id=self.payment.payment_intent_id,
+                amount=self.order.amount,
+                reason=self.cancel_request.reason,
+            ),
+        )
+        await self._io(
+            InventoryActivities.release_stock, StockRequest(order_id=self.order.order_id)
+        )
+        refunded = format_amount(refund.amount, self.order.currency)
+        await self._stamp(
+            OrderStatus.CANCELLED, f"cancelled: {self.cancel_request.reason}; refunded {refunded}"
+        )
+
+    async def _hold_until_cancelled(self, reason: str) -> None:
+        self.hold_reason = reason
+        await self._stamp(OrderStatus.ON_HOLD, reason)
+        await self._wait_until(lambda: self.cancel_request is not None)
+        await self._cancel_paid_order()
+
+    async def _confirmation_window(self) -> None:
+        window = self.order.policy.confirmation_window
+        self.confirm_by = workflow.now() + window
+        confirmed = await self._wait_until(lambda: self.receipt is not None, until=self.confirm_by)
+        if confirmed and self.receipt is not None:
+            await self._stamp(OrderStatus.COMPLETED, f"receipt confirmed by {self.receipt.by}")
+        else:
+            await self._stamp(OrderStatus.COMPLETED, f"confirmed automatically after {window}")
+
+    # --- signals, updates, query ---------------------------------------------------------------
+
+    @workflow.signal
+    def payment_notified(self, notification: PaymentNotification) -> None:
+        if self.payment is None or notification.payment_intent_id != self.payment.payment_intent_id:
+            workflow.logger.warning("ignoring a notice for another payment: %s", notification)
+            return
+        if self.status == OrderStatus.PENDING_PAYMENT:
+            self.payment_hint = True
+
+    @workflow.signal
+    def carrier_event(self, event: CarrierEvent) -> None:
+        # Carriers repeat and reorder events: a delivery implies the parcel was shipped.
+        if event.kind == "delivered":
+            self.delivery = self.delivery or event
+        self.shipment = self.shipment or event
+
+    @workflow.update
+    async def payment_details(self) -> PaymentView:
+        """What the customer must pay; answers as soon as the provider payment exists."""
+        await workflow.wait_condition(lambda: self.payment is not None or is_final(self.status))
+        if self.payment is None:
+            raise _refused(f"order is {self.status}: {self._last_note()}")
+        return self.payment
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> OrderSnapshot:
+        self.cancel_request = self.cancel_request or request
+        await workflow.wait_condition(lambda: is_final(self.status))
+        return self.snapshot()
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelRequest) -> None:
+        if self.shipment is not None or self.status not in (
+            OrderStatus.PENDING_PAYMENT,
+            OrderStatus.PAID,
+            OrderStatus.ALLOCATED,
+            OrderStatus.ON_HOLD,
+        ):
+            raise _refused(
+                f"order is {self.status} and can no longer be cancelled; ask for a return instead"
+            )
+
+    @workflow.update
+    def confirm_receipt(self, receipt: ConfirmReceipt) -> OrderSnapshot:
+        self.receipt = self.receipt or receipt
+        return self.snapshot()
+
+    @confirm_receipt.validator
+    def _validate_confirm_receipt(self, receipt: ConfirmReceipt) -> None:
+        if self.status != OrderStatus.DELIVERED:
+            raise _refused(f"order is {self.status}; receipt can be confirmed once delivered")
+
+    @workflow.query
+    def status(self) -> OrderSnapshot:
+        return self.snapshot()
+
+    def snapshot(self) -> OrderSnapshot:
+        return OrderSnapshot(
+            order_id=self.order.order_id,
+            status=self.status,
+            timeline=self.timeline,
+            payment=self.payment,
+            tracking_number=self.shipment.tracking_number if self.shipment else None,
+            confirm_by=self.confirm_by,
+            hold_reason=self.hold_reason,
+        )
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    async def _stamp(self, status: OrderStatus, note: str) -> None:
+        if self.timeline:
+            check_transition(self.status, status)
+        at = workflow.now()
+        self.status = status
+        self.timeline.append(TimelineEntry(status=status, at=at, note=note))
+        workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
+        # A short, idempotent database write: a local activity costs no extra round trip.
+        await workflow.execute_local_activity_method(
+            OrderActivities.record_transition,
+            TransitionRecord(
+                order_id=self.order.order_id,
+                seq=len(self.timeline),
+                status=status,
+                at=at,
+                note=note,
+            ),
+            start_to_close_timeout=IO_TIMEOUT,
+            retry_policy=IO_RETRY,
+        )
+
+    async def _io(self, method: Callable[..., object], arg: object):  # type: ignore[no-untyped-def]
+        return await workflow.execute_activity_method(
+            method,  # type: ignore[arg-type]
+            arg,
+            start_to_close_timeout=IO_TIMEOUT,
+            retry_policy=IO_RETRY,
+        )
+
+    async def _wait_until(
+        self, condition: Callable[[], bool], until: datetime | None = None
+    ) -> bool:
+        """Wait for the condition, or until a moment in workflow time; True if it came true."""
+        timeout = None if until is None else max(until - workflow.now(), timedelta(0))
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+        except TimeoutError:
+            return condition()
+        return True
+
+    def _shipment_note(self) -> str:
+        assert self.shipment is not None
+        tracking = self.shipment.tracking_number or "no tracking number"
+        return f"shipped with {self.shipment.carrier} ({tracking})"
+
+    def _last_note(self) -> str:
+        return (self.timeline[-1].note or "") if self.timeline else ""
+
+
+def _refused(message: str) -> ApplicationError:
+    return ApplicationError(message, type=ActionRefused.__name__, non_retryable=True)
+
+
+def _failure_type(error: ActivityError) -> str | None:
+    cause = error.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _failure_message(error: ActivityError) -> str:
+    return error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
