@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.money import format_amount
     from domain.order import OrderStatus, check_transition, is_final
+    from domain.timing import describe_duration
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 
@@ -150,7 +151,7 @@ class OrderWorkflow:
 
     async def _check_payment(self, method: Callable[..., object]) -> PaymentCheck:
         assert self.payment is not None
-        return await self._io(
+        check: PaymentCheck = await self._io(
             method,
             PaymentCheckRequest(
                 order_id=self.order.order_id,
@@ -159,6 +160,8 @@ class OrderWorkflow:
                 currency=self.order.currency,
             ),
         )
+        self.payment = self.payment.model_copy(update={"status": check.status})
+        return check
 
     async def _give_up_unpaid(self) -> None:
         await self._io(
@@ -204,7 +207,9 @@ class OrderWorkflow:
         if confirmed and self.receipt is not None:
             await self._stamp(OrderStatus.COMPLETED, f"receipt confirmed by {self.receipt.by}")
         else:
-            await self._stamp(OrderStatus.COMPLETED, f"confirmed automatically after {window}")
+            await self._stamp(
+                OrderStatus.COMPLETED, f"confirmed automatically after {describe_duration(window)}"
+            )
 
     # --- signals, updates, query ---------------------------------------------------------------
 

@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
+# The demo stack gives customers 30 s to confirm receipt instead of 48 h.
+DEMO_CONFIRMATION_WINDOW ?= 30
+
+.PHONY: install run demo test test-sqlite test-postgres lint format migrate clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install
+	ORDERFLOW_CONFIRMATION_WINDOW_SECONDS=$${ORDERFLOW_CONFIRMATION_WINDOW_SECONDS:-$(DEMO_CONFIRMATION_WINDOW)} \
+		$(BIN)/orderflow dev
+
+demo: install
+	$(BIN)/orderflow demo
+
+migrate: install
+	$(BIN)/orderflow migrate --seed
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest
+
+test-sqlite: test
+
+test-postgres: lint
+	ORDERFLOW_TEST_DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest
+
+clean:
+	rm -rf .data .pytest_cache .ruff_cache

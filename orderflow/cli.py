@@ -1,0 +1,91 @@
+"""The ``orderflow`` command: dev, worker, api, migrate, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from orderflow.settings import get_settings
+
+app = typer.Typer(
+    help="orderflow: order management where every order is a durable Temporal workflow.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def dev(
+    confirmation_window: Annotated[
+        int | None,
+        typer.Option(help="Seconds a customer has to confirm receipt (shorten it for demos)."),
+    ] = None,
+) -> None:
+    """Start everything: Temporal dev server and UI, localstripe, worker, API. Ctrl-C stops it."""
+    from orderflow.dev import run_dev
+
+    settings = get_settings()
+    if confirmation_window is not None:
+        settings = settings.model_copy(update={"confirmation_window_seconds": confirmation_window})
+    raise typer.Exit(run_dev(settings))
+
+
+@app.command()
+def worker() -> None:
+    """Run the order worker (task queue ``orders``)."""
+    from workers.main import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("stripe").setLevel(logging.WARNING)  # one line per request is noise
+    try:
+        asyncio.run(run_worker(get_settings()))
+    except KeyboardInterrupt:
+        typer.echo("worker stopped")
+
+
+@app.command()
+def api(
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=log_level,
+    )
+
+
+@app.command()
+def migrate(
+    seed: Annotated[bool, typer.Option(help="Also load the demo catalog and stock.")] = False,
+) -> None:
+    """Bring the database to the newest schema."""
+    from store.db import make_engine, make_session_factory
+    from store.migrate import upgrade
+    from store.seed import seed_demo_catalog
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    if seed:
+        engine = make_engine(settings.database_url)
+        seed_demo_catalog(make_session_factory(engine))
+        engine.dispose()
+    typer.echo(f"database ready: {settings.database_url.split('@')[-1]}")
+
+
+@app.command()
+def demo(
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 120.0,
+) -> None:
+    """Place an order as a client would, pay it with a test card, follow it to completion."""
+    from orderflow.demo import run_demo
+
+    raise typer.Exit(run_demo(get_settings(), timeout=timeout))

@@ -1,0 +1,92 @@
+"""``orderflow demo``: one order through its whole life, as a client and a shopper would do it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+from rich.console import Console
+
+from domain.money import format_amount
+from orderflow.customer import pay_with_card
+from orderflow.settings import Settings
+
+console = Console()
+
+NEXT_STEP = {"allocated": "shipped", "fulfilling": "delivered"}
+
+
+def demo_order() -> dict[str, object]:
+    return {
+        "channel": "web",
+        "external_id": f"DEMO-{uuid.uuid4().hex[:8].upper()}",
+        "customer": {"id": "c-42", "email": "li.na@example.com", "name": "Li Na"},
+        "shipping_address": {
+            "name": "Li Na", "phone": "+86 138 0000 0000", "line1": "1 Wensan Rd",
+            "city": "Hangzhou", "province": "Zhejiang", "postal_code": "310000",
+            "country": "CN", "lat": 30.27, "lon": 120.15,
+        },
+        "lines": [{"sku": "TEA-001", "quantity": 2}, {"sku": "CUP-002", "quantity": 1}],
+    }  # fmt: skip
+
+
+def run_demo(settings: Settings, *, timeout: float = 120.0) -> int:
+    api = httpx.Client(base_url=settings.public_api_url, timeout=30)
+    try:
+        api.get("/healthz").raise_for_status()
+    except httpx.HTTPError:
+        console.print(
+            f"[red]no orderflow API at {settings.public_api_url}; start it with 'make run'"
+        )
+        return 1
+
+    response = api.post(
+        "/orders", json=demo_order(), headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    if response.status_code != 201:
+        console.print(f"[red]order refused: {response.status_code} {response.text}")
+        return 1
+    order = response.json()
+    order_id, intent = order["id"], order["payment"]["payment_intent_id"]
+    console.print(
+        f"placed order [bold]{order_id}[/bold]: {format_amount(order['total'], order['currency'])}"
+    )
+    console.print(
+        f"watch it in the Temporal UI: {settings.temporal_ui_url}/namespaces/"
+        f"{settings.temporal_namespace}/workflows/order-{order_id}"
+    )
+
+    status = pay_with_card(
+        api_key=settings.stripe_api_key, api_base=settings.stripe_api_base, payment_intent_id=intent
+    )
+    console.print(f"paid {intent} with a test card: {status}")
+    return _follow(api, order_id, timeout)
+
+
+def _follow(api: httpx.Client, order_id: str, timeout: float) -> int:
+    """Print each new state; play the carrier when the order waits for one."""
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        order = api.get(f"/orders/{order_id}").json()
+        for entry in order["timeline"][seen:]:
+            console.print(
+                f"  {entry['at']}  [cyan]{entry['status']:<16}[/cyan] {entry['note'] or ''}"
+            )
+        seen = len(order["timeline"])
+        if order["status"] in ("completed", "cancelled"):
+            return 0 if order["status"] == "completed" else 1
+        step = NEXT_STEP.get(order["status"])
+        if step:
+            api.post(
+                f"/orders/{order_id}/carrier-events",
+                json={
+                    "kind": step,
+                    "tracking_number": f"SB{order_id[-6:].upper()}",
+                    "carrier": "sandbox",
+                },
+            )
+        time.sleep(0.5)
+    console.print(f"[red]order {order_id} did not complete within {timeout:.0f}s")
+    return 1
