@@ -36,12 +36,6 @@ class PortTaken(RuntimeError):
 
 
 def run_dev(settings: Settings) -> int:
-    settings = settings.model_copy(
-        update={
-            "stripe_api_base": f"http://127.0.0.1:{settings.localstripe_port}",
-            "temporal_address": f"127.0.0.1:{settings.temporal_port}",
-        }
-    )
     children = _children(settings)
     try:
         for child in children:

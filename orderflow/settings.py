@@ -18,12 +18,13 @@ class Settings(BaseSettings):
 
     database_url: str = f"sqlite:///{DATA_DIR / 'orderflow.db'}"
 
-    temporal_address: str = "127.0.0.1:7233"
+    # Left empty, these follow the local ports below (what `orderflow dev` starts).
+    temporal_address: str = ""
     temporal_namespace: str = "default"
-    temporal_ui_url: str = "http://127.0.0.1:8233"
+    temporal_ui_url: str = ""
 
     stripe_api_key: str = "sk_test_orderflow"
-    stripe_api_base: str = "http://127.0.0.1:8420"
+    stripe_api_base: str = ""
     stripe_webhook_secret: str = "whsec_orderflow_dev"
 
     api_host: str = "127.0.0.1"
@@ -36,6 +37,13 @@ class Settings(BaseSettings):
     payment_window_seconds: int = Field(30 * 60, gt=0)
     payment_poll_after_seconds: int = Field(15 * 60, gt=0)
     confirmation_window_seconds: int = Field(48 * 3600, gt=0)
+
+    @model_validator(mode="after")
+    def _local_addresses_follow_ports(self) -> Settings:
+        self.temporal_address = self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+        self.temporal_ui_url = self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}"
+        self.stripe_api_base = self.stripe_api_base or f"http://127.0.0.1:{self.localstripe_port}"
+        return self
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:
