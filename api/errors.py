@@ -13,6 +13,7 @@ from domain.errors import (
     ActionRefused,
     IdempotencyConflict,
     InvalidOrder,
+    InvalidRequest,
     InvalidTransition,
     OrderflowError,
     OrderNotFound,
@@ -22,6 +23,7 @@ from domain.errors import (
 log = logging.getLogger(__name__)
 
 STATUS_OF: dict[type[OrderflowError], int] = {
+    InvalidRequest: 400,
     InvalidOrder: 422,
     OrderNotFound: 404,
     OutOfStock: 409,

@@ -17,7 +17,7 @@ from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput
 from domain.money import line_total
 from domain.order import OrderStatus
 from store.db import SessionFactory, transaction
-from store.models import Customer, Order, OrderLine, StockLevel
+from store.models import Order, OrderLine, StockLevel
 from store.repositories import CatalogRepository, OrderRepository
 
 
@@ -82,9 +82,7 @@ def _priced_order(
     _check_availability(session, quantities)
 
     orders = OrderRepository(session)
-    orders.upsert_customer(
-        Customer(id=body.customer.id, email=body.customer.email, name=body.customer.name)
-    )
+    orders.upsert_customer(body.customer.id, email=body.customer.email, name=body.customer.name)
     lines = [
         OrderLine(
             sku=sku,
@@ -113,10 +111,13 @@ def _priced_order(
 
 
 def _check_availability(session: Session, quantities: dict[str, int]) -> None:
-    """Refuse early what can't be served at all; the reservation itself stays the real guard."""
+    """Refuse early what can't be served; the reservation itself stays the real guard.
+
+    A line ships from one warehouse, so what counts is the best single warehouse's stock.
+    """
     available = dict(
         session.execute(
-            select(StockLevel.sku, func.sum(StockLevel.on_hand - StockLevel.reserved))
+            select(StockLevel.sku, func.max(StockLevel.on_hand - StockLevel.reserved))
             .where(StockLevel.sku.in_(list(quantities)))
             .group_by(StockLevel.sku)
         ).all()

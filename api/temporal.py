@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCStatusCode
 
 from api.errors import ServiceUnavailable
-from domain.errors import ActionRefused, OrderNotFound
+from domain.errors import ActionRefused, OrderflowError, OrderNotFound, OutOfStock
 from domain.ids import ORDERS_TASK_QUEUE, order_workflow_id
 from domain.messages import (
     CancelRequest,
@@ -128,10 +128,18 @@ class OrderWorkflows:
             raise _unavailable(error) from error
 
 
-def _refusal(error: WorkflowUpdateFailedError) -> ActionRefused:
+REFUSALS: dict[str, type[OrderflowError]] = {
+    OutOfStock.__name__: OutOfStock,
+    ActionRefused.__name__: ActionRefused,
+}
+
+
+def _refusal(error: WorkflowUpdateFailedError) -> OrderflowError:
+    """The workflow's refusal as the business error it names (mapped to HTTP once, elsewhere)."""
     cause = error.cause
-    message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-    return ActionRefused(message)
+    if isinstance(cause, ApplicationError):
+        return REFUSALS.get(cause.type or "", ActionRefused)(cause.message)
+    return ActionRefused(str(cause))
 
 
 def _unavailable(error: RPCError) -> Exception:

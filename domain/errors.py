@@ -11,6 +11,12 @@ class OrderflowError(Exception):
         self.message = message
 
 
+class InvalidRequest(OrderflowError):
+    """The request itself is wrong (a bad cursor, a bad signature): 400."""
+
+    code = "invalid_request"
+
+
 class InvalidOrder(OrderflowError):
     code = "invalid_order"
 

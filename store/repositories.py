@@ -30,11 +30,14 @@ from store.models import (
 )
 
 
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT, which knows ON CONFLICT (both PostgreSQL and SQLite have it)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def insert_once(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when the row is new. Retries stay harmless."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    result = session.execute(_insert(session)(model).values(**values).on_conflict_do_nothing())
     return bool(result.rowcount)
 
 
@@ -85,9 +88,16 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
+        """Raises ValueError for anything this class did not encode."""
         padded = token + "=" * (-len(token) % 4)
-        created_at, order_id = json.loads(base64.urlsafe_b64decode(padded))
-        return cls(datetime.fromisoformat(created_at), str(order_id))
+        try:
+            created_at, order_id = json.loads(base64.urlsafe_b64decode(padded))
+            at = datetime.fromisoformat(created_at)
+        except (TypeError, ValueError) as error:  # binascii and json errors are ValueErrors
+            raise ValueError("not a cursor") from error
+        if at.tzinfo is None or not isinstance(order_id, str):
+            raise ValueError("not a cursor")
+        return cls(at, order_id)
 
 
 class OrderRepository:
@@ -100,10 +110,21 @@ class OrderRepository:
         )
 
     def by_idempotency_key(self, key: str) -> Order | None:
-        return self.session.scalar(select(Order).where(Order.idempotency_key == key))
+        return self.session.scalar(
+            select(Order)
+            .where(Order.idempotency_key == key)
+            .options(selectinload(Order.lines), selectinload(Order.timeline))
+        )
 
-    def upsert_customer(self, customer: Customer) -> None:
-        self.session.merge(customer)
+    def upsert_customer(self, customer_id: str, *, email: str, name: str) -> None:
+        """Insert or refresh in one statement, so a customer's first orders may arrive together."""
+        values = {"id": customer_id, "email": email, "name": name}
+        statement = _insert(self.session)(Customer).values(**values)
+        self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[Customer.id], set_={"email": email, "name": name}
+            )
+        )
 
     def add(self, order: Order) -> None:
         self.session.add(order)

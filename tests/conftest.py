@@ -16,20 +16,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.main import create_app
+from domain.ids import order_workflow_id
 from integrations.payments.stripe import StripePayments
 from orderflow.binaries import binary
 from orderflow.settings import Settings
 from store.db import SessionFactory, make_engine, make_session_factory
 from store.migrate import upgrade
-from store.models import Base
+from store.models import Base, Order
 from store.seed import seed_demo_catalog
 from workers.client import SEARCH_ATTRIBUTES, register_search_attributes
 from workers.main import build_worker
@@ -225,3 +227,18 @@ async def _stack(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://orderflow") as api:
             yield Stack(env, api, worker)
+        await terminate_orders(env.client, sessions)
+
+
+async def terminate_orders(client: Client, sessions: SessionFactory) -> None:
+    """End the workflows a test left running. Their worker is gone; on the time-skipping
+    server a timer of theirs firing later would leave a task nobody takes, and time would
+    stop skipping for every test after.
+    """
+    with sessions() as session:
+        order_ids = session.scalars(select(Order.id)).all()
+    for order_id in order_ids:
+        try:
+            await client.get_workflow_handle(order_workflow_id(order_id)).terminate("test ended")
+        except RPCError:
+            pass  # already closed

@@ -64,6 +64,7 @@ class OrderWorkflow:
         self.receipt: ConfirmReceipt | None = None
         self.confirm_by: datetime | None = None
         self.hold_reason: str | None = None
+        self.end_reason: str | None = None
 
     @workflow.run
     async def run(self, order: OrderWorkflowInput) -> OrderSnapshot:
@@ -106,6 +107,7 @@ class OrderWorkflow:
         except ActivityError as error:
             if _failure_type(error) != OutOfStock.__name__:
                 raise
+            self.end_reason = OutOfStock.__name__
             await self._stamp(OrderStatus.CANCELLED, f"out of stock: {_failure_message(error)}")
             return False
         return True
@@ -233,7 +235,11 @@ class OrderWorkflow:
         """What the customer must pay; answers as soon as the provider payment exists."""
         await workflow.wait_condition(lambda: self.payment is not None or is_final(self.status))
         if self.payment is None:
-            raise _refused(f"order is {self.status}: {self._last_note()}")
+            raise ApplicationError(
+                f"order is {self.status}: {self._last_note()}",
+                type=self.end_reason or ActionRefused.__name__,
+                non_retryable=True,
+            )
         return self.payment
 
     @workflow.update

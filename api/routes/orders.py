@@ -20,7 +20,7 @@ from api.schemas import (
     OrderPublic,
 )
 from api.views import order_public, payment_view
-from domain.errors import InvalidOrder, OrderNotFound
+from domain.errors import InvalidRequest, OrderNotFound
 from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy
 from domain.order import OrderStatus, is_final
 from orderflow.settings import Settings
@@ -34,6 +34,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
         max_length=255,
         description="Retrying with the same key returns the same order and payment.",
     ),
@@ -105,7 +106,7 @@ async def list_orders(
     try:
         after = Cursor.decode(cursor) if cursor else None
     except ValueError as error:
-        raise InvalidOrder("cursor is not one this API returned") from error
+        raise InvalidRequest("cursor is not one this API returned") from error
     filters = OrderFilters(status=status_, channel=channel, customer_id=customer_id)
 
     def page() -> OrderPage:

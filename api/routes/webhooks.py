@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import SettingsDep, WorkflowsDep
 from api.schemas import Accepted
-from domain.errors import InvalidOrder
+from domain.errors import InvalidRequest
 from domain.messages import PaymentNotification
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -39,7 +39,7 @@ class StripeEvent(BaseModel):
     data: StripeEventData
 
 
-class BadSignature(InvalidOrder):
+class BadSignature(InvalidRequest):
     code = "bad_signature"
 
 
@@ -57,8 +57,12 @@ async def stripe_webhook(
         WEBHOOKS.labels("bad_signature").inc()
         raise BadSignature("missing Stripe-Signature header")
     try:
+        # The tolerance refuses a captured event replayed later, as Stripe's own check does.
         stripe.WebhookSignature.verify_header(
-            payload.decode(), stripe_signature, settings.stripe_webhook_secret
+            payload.decode(),
+            stripe_signature,
+            settings.stripe_webhook_secret,
+            tolerance=stripe.Webhook.DEFAULT_TOLERANCE,
         )
         event = StripeEvent.model_validate_json(payload)
     except (stripe.SignatureVerificationError, ValueError) as error:
