@@ -51,29 +51,15 @@ class PaymentActivities:
     @activity.defn
     def check_payment(self, request: PaymentCheckRequest) -> PaymentCheck:
         """Ask the provider itself; a callback's word is never enough."""
-        payment = self.provider.retrieve_payment(request.payment_intent_id)
-        verdict, reason = judge_payment(
-            status=payment.status,
-            amount=payment.amount,
-            currency=payment.currency,
-            expected_amount=request.amount,
-            expected_currency=request.currency,
-        )
-        with transaction(self.sessions) as session:
-            PaymentRepository(session).set_status(payment.id, payment.status)
-        return PaymentCheck(
-            payment_intent_id=payment.id,
-            status=payment.status,
-            amount=payment.amount,
-            currency=payment.currency,
-            verdict=verdict,
-            reason=reason,
-        )
+        return self._record(self.provider.retrieve_payment(request.payment_intent_id), request)
 
     @activity.defn
     def cancel_payment(self, request: PaymentCheckRequest) -> PaymentCheck:
         """Cancel an unpaid payment; if the customer paid at the last second, say so instead."""
-        payment = self.provider.cancel_payment(request.payment_intent_id)
+        return self._record(self.provider.cancel_payment(request.payment_intent_id), request)
+
+    def _record(self, payment: ProviderPayment, request: PaymentCheckRequest) -> PaymentCheck:
+        """Mirror the provider's status and judge it against what the order expects."""
         with transaction(self.sessions) as session:
             PaymentRepository(session).set_status(payment.id, payment.status)
         verdict, reason = judge_payment(

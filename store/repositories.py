@@ -252,32 +252,27 @@ class StockRepository:
 
     def release(self, order_id: str) -> int:
         """Give back whatever this order still holds; returns the units released."""
-        released = 0
-        for held in self._still_held(order_id):
-            if self._move(order_id, held.sku, held.warehouse, "release", held.quantity):
-                self.session.execute(
-                    update(StockLevel)
-                    .where(StockLevel.sku == held.sku, StockLevel.warehouse == held.warehouse)
-                    .values(reserved=StockLevel.reserved - held.quantity)
-                )
-                released += held.quantity
-        return released
+        return self._settle(order_id, "release", leaves_warehouse=False)
 
     def ship(self, order_id: str) -> int:
         """The reserved units leave the warehouse: on hand and reserved both go down."""
-        shipped = 0
+        return self._settle(order_id, "ship", leaves_warehouse=True)
+
+    def _settle(self, order_id: str, kind: str, *, leaves_warehouse: bool) -> int:
+        settled = 0
         for held in self._still_held(order_id):
-            if self._move(order_id, held.sku, held.warehouse, "ship", held.quantity):
-                self.session.execute(
-                    update(StockLevel)
-                    .where(StockLevel.sku == held.sku, StockLevel.warehouse == held.warehouse)
-                    .values(
-                        reserved=StockLevel.reserved - held.quantity,
-                        on_hand=StockLevel.on_hand - held.quantity,
-                    )
-                )
-                shipped += held.quantity
-        return shipped
+            if not self._move(order_id, held.sku, held.warehouse, kind, held.quantity):
+                continue  # an earlier attempt settled this one
+            changes = {"reserved": StockLevel.reserved - held.quantity}
+            if leaves_warehouse:
+                changes["on_hand"] = StockLevel.on_hand - held.quantity
+            self.session.execute(
+                update(StockLevel)
+                .where(StockLevel.sku == held.sku, StockLevel.warehouse == held.warehouse)
+                .values(**changes)
+            )
+            settled += held.quantity
+        return settled
 
     def _still_held(self, order_id: str) -> list[StockMovement]:
         settled = {

@@ -28,7 +28,7 @@ class StripePayments:
                 "metadata": {"order_id": order_id, "customer_id": customer_id},
             },
             # Stripe keeps one intent per key; callers still guard with their own records.
-            {"idempotency_key": f"order-{order_id}-payment"},
+            {"idempotency_key": order_id},
         )
         return _payment(intent)
 
