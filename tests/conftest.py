@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,6 +38,17 @@ from workers.client import SEARCH_ATTRIBUTES, register_search_attributes
 from workers.main import build_worker
 
 STRIPE_KEY = "sk_test_orderflow"
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-histories",
+        action="store_true",
+        help="write the histories of representative orders to tests/histories/ for replay tests",
+    )
+
+
 WEBHOOK_SECRET = "whsec_test_orderflow"
 
 
@@ -188,11 +200,22 @@ def settings(database_url: str, localstripe_url: str) -> Settings:
 class Stack:
     """A running worker plus an API client bound to it: what a test drives."""
 
-    def __init__(self, env: WorkflowEnvironment, api: httpx.AsyncClient, worker: Worker) -> None:
+    def __init__(
+        self, env: WorkflowEnvironment, api: httpx.AsyncClient, worker: Worker, record: bool
+    ) -> None:
         self.env = env
         self.client: Client = env.client
         self.api = api
         self.worker = worker
+        self.record = record
+
+    async def keep_history(self, order_id: str, name: str) -> None:
+        """With --record-histories, save this order's history for the replay test."""
+        if not self.record:
+            return
+        history = await self.client.get_workflow_handle(order_workflow_id(order_id)).fetch_history()
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
 @pytest.fixture
@@ -203,10 +226,17 @@ async def stack(
     activity_executor: ThreadPoolExecutor,
     task_queue: str,
     settings: Settings,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
     """The API and a worker on the time-skipping server, with the real database and localstripe."""
     async for running in _stack(
-        time_skipping_env, sessions, payments, activity_executor, task_queue, settings
+        time_skipping_env,
+        sessions,
+        payments,
+        activity_executor,
+        task_queue,
+        settings,
+        record=request.config.getoption("--record-histories"),
     ):
         yield running
 
@@ -218,6 +248,8 @@ async def _stack(
     executor: ThreadPoolExecutor,
     task_queue: str,
     settings: Settings,
+    *,
+    record: bool = False,
 ) -> AsyncIterator[Stack]:
     worker = build_worker(
         env.client, sessions=sessions, payments=payments, executor=executor, task_queue=task_queue
@@ -226,7 +258,7 @@ async def _stack(
     async with worker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://orderflow") as api:
-            yield Stack(env, api, worker)
+            yield Stack(env, api, worker, record)
         await terminate_orders(env.client, sessions)
 
 

@@ -81,6 +81,7 @@ async def test_paid_order_runs_to_completion_when_the_confirmation_window_ends(
         "pending_payment", "paid", "allocated", "fulfilling", "delivered", "completed"
     ]  # fmt: skip
     assert "automatically" in body["timeline"][-1]["note"]
+    await stack.keep_history(order["id"], "completed_after_confirmation_window")
     assert all(
         entry["at"].endswith("Z") or entry["at"].endswith("+00:00") for entry in body["timeline"]
     )
@@ -102,6 +103,7 @@ async def test_customer_confirmation_completes_the_order_early(
     await wait_for_status(stack, order["id"], OrderStatus.COMPLETED)
     timeline = (await stack.api.get(f"/orders/{order['id']}")).json()["timeline"]
     assert timeline[-1]["note"] == "receipt confirmed by customer"
+    await stack.keep_history(order["id"], "completed_on_customer_confirmation")
 
 
 async def test_receipt_cannot_be_confirmed_before_delivery(
@@ -129,6 +131,7 @@ async def test_unpaid_order_is_cancelled_and_stock_released_when_the_window_ends
     assert available(sessions) == before
     intent = payments.retrieve_payment(order["payment"]["payment_intent_id"])
     assert intent.status == "canceled"
+    await stack.keep_history(order["id"], "cancelled_unpaid")
 
 
 async def test_payment_without_a_callback_is_found_by_polling_the_provider(
@@ -163,6 +166,7 @@ async def test_cancelling_a_paid_order_refunds_it_and_releases_the_stock(
     assert body["status"] == "cancelled"
     assert "refunded 36.00 USD" in body["timeline"][-1]["note"]
     assert available(sessions) == before
+    await stack.keep_history(order["id"], "cancelled_and_refunded")
 
 
 async def test_a_shipped_order_cannot_be_cancelled(stack: Stack, localstripe_url: str) -> None:

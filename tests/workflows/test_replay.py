@@ -1,0 +1,33 @@
+"""Orders already running must keep running: recorded histories replay against today's code.
+
+A change to OrderWorkflow that would break a running order (a new activity, a reordered
+step) fails here. Guard such changes with ``workflow.patched``; refresh the histories with
+``pytest tests/workflows --record-histories`` only for changes that running orders never see.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.conftest import HISTORIES
+from workflows.order import OrderWorkflow
+
+RECORDED = sorted(HISTORIES.glob("*.json"))
+
+
+def test_representative_histories_are_recorded() -> None:
+    names = {path.stem for path in RECORDED}
+    assert {"completed_after_confirmation_window", "cancelled_unpaid"} <= names
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+async def test_recorded_order_replays_on_current_code(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"order-{path.stem}", path.read_text())
+    replayer = Replayer(workflows=[OrderWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
