@@ -7,6 +7,7 @@ import re
 import uuid
 
 ORDERS_TASK_QUEUE = "orders"
+SKELETON_TASK_QUEUE = "bench-skeleton"
 
 CHANNEL_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -33,15 +34,25 @@ def dev(
     raise typer.Exit(run_dev(settings))
 
 
+class Queue(StrEnum):
+    orders = "orders"
+    skeleton = "skeleton"
+
+
 @app.command()
-def worker() -> None:
-    """Run the order worker (task queue ``orders``)."""
-    from workers.main import run_worker
+def worker(
+    queue: Annotated[
+        Queue, typer.Option(help="orders, or the benchmark's skeleton baseline")
+    ] = Queue.orders,
+) -> None:
+    """Run a worker: the order worker (task queue ``orders``) unless told otherwise."""
+    from workers.main import run_skeleton_worker, run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("stripe").setLevel(logging.WARNING)  # one line per request is noise
     try:
-        asyncio.run(run_worker(get_settings()))
+        run = run_worker if queue == Queue.orders else run_skeleton_worker
+        asyncio.run(run(get_settings()))
     except KeyboardInterrupt:
         typer.echo("worker stopped")
 

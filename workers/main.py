@@ -9,15 +9,17 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.inventory import InventoryActivities
+from activities.noop import noop
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
-from domain.ids import ORDERS_TASK_QUEUE
+from domain.ids import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
 from integrations.payments import PaymentProvider
 from integrations.payments.stripe import StripePayments
 from orderflow.settings import Settings
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.client import connect
 from workflows.order import OrderWorkflow
+from workflows.skeleton import SkeletonWorkflow
 
 ACTIVITY_THREADS = 32
 
@@ -55,6 +57,18 @@ def build_worker(
 
 def stripe_from(settings: Settings) -> StripePayments:
     return StripePayments(api_key=settings.stripe_api_key, api_base=settings.stripe_api_base)
+
+
+async def run_skeleton_worker(settings: Settings) -> None:
+    """The benchmark's baseline, on its own task queue."""
+    client = await connect(settings)
+    worker = Worker(
+        client,
+        task_queue=SKELETON_TASK_QUEUE,
+        workflows=[SkeletonWorkflow],
+        activities=[noop],
+    )
+    await worker.run()
 
 
 async def run_worker(settings: Settings) -> None:
