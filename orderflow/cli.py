@@ -100,3 +100,26 @@ def demo(
     from orderflow.demo import run_demo
 
     raise typer.Exit(run_demo(get_settings(), timeout=timeout))
+
+
+@app.command()
+def bench(
+    workflows: Annotated[int, typer.Option(help="How many of each to run at once.")] = 200,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Order throughput as a ratio to a skeleton workflow, on a fresh embedded dev server."""
+    from orderflow.bench import run_bench
+
+    raise typer.Exit(run_bench(get_settings(), count=workflows, as_json=json_output))
+
+
+@app.command()
+def load(
+    rate: Annotated[float, typer.Option(help="Orders per second, sent open loop.")] = 100.0,
+    duration: Annotated[float, typer.Option(help="Seconds of load.")] = 30.0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Intake latency at a fixed rate on a fresh embedded stack; then every order must complete."""
+    from orderflow.load import run_load
+
+    raise typer.Exit(run_load(get_settings(), rate=rate, duration=duration, as_json=json_output))

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.inventory import InventoryActivities
 from activities.noop import noop
@@ -22,6 +23,8 @@ from workflows.order import OrderWorkflow
 from workflows.skeleton import SkeletonWorkflow
 
 ACTIVITY_THREADS = 32
+# Our own deterministic packages and their heavy libraries are imported once, not per run.
+PASSTHROUGH = ("domain", "pydantic", "pydantic_core", "annotated_types", "activities")
 
 
 def build_worker(
@@ -52,6 +55,10 @@ def build_worker(
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_local_activities=ACTIVITY_THREADS,
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        ),
     )
 
 

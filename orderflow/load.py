@@ -1,0 +1,163 @@
+"""``orderflow load``: open-loop intake load, then proof that every accepted order completes.
+
+Open loop: request *n* is sent at start + n / rate whether or not earlier ones answered, and
+its latency counts from that moment, so a slow server cannot hide its queue (no coordinated
+omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from temporalio.client import Client
+
+from domain.ids import order_workflow_id
+from orderflow.bench import stock_up
+from orderflow.customer import pay_with_card
+from orderflow.demo import demo_order
+from orderflow.settings import Settings
+from orderflow.stack import scratch_stack
+from workers.client import connect
+from workflows.order import OrderWorkflow
+
+console = Console(stderr=True)
+TARGET_P99_MS = 100.0
+
+
+@dataclass
+class LoadResult:
+    target_rate: float
+    achieved_rate: float
+    sent: int
+    accepted: int
+    errors: dict[str, int]
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    completed: int
+    lost: int
+
+
+def run_load(settings: Settings, *, rate: float, duration: float, as_json: bool) -> int:
+    count = int(rate * duration)
+    console.print("starting a fresh embedded stack (Temporal dev server, localstripe, worker, API)")
+    with scratch_stack(settings, confirmation_window_seconds=1) as stack:
+        stock_up(stack.settings, "TEA-001", count)
+        result = asyncio.run(_load(stack.settings, rate, count))
+    if as_json:
+        print(json.dumps(asdict(result), indent=2))
+    else:
+        _print(result)
+    return 0 if result.lost == 0 and result.p99_ms < TARGET_P99_MS else 1
+
+
+async def _load(settings: Settings, rate: float, count: int) -> LoadResult:
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    accepted: list[dict] = []
+    limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
+    columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    async with httpx.AsyncClient(
+        base_url=settings.public_api_url, timeout=30, limits=limits
+    ) as api:
+        # Warm the connection pool and the worker so the first second is not all set-up.
+        await api.get("/healthz")
+
+        async def send(due: float) -> None:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            body = demo_order() | {"lines": [{"sku": "TEA-001", "quantity": 1}]}
+            try:
+                response = await api.post(
+                    "/orders", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+                )
+                outcome = str(response.status_code)
+            except httpx.HTTPError as error:
+                outcome, response = type(error).__name__, None
+            latencies.append(time.perf_counter() - due)
+            if response is not None and response.status_code == 201:
+                accepted.append(response.json())
+            else:
+                errors[outcome] = errors.get(outcome, 0) + 1
+            progress.advance(sending)
+
+        with Progress(*columns, console=console) as progress:
+            sending = progress.add_task(f"intake at {rate:g}/s", total=count)
+            start = time.perf_counter()
+            await asyncio.gather(*(send(start + n / rate) for n in range(count)))
+            elapsed = time.perf_counter() - start
+            finishing = progress.add_task("paying + shipping", total=len(accepted))
+            client = await connect(settings)
+            completed = await _complete_all(client, api, settings, accepted, progress, finishing)
+
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000, 1)
+
+    return LoadResult(
+        target_rate=rate,
+        achieved_rate=round(count / elapsed, 1),
+        sent=count,
+        accepted=len(accepted),
+        errors=errors,
+        p50_ms=pct(0.50),
+        p95_ms=pct(0.95),
+        p99_ms=pct(0.99),
+        completed=completed,
+        lost=len(accepted) - completed,
+    )
+
+
+async def _complete_all(
+    client: Client,
+    api: httpx.AsyncClient,
+    settings: Settings,
+    orders: list[dict],
+    progress: Progress,
+    task: object,
+) -> int:
+    """Pay and ship every accepted order as its customer and carrier would; count completions."""
+    gate = asyncio.Semaphore(20)
+
+    async def finish(order: dict) -> bool:
+        async with gate:
+            await asyncio.to_thread(
+                pay_with_card,
+                api_key=settings.stripe_api_key,
+                api_base=settings.stripe_api_base,
+                payment_intent_id=order["payment"]["payment_intent_id"],
+            )
+            for kind in ("shipped", "delivered"):
+                await api.post(f"/orders/{order['id']}/carrier-events", json={"kind": kind})
+        handle = client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order["id"]))
+        snapshot = await asyncio.wait_for(handle.result(), timeout=120)
+        progress.advance(task)  # type: ignore[arg-type]
+        return snapshot.status == "completed"
+
+    outcomes = await asyncio.gather(*(finish(o) for o in orders), return_exceptions=True)
+    return sum(1 for done in outcomes if done is True)
+
+
+def _print(result: LoadResult) -> None:
+    table = Table(title=f"orderflow load — {result.target_rate:g} orders/s open loop")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("sent / accepted", f"{result.sent} / {result.accepted}")
+    table.add_row("achieved rate / s", f"{result.achieved_rate}")
+    table.add_row(
+        "latency p50 / p95 / p99 ms", f"{result.p50_ms} / {result.p95_ms} / {result.p99_ms}"
+    )
+    table.add_row("errors", json.dumps(result.errors) if result.errors else "none")
+    table.add_row("completed afterwards / lost", f"{result.completed} / {result.lost}")
+    Console().print(table)
+    met = result.p99_ms < TARGET_P99_MS
+    Console().print(f"{'met' if met else '[red]missed[/red]'}: p99 < {TARGET_P99_MS:g} ms")
