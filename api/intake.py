@@ -15,9 +15,9 @@ from domain.errors import IdempotencyConflict, InvalidOrder, OutOfStock, Unknown
 from domain.ids import derive_order_id
 from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput
 from domain.money import line_total
-from domain.order import OrderStatus
+from domain.order import RECEIVED_NOTE, OrderStatus
 from store.db import SessionFactory, transaction
-from store.models import Order, OrderLine, StockLevel
+from store.models import Order, OrderEvent, OrderLine, StockLevel, utcnow
 from store.repositories import CatalogRepository, OrderRepository
 
 
@@ -92,6 +92,7 @@ def _priced_order(
         )
         for sku, quantity in quantities.items()
     ]
+    received_at = utcnow()
     order = Order(
         id=order_id,
         channel=body.channel,
@@ -104,7 +105,14 @@ def _priced_order(
         total=sum(line.line_total for line in lines),
         shipping_address=body.shipping_address.model_dump(mode="json"),
         lines=lines,
-    )
+        created_at=received_at,
+        updated_at=received_at,
+        # The timeline's first entry: the order exists from this commit on.
+        timeline=[
+            OrderEvent(seq=1, status=OrderStatus.PENDING_PAYMENT.value, at=received_at,
+                       note=RECEIVED_NOTE)
+        ],
+    )  # fmt: skip
     orders.add(order)
     session.flush()
     return order
@@ -132,6 +140,7 @@ def _check_availability(session: Session, quantities: dict[str, int]) -> None:
 def workflow_input(order: Order, policy: OrderPolicy) -> OrderWorkflowInput:
     return OrderWorkflowInput(
         order_id=order.id,
+        received_at=order.created_at,
         channel=order.channel,
         customer_id=order.customer_id,
         currency=order.currency,

@@ -30,6 +30,7 @@ class OrderedLine(BaseModel):
 
 class OrderWorkflowInput(BaseModel):
     order_id: str
+    received_at: datetime
     channel: str
     customer_id: str
     currency: str

@@ -22,6 +22,8 @@ class OrderStatus(StrEnum):
 
 S = OrderStatus
 
+RECEIVED_NOTE = "order received"
+
 ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED, S.ON_HOLD}),
     S.PAID: frozenset({S.ALLOCATED, S.CANCELLED, S.REFUNDED, S.ON_HOLD}),

@@ -8,6 +8,7 @@ to the order's timeline and mirrored to the ``OrderStatus`` search attribute.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -37,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         TransitionRecord,
     )
     from domain.money import format_amount
-    from domain.order import OrderStatus, check_transition, is_final
+    from domain.order import RECEIVED_NOTE, OrderStatus, check_transition, is_final
     from domain.timing import describe_duration
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
@@ -55,8 +56,12 @@ class OrderWorkflow:
     def __init__(self, order: OrderWorkflowInput) -> None:
         self.order = order
         self.status = OrderStatus.PENDING_PAYMENT
-        self.timeline: list[TimelineEntry] = []
+        # Intake wrote this first entry with the order itself.
+        self.timeline = [
+            TimelineEntry(status=self.status, at=order.received_at, note=RECEIVED_NOTE)
+        ]
         self.payment: PaymentView | None = None
+        self.accepted = False
         self.payment_hint = False
         self.cancel_request: CancelRequest | None = None
         self.shipment: CarrierEvent | None = None
@@ -68,10 +73,14 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, order: OrderWorkflowInput) -> OrderSnapshot:
-        await self._stamp(OrderStatus.PENDING_PAYMENT, "order received")
-        if not await self._reserve_stock():
+        # Independent steps, run together: the customer waits for the payment details.
+        shortage, self.payment = await asyncio.gather(self._reserve_stock(), self._create_payment())
+        if shortage is not None:
+            await self._check_payment(PaymentActivities.cancel_payment)
+            self.end_reason = OutOfStock.__name__
+            await self._stamp(OrderStatus.CANCELLED, f"out of stock: {shortage}")
             return self.snapshot()
-        self.payment = await self._create_payment()
+        self.accepted = True
         check = await self._wait_for_payment()
         if check is None or check.verdict == "unpaid":
             await self._give_up_unpaid()
@@ -98,7 +107,8 @@ class OrderWorkflow:
 
     # --- the steps ---------------------------------------------------------------------------
 
-    async def _reserve_stock(self) -> bool:
+    async def _reserve_stock(self) -> str | None:
+        """Reserve every line; the shortage, if stock ran out since intake looked."""
         try:
             await self._io(
                 InventoryActivities.reserve_stock,
@@ -107,10 +117,8 @@ class OrderWorkflow:
         except ActivityError as error:
             if _failure_type(error) != OutOfStock.__name__:
                 raise
-            self.end_reason = OutOfStock.__name__
-            await self._stamp(OrderStatus.CANCELLED, f"out of stock: {_failure_message(error)}")
-            return False
-        return True
+            return _failure_message(error)
+        return None
 
     async def _create_payment(self) -> PaymentView:
         return await self._io(
@@ -233,8 +241,8 @@ class OrderWorkflow:
     @workflow.update
     async def payment_details(self) -> PaymentView:
         """What the customer must pay; answers as soon as the provider payment exists."""
-        await workflow.wait_condition(lambda: self.payment is not None or is_final(self.status))
-        if self.payment is None:
+        await workflow.wait_condition(lambda: self.accepted or is_final(self.status))
+        if not self.accepted or self.payment is None:
             raise ApplicationError(
                 f"order is {self.status}: {self._last_note()}",
                 type=self.end_reason or ActionRefused.__name__,
@@ -288,8 +296,7 @@ class OrderWorkflow:
     # --- plumbing ------------------------------------------------------------------------------
 
     async def _stamp(self, status: OrderStatus, note: str) -> None:
-        if self.timeline:
-            check_transition(self.status, status)
+        check_transition(self.status, status)
         at = workflow.now()
         self.status = status
         self.timeline.append(TimelineEntry(status=status, at=at, note=note))
