@@ -73,28 +73,34 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, order: OrderWorkflowInput) -> OrderSnapshot:
+        await self._process()
+        # Let every update and signal that arrived finish, on every way out.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.snapshot()
+
+    async def _process(self) -> None:
         # Independent steps, run together: the customer waits for the payment details.
         shortage, self.payment = await asyncio.gather(self._reserve_stock(), self._create_payment())
         if shortage is not None:
             await self._check_payment(PaymentActivities.cancel_payment)
             self.end_reason = OutOfStock.__name__
             await self._stamp(OrderStatus.CANCELLED, f"out of stock: {shortage}")
-            return self.snapshot()
+            return
         self.accepted = True
         check = await self._wait_for_payment()
         if check is None or check.verdict == "unpaid":
             await self._give_up_unpaid()
-            return self.snapshot()
+            return
         if check.verdict == "mismatch":
             await self._hold_until_cancelled(check.reason or "payment does not match the order")
-            return self.snapshot()
+            return
         await self._stamp(OrderStatus.PAID, f"paid {format_amount(check.amount, check.currency)}")
         await self._stamp(OrderStatus.ALLOCATED, "ships in 1 package")
 
         await self._wait_until(lambda: self.shipment is not None or self.cancel_request is not None)
         if self.shipment is None:
             await self._cancel_paid_order()
-            return self.snapshot()
+            return
         await self._io(InventoryActivities.ship_stock, StockRequest(order_id=self.order.order_id))
         await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
 
@@ -102,8 +108,6 @@ class OrderWorkflow:
         await self._stamp(OrderStatus.DELIVERED, "delivered")
 
         await self._confirmation_window()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.snapshot()
 
     # --- the steps ---------------------------------------------------------------------------
 
@@ -114,10 +118,12 @@ class OrderWorkflow:
                 InventoryActivities.reserve_stock,
                 StockRequest(order_id=self.order.order_id, lines=self.order.lines),
             )
-        except ActivityError as error:
-            if _failure_type(error) != OutOfStock.__name__:
+        except (ActivityError, ApplicationError) as error:
+            # A local activity's failure may arrive unwrapped; look for the business error.
+            failure = _application_error(error)
+            if failure is None or failure.type != OutOfStock.__name__:
                 raise
-            return _failure_message(error)
+            return failure.message
         return None
 
     async def _create_payment(self) -> PaymentView:
@@ -347,10 +353,8 @@ def _refused(message: str) -> ApplicationError:
     return ApplicationError(message, type=ActionRefused.__name__, non_retryable=True)
 
 
-def _failure_type(error: ActivityError) -> str | None:
-    cause = error.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
-def _failure_message(error: ActivityError) -> str:
-    return error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
+def _application_error(error: BaseException) -> ApplicationError | None:
+    if isinstance(error, ApplicationError):
+        return error
+    cause = error.cause if isinstance(error, ActivityError) else None
+    return cause if isinstance(cause, ApplicationError) else None

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from domain.order import OrderStatus
 from store.db import SessionFactory, transaction
-from store.models import Payment
+from store.models import Order, Payment
 from store.repositories import StockRepository
 from tests.conftest import WEBHOOK_SECRET, Stack
-from tests.helpers import pay, payment_event, place_order, stripe_signature
+from tests.helpers import order_body, pay, payment_event, place_order, stripe_signature
 
 
 def available(sessions: SessionFactory, sku: str = "TEA-001", warehouse: str = "HZ") -> int:
@@ -175,3 +176,23 @@ async def test_a_shipped_order_cannot_be_cancelled(stack: Stack, localstripe_url
     response = await stack.api.post(f"/orders/{order['id']}/cancel", json={"reason": "too late"})
     assert response.status_code == 409
     assert "return" in response.json()["error"]["message"]
+
+
+async def test_stock_gone_since_intake_cancels_the_order_and_its_payment(
+    stack: Stack, sessions: SessionFactory, payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Intake saw stock; by the time the workflow reserves, another order took it.
+    monkeypatch.setattr("api.intake._check_availability", lambda session, quantities: None)
+    response = await stack.api.post(
+        "/orders", json=order_body(lines=[{"sku": "POT-004", "quantity": 11}])
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "out_of_stock", response.text
+
+    with transaction(sessions) as session:
+        order = session.scalar(select(Order).where(Order.channel == "web"))
+        assert order is not None and order.status == "cancelled"
+        payment = session.scalar(select(Payment).where(Payment.order_id == order.id))
+        assert payment is not None
+    assert payments.retrieve_payment(payment.provider_payment_id).status == "canceled"
+    assert available(sessions, "POT-004", "HZ") == 10
