@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -183,6 +184,39 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventOutcome(StrEnum):
+    """Where a recorded provider event stands (``PaymentEvent.outcome``)."""
+
+    PENDING = "pending"  # claimed: one request is handing it to the workflow now
+    DELIVERED = "delivered"
+    UNKNOWN_ORDER = "unknown_order"  # no running workflow for the order it names
+    FAILED = "failed"  # the workflow service was down; the provider's retry may claim it again
+
+
+class PaymentEvent(Base):
+    """A provider's event, recorded at the door so that each one reaches its order once.
+
+    ``(provider, provider_event_id)`` is unique: however many copies of an event arrive, one
+    request claims it and ``outcome`` (an ``EventOutcome``) says how that went. ``order_id`` is
+    the event's word, not a foreign key: a signed event may name an order we don't have.
+    """
+
+    __tablename__ = "payment_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_event_id", name="uq_payment_event_once"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(64))
+    provider_payment_id: Mapped[str] = mapped_column(String(255))
+    order_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

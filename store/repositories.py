@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -18,9 +18,11 @@ from domain.messages import Allocation, OrderedLine
 from store.models import (
     Base,
     Customer,
+    EventOutcome,
     Order,
     OrderEvent,
     Payment,
+    PaymentEvent,
     Product,
     Refund,
     StockLevel,
@@ -380,3 +382,92 @@ class PaymentRepository:
                 "created_at": utcnow(),
             },
         )
+
+
+class PaymentEventRepository:
+    """Provider events at the door: however many copies arrive, one caller delivers each."""
+
+    # A claim nobody settled for this long belongs to a request that died mid-way.
+    ABANDONED_AFTER = timedelta(minutes=1)
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def is_duplicate(
+        self, provider: str, provider_event_id: str, *, now: datetime | None = None
+    ) -> bool:
+        """Read only: is this event delivered, or being delivered, already? The cheap answer
+        for the copies of a storm, which then need no write (``record_once`` decides for the
+        rest). Call it in its own transaction: on SQLite a transaction that reads and then
+        writes can fail outright when another writer committed in between.
+        """
+        now = now or utcnow()
+        row = self.session.execute(
+            select(PaymentEvent.outcome, PaymentEvent.updated_at).where(
+                PaymentEvent.provider == provider,
+                PaymentEvent.provider_event_id == provider_event_id,
+            )
+        ).first()
+        if row is None or row.outcome == EventOutcome.FAILED:
+            return False
+        if row.outcome == EventOutcome.PENDING:
+            return row.updated_at >= now - self.ABANDONED_AFTER
+        return True
+
+    def record_once(
+        self,
+        *,
+        provider: str,
+        provider_event_id: str,
+        event_type: str,
+        provider_payment_id: str,
+        order_id: str | None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Claim the event for delivery: True for exactly one caller, who must ``settle`` it.
+
+        A new event is inserted ``pending``. One seen before is a duplicate (False) unless its
+        last delivery failed or was abandoned: then one conditional UPDATE takes the claim
+        back, so of many concurrent retries only one wins. A delivered event stays delivered.
+        """
+        now = now or utcnow()
+        if insert_once(
+            self.session,
+            PaymentEvent,
+            {
+                "provider": provider,
+                "provider_event_id": provider_event_id,
+                "event_type": event_type,
+                "provider_payment_id": provider_payment_id,
+                "order_id": order_id,
+                "outcome": EventOutcome.PENDING,
+                "received_at": now,
+                "updated_at": now,
+            },
+        ):
+            return True
+        retaken = self.session.execute(
+            update(PaymentEvent)
+            .where(
+                PaymentEvent.provider == provider,
+                PaymentEvent.provider_event_id == provider_event_id,
+                or_(
+                    PaymentEvent.outcome == EventOutcome.FAILED,
+                    and_(
+                        PaymentEvent.outcome == EventOutcome.PENDING,
+                        PaymentEvent.updated_at < now - self.ABANDONED_AFTER,
+                    ),
+                ),
+            )
+            .values(outcome=EventOutcome.PENDING, updated_at=now)
+        )
+        return retaken.rowcount == 1
+
+    def settle(self, *, provider: str, provider_event_id: str, outcome: EventOutcome) -> None:
+        """How the claimed delivery went. A late failure never undoes a finished delivery."""
+        query = update(PaymentEvent).where(
+            PaymentEvent.provider == provider, PaymentEvent.provider_event_id == provider_event_id
+        )
+        if outcome == EventOutcome.FAILED:
+            query = query.where(PaymentEvent.outcome == EventOutcome.PENDING)
+        self.session.execute(query.values(outcome=outcome, updated_at=utcnow()))

@@ -1,4 +1,9 @@
-"""Provider callbacks. Verify, hand to the workflow, answer at once: the work happens after."""
+"""Provider callbacks. Verify, record once, hand to the workflow, answer at once.
+
+Providers deliver at least once: the same event may come back many times, even all at once.
+Each event is recorded by its provider ID before anything else happens, and only the request
+that records it first signals the order's workflow; every copy is answered ``200``.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,18 @@ import stripe
 from fastapi import APIRouter, Header, Request
 from prometheus_client import Counter
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SettingsDep, WorkflowsDep
+from api.deps import SessionsDep, SettingsDep, WorkflowsDep
 from api.schemas import Accepted
 from domain.errors import InvalidRequest
 from domain.messages import PaymentNotification
+from integrations.payments.stripe import StripePayments
+from store.db import SessionFactory, transaction
+from store.models import EventOutcome
+from store.repositories import PaymentEventRepository
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -20,6 +32,7 @@ log = logging.getLogger(__name__)
 WEBHOOKS = Counter("orderflow_payment_webhooks_total", "Payment webhooks by outcome", ["outcome"])
 
 PAYMENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed"}
+PROVIDER = StripePayments.name
 
 
 class StripeObjectRef(BaseModel):
@@ -48,6 +61,7 @@ async def stripe_webhook(
     request: Request,
     *,
     settings: SettingsDep,
+    sessions: SessionsDep,
     workflows: WorkflowsDep,
     stripe_signature: str | None = Header(None, alias="Stripe-Signature"),
 ) -> Accepted:
@@ -77,9 +91,71 @@ async def stripe_webhook(
     if not order_id:
         WEBHOOKS.labels("ignored").inc()
         return Accepted(detail="payment has no order_id metadata")
+    claimed = await run_in_threadpool(_claim, sessions, event, order_id)
+    if claimed is False:
+        WEBHOOKS.labels("duplicate").inc()
+        return Accepted(detail="duplicate event")
     # Only a hint: the workflow asks the provider before believing it.
-    delivered = await workflows.notify_payment(
-        order_id, PaymentNotification(payment_intent_id=intent.id, event_id=event.id)
-    )
-    WEBHOOKS.labels("delivered" if delivered else "unknown_order").inc()
+    try:
+        delivered = await workflows.notify_payment(
+            order_id, PaymentNotification(payment_intent_id=intent.id, event_id=event.id)
+        )
+    except Exception:
+        # Not delivered: free the claim, so the provider's retry of this event gets through.
+        WEBHOOKS.labels(EventOutcome.FAILED.value).inc()
+        if claimed:
+            await run_in_threadpool(_settle_quietly, sessions, event.id, EventOutcome.FAILED)
+        raise
+    outcome = EventOutcome.DELIVERED if delivered else EventOutcome.UNKNOWN_ORDER
+    if claimed:
+        await run_in_threadpool(_settle_quietly, sessions, event.id, outcome)
+    WEBHOOKS.labels(outcome.value).inc()
     return Accepted(accepted=delivered, detail=None if delivered else "order is not running")
+
+
+def _claim(sessions: SessionFactory, event: StripeEvent, order_id: str) -> bool | None:
+    """True: this request delivers the event (see ``record_once``). False: it is a copy.
+
+    None: the database can't say. Then the event is delivered unrecorded: a repeated signal
+    is harmless (the workflow asks the provider), a withheld one would wait for the provider's
+    retry or the workflow's own poll. Deduplication pauses while the database is away.
+    """
+    try:
+        with transaction(sessions) as session:
+            if PaymentEventRepository(session).is_duplicate(PROVIDER, event.id):
+                return False
+        with transaction(sessions) as session:
+            return PaymentEventRepository(session).record_once(
+                provider=PROVIDER,
+                provider_event_id=event.id,
+                event_type=event.type,
+                provider_payment_id=event.data.object.id,
+                order_id=order_id,
+            )
+    except (DBAPIError, PoolTimeout) as error:
+        if not _database_unavailable(error):
+            raise
+        log.warning("payment event %s goes unrecorded: database unavailable", event.id)
+        return None
+
+
+def _settle_quietly(sessions: SessionFactory, event_id: str, outcome: EventOutcome) -> None:
+    """Record how the delivery went. If the database fails here the claim stays pending and
+    is taken back after ``PaymentEventRepository.ABANDONED_AFTER``; the answer is unchanged.
+    """
+    try:
+        with transaction(sessions) as session:
+            PaymentEventRepository(session).settle(
+                provider=PROVIDER, provider_event_id=event_id, outcome=outcome
+            )
+    except (DBAPIError, PoolTimeout) as error:
+        if not _database_unavailable(error):
+            raise
+        log.warning("could not record outcome %s of payment event %s", outcome, event_id)
+
+
+def _database_unavailable(error: Exception) -> bool:
+    """Unreachable, restarting, connection lost, pool exhausted: not a bug of ours."""
+    if isinstance(error, DBAPIError):
+        return isinstance(error, OperationalError) or error.connection_invalidated
+    return True

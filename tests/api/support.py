@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import stripe
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
@@ -16,6 +17,8 @@ from domain.ids import order_workflow_id
 from store.db import SessionFactory, transaction
 from store.models import Base, Order
 from tests.conftest import STRIPE_KEY, Stack
+
+WEBHOOKS = "orderflow_payment_webhooks_total"
 
 
 def new_external_id() -> str:
@@ -98,3 +101,12 @@ def intents_for_order(localstripe_url: str, order_id: str) -> list[str]:
         for intent in listing.data
         if (intent.to_dict().get("metadata") or {}).get("order_id") == order_id
     ]
+
+
+def webhook_count(metrics_text: str, outcome: str) -> float:
+    """The webhook counter's value for one outcome in a /metrics answer."""
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == WEBHOOKS and sample.labels.get("outcome") == outcome:
+                return sample.value
+    return 0.0

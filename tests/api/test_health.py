@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from tests.api.support import WEBHOOKS, webhook_count
 from tests.conftest import Stack
-
-WEBHOOKS = "orderflow_payment_webhooks_total"
 
 
 async def test_healthz_reports_database_and_temporal_ok(stack: Stack) -> None:
     response = await stack.api.get("/healthz")
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
-
-
-def webhook_count(metrics_text: str, outcome: str) -> float:
-    for family in text_string_to_metric_families(metrics_text):
-        for sample in family.samples:
-            if sample.name == WEBHOOKS and sample.labels.get("outcome") == outcome:
-                return sample.value
-    return 0.0
 
 
 async def test_metrics_are_prometheus_text_and_count_webhooks(stack: Stack) -> None:

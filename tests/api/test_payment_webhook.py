@@ -145,11 +145,14 @@ async def test_the_same_event_twenty_times_pays_the_order_once(
 
     answers = await asyncio.gather(*(send(stack, payload, signed(payload)) for _ in range(20)))
 
-    assert all(a == {"status": 200, "body": {"accepted": True, "detail": None}} for a in answers)
+    # The first to record the event delivers it; every copy is answered 200 all the same.
+    delivered = {"status": 200, "body": {"accepted": True, "detail": None}}
+    duplicate = {"status": 200, "body": {"accepted": True, "detail": "duplicate event"}}
+    assert sorted(answers, key=lambda a: a == duplicate) == [delivered] + [duplicate] * 19
     await wait_for_status(stack, order["id"], "allocated")
     # A late duplicate, and time for it (and any other) to do harm before counting.
     again = await send(stack, payload, signed(payload))
-    assert again["status"] == 200
+    assert again == duplicate
     await wait_until_signals_handled(stack, order["id"])
     body = await order_json(stack, order["id"])
 
@@ -165,7 +168,8 @@ async def test_the_same_event_twenty_times_pays_the_order_once(
             )
         ).all()
         assert len(paid_rows) == 1
-    assert await signals_received(stack, order["id"]) == 21
+    # Only the one delivery reached the workflow.
+    assert await signals_received(stack, order["id"]) == 1
 
 
 async def test_a_paid_payment_of_another_order_does_not_pay_this_one(
