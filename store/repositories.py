@@ -111,6 +111,9 @@ class OrderRepository:
             Order, order_id, options=[selectinload(Order.lines), selectinload(Order.timeline)]
         )
 
+    def exists(self, order_id: str) -> bool:
+        return self.session.scalar(select(Order.id).where(Order.id == order_id)) is not None
+
     def by_idempotency_key(self, key: str) -> Order | None:
         return self.session.scalar(
             select(Order)

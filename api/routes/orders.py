@@ -143,7 +143,7 @@ async def carrier_event(
     order_id: str, body: CarrierEventIn, *, sessions: SessionsDep, workflows: WorkflowsDep
 ) -> Accepted:
     """Record that the package shipped or was delivered (manual entry until carriers report)."""
-    await run_in_threadpool(_load, sessions, order_id)
+    await run_in_threadpool(_require, sessions, order_id)
     event = CarrierEvent(kind=body.kind, tracking_number=body.tracking_number, carrier=body.carrier)
     if not await workflows.carrier_event(order_id, event):
         return Accepted(accepted=False, detail="order is closed; event ignored")
@@ -156,6 +156,12 @@ def _load(sessions: SessionFactory, order_id: str) -> Order:
     if order is None:
         raise OrderNotFound(f"no order {order_id}")
     return order
+
+
+def _require(sessions: SessionFactory, order_id: str) -> None:
+    with transaction(sessions) as session:
+        if not OrderRepository(session).exists(order_id):
+            raise OrderNotFound(f"no order {order_id}")
 
 
 def _stored_payment(sessions: SessionFactory, order_id: str):  # type: ignore[no-untyped-def]

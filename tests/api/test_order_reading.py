@@ -220,3 +220,16 @@ async def test_availability_drops_when_an_order_reserves_and_comes_back_when_it_
     response = await stack.api.post(f"/orders/{order['id']}/cancel", json={"reason": "oops"})
     assert response.status_code == 200, response.text
     assert await availability(stack) == STOCK
+
+
+async def test_carrier_events_for_an_unknown_order_are_404_and_well_formed_ones_202(
+    stack: Stack,
+) -> None:
+    unknown = await stack.api.post("/orders/web-NOPE/carrier-events", json={"kind": "shipped"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "order_not_found"
+    order = await place_order(stack.api)
+    bad = await stack.api.post(f"/orders/{order['id']}/carrier-events", json={"kind": "lost"})
+    assert bad.status_code == 422
+    good = await stack.api.post(f"/orders/{order['id']}/carrier-events", json={"kind": "shipped"})
+    assert good.status_code == 202 and good.json()["accepted"] is True
