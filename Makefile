@@ -6,7 +6,13 @@ POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
 # The demo stack gives customers 30 s to confirm receipt instead of 48 h.
 DEMO_CONFIRMATION_WINDOW ?= 30
 
-.PHONY: install run demo test test-sqlite test-postgres lint format migrate clean
+# `make chaos`: the crash tests at full size, on PostgreSQL unless CHAOS_DATABASE_URL says otherwise
+# (empty: SQLite, where the database outage scenario is skipped).
+CHAOS_ORDERS ?= 200
+CHAOS_OUTAGE_SECONDS ?= 30
+CHAOS_DATABASE_URL ?= $(POSTGRES_URL)
+
+.PHONY: install run demo test test-sqlite test-postgres chaos lint format migrate clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +47,12 @@ test-sqlite: test
 
 test-postgres: lint
 	ORDERFLOW_TEST_DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest
+
+chaos: install
+	ORDERFLOW_TEST_DATABASE_URL=$(CHAOS_DATABASE_URL) \
+	ORDERFLOW_CHAOS_ORDERS=$(CHAOS_ORDERS) \
+	ORDERFLOW_CHAOS_OUTAGE_SECONDS=$(CHAOS_OUTAGE_SECONDS) \
+		$(BIN)/pytest -m chaos tests/chaos
 
 clean:
 	rm -rf .data .pytest_cache .ruff_cache

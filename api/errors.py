@@ -7,6 +7,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from domain.errors import (
@@ -19,6 +21,7 @@ from domain.errors import (
     OrderNotFound,
     OutOfStock,
 )
+from store.db import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,14 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(request: Request, error: DBAPIError | PoolTimeout) -> JSONResponse:
+        if not database_unavailable(error):
+            raise error  # anything else is a bug: the 500 below
+        log.warning("database unavailable: %s", error)
+        return await _unavailable(request, ServiceUnavailable("database unavailable"))
 
     @app.exception_handler(Exception)
     async def _bug(_: Request, error: Exception) -> JSONResponse:

@@ -184,11 +184,9 @@ class LocalStack:
         ]  # fmt: skip
         for key in SEARCH_ATTRIBUTES:
             temporal += ["--search-attribute", f"{key.name}=Keyword"]
-        localstripe = (
-            [binary("localstripe")]
-            if persistent_localstripe
-            else [sys.executable, "-m", "integrations.payments.localstripe_in_memory"]
-        )
+        localstripe = [sys.executable, "-m", "integrations.payments.localstripe_server"]
+        if not persistent_localstripe:
+            localstripe.append("--in-memory")
         me = [sys.executable, "-m", "orderflow"]
         return [
             Child("Temporal dev server", temporal, s.temporal_port),

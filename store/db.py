@@ -8,9 +8,22 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 SessionFactory = sessionmaker[Session]
+
+# What a database outage looks like from here (see ``database_unavailable``).
+OUTAGE_ERRORS = (DBAPIError, PoolTimeout)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Unreachable, restarting, connection lost, pool exhausted: the database is away, which
+    callers wait out or report as 503. Any other database error is a bug."""
+    if isinstance(error, DBAPIError):
+        return isinstance(error, OperationalError) or error.connection_invalidated
+    return isinstance(error, PoolTimeout)
 
 
 def make_engine(url: str) -> Engine:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,9 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    StartWorkflowUpdateWithStartInput,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -32,7 +39,7 @@ from orderflow.binaries import binary
 from orderflow.settings import Settings
 from store.db import SessionFactory, make_engine, make_session_factory
 from store.migrate import upgrade
-from store.models import Base, Order
+from store.models import Base
 from store.seed import seed_demo_catalog
 from workers.client import SEARCH_ATTRIBUTES, register_search_attributes
 from workers.main import build_worker
@@ -127,7 +134,15 @@ def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     workdir = tmp_path_factory.mktemp("localstripe")
     process = subprocess.Popen(
-        [binary("localstripe"), "--port", str(port), "--from-scratch"],
+        [
+            sys.executable,
+            "-m",
+            "integrations.payments.localstripe_server",
+            "--in-memory",
+            "--port",
+            str(port),
+            "--from-scratch",
+        ],  # fmt: skip
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -148,8 +163,10 @@ def payments(localstripe_url: str) -> StripePayments:
 # --- Temporal --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server per test module: a module that leaves something the server
+    waits on in real time cannot stop time from skipping in the next."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
@@ -251,26 +268,49 @@ async def _stack(
     *,
     record: bool = False,
 ) -> AsyncIterator[Stack]:
+    started = StartedWorkflows()
+    client = Client(**{**env.client.config(), "interceptors": [started]})
     worker = build_worker(
-        env.client, sessions=sessions, payments=payments, executor=executor, task_queue=task_queue
+        client, sessions=sessions, payments=payments, executor=executor, task_queue=task_queue
     )
-    app = create_app(settings, client=env.client, sessions=sessions, task_queue=task_queue)
+    app = create_app(settings, client=client, sessions=sessions, task_queue=task_queue)
     async with worker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://orderflow") as api:
             yield Stack(env, api, worker, record)
-        await terminate_orders(env.client, sessions)
+        await terminate_started(env.client, started.ids)
 
 
-async def terminate_orders(client: Client, sessions: SessionFactory) -> None:
+async def terminate_started(client: Client, workflow_ids: set[str]) -> None:
     """End the workflows a test left running. Their worker is gone; on the time-skipping
     server a timer of theirs firing later would leave a task nobody takes, and time would
     stop skipping for every test after.
     """
-    with sessions() as session:
-        order_ids = session.scalars(select(Order.id)).all()
-    for order_id in order_ids:
+    for workflow_id in workflow_ids:
         try:
-            await client.get_workflow_handle(order_workflow_id(order_id)).terminate("test ended")
+            await client.get_workflow_handle(workflow_id).terminate("test ended")
         except RPCError:
             pass  # already closed
+
+
+class StartedWorkflows(Interceptor):
+    """Remembers the ID of every workflow started through the client it is given to."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        recorder = self
+
+        class Recording(OutboundInterceptor):
+            async def start_workflow(self, input: StartWorkflowInput):  # type: ignore[no-untyped-def]
+                recorder.ids.add(input.id)
+                return await super().start_workflow(input)
+
+            async def start_update_with_start_workflow(  # type: ignore[no-untyped-def]
+                self, input: StartWorkflowUpdateWithStartInput
+            ):
+                recorder.ids.add(input.start_workflow_input.id)
+                return await super().start_update_with_start_workflow(input)
+
+        return Recording(next)

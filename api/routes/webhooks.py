@@ -13,8 +13,6 @@ import stripe
 from fastapi import APIRouter, Header, Request
 from prometheus_client import Counter
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionsDep, SettingsDep, WorkflowsDep
@@ -22,7 +20,7 @@ from api.schemas import Accepted
 from domain.errors import InvalidRequest
 from domain.messages import PaymentNotification
 from integrations.payments.stripe import StripePayments
-from store.db import SessionFactory, transaction
+from store.db import OUTAGE_ERRORS, SessionFactory, database_unavailable, transaction
 from store.models import EventOutcome
 from store.repositories import PaymentEventRepository
 
@@ -132,8 +130,8 @@ def _claim(sessions: SessionFactory, event: StripeEvent, order_id: str) -> bool 
                 provider_payment_id=event.data.object.id,
                 order_id=order_id,
             )
-    except (DBAPIError, PoolTimeout) as error:
-        if not _database_unavailable(error):
+    except OUTAGE_ERRORS as error:
+        if not database_unavailable(error):
             raise
         log.warning("payment event %s goes unrecorded: database unavailable", event.id)
         return None
@@ -148,14 +146,7 @@ def _settle_quietly(sessions: SessionFactory, event_id: str, outcome: EventOutco
             PaymentEventRepository(session).settle(
                 provider=PROVIDER, provider_event_id=event_id, outcome=outcome
             )
-    except (DBAPIError, PoolTimeout) as error:
-        if not _database_unavailable(error):
+    except OUTAGE_ERRORS as error:
+        if not database_unavailable(error):
             raise
         log.warning("could not record outcome %s of payment event %s", outcome, event_id)
-
-
-def _database_unavailable(error: Exception) -> bool:
-    """Unreachable, restarting, connection lost, pool exhausted: not a bug of ours."""
-    if isinstance(error, DBAPIError):
-        return isinstance(error, OperationalError) or error.connection_invalidated
-    return True
