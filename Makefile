@@ -12,7 +12,7 @@ CHAOS_ORDERS ?= 200
 CHAOS_OUTAGE_SECONDS ?= 30
 CHAOS_DATABASE_URL ?= $(POSTGRES_URL)
 
-.PHONY: install run demo test test-sqlite test-postgres chaos lint format migrate clean
+.PHONY: install run demo test test-sqlite test-postgres chaos bench load lint format migrate clean
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,12 @@ chaos: install
 	ORDERFLOW_CHAOS_ORDERS=$(CHAOS_ORDERS) \
 	ORDERFLOW_CHAOS_OUTAGE_SECONDS=$(CHAOS_OUTAGE_SECONDS) \
 		$(BIN)/pytest -m chaos tests/chaos
+
+bench: install
+	$(BIN)/orderflow bench
+
+load: install
+	$(BIN)/orderflow load --rate 100 --duration 10
 
 clean:
 	rm -rf .data .pytest_cache .ruff_cache
