@@ -23,7 +23,7 @@ from temporalio.client import Client
 
 from domain.ids import SKELETON_TASK_QUEUE, order_workflow_id
 from domain.messages import OrderSnapshot
-from orderflow.customer import pay_with_card
+from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order
 from orderflow.settings import Settings
 from orderflow.stack import scratch_stack
@@ -157,15 +157,9 @@ async def _orders(
         intake.append(time.perf_counter() - started)
         response.raise_for_status()
         order = response.json()
-        await asyncio.to_thread(
-            pay_with_card,
-            api_key=settings.stripe_api_key,
-            api_base=settings.stripe_api_base,
-            payment_intent_id=order["payment"]["payment_intent_id"],
+        await pay_and_ship(
+            api, api_key=settings.stripe_api_key, api_base=settings.stripe_api_base, order=order
         )
-        for kind in ("shipped", "delivered"):
-            sent = await api.post(f"/orders/{order['id']}/carrier-events", json={"kind": kind})
-            sent.raise_for_status()
         handle = client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order["id"]))
         snapshots.append(await handle.result())
         progress.advance(task)

@@ -5,6 +5,10 @@ Used by ``orderflow demo`` and by the tests, against localstripe or Stripe's tes
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import httpx
 import stripe
 
 TEST_CARD = "4242424242424242"
@@ -24,3 +28,18 @@ def pay_with_card(
     )
     client.v1.payment_intents.update(payment_intent_id, {"payment_method": method.id})
     return client.v1.payment_intents.confirm(payment_intent_id).status
+
+
+async def pay_and_ship(
+    api: httpx.AsyncClient, *, api_key: str, api_base: str, order: dict[str, Any]
+) -> None:
+    """The rest of a happy-path order after intake: the shopper pays, the carrier reports."""
+    await asyncio.to_thread(
+        pay_with_card,
+        api_key=api_key,
+        api_base=api_base,
+        payment_intent_id=order["payment"]["payment_intent_id"],
+    )
+    for kind in ("shipped", "delivered"):
+        sent = await api.post(f"/orders/{order['id']}/carrier-events", json={"kind": kind})
+        sent.raise_for_status()

@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from domain.ids import order_workflow_id
 from orderflow.bench import stock_up
-from orderflow.customer import pay_with_card
+from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order
 from orderflow.settings import Settings
 from orderflow.stack import scratch_stack
@@ -130,14 +130,9 @@ async def _complete_all(
 
     async def finish(order: dict) -> bool:
         async with gate:
-            await asyncio.to_thread(
-                pay_with_card,
-                api_key=settings.stripe_api_key,
-                api_base=settings.stripe_api_base,
-                payment_intent_id=order["payment"]["payment_intent_id"],
+            await pay_and_ship(
+                api, api_key=settings.stripe_api_key, api_base=settings.stripe_api_base, order=order
             )
-            for kind in ("shipped", "delivered"):
-                await api.post(f"/orders/{order['id']}/carrier-events", json={"kind": kind})
         handle = client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order["id"]))
         snapshot = await asyncio.wait_for(handle.result(), timeout=120)
         progress.advance(task)  # type: ignore[arg-type]

@@ -1,0 +1,50 @@
+"""`orderflow bench` and `orderflow load` keep working, at a size that says nothing of speed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def orderflow_json(*args: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "orderflow", *args, "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode in (0, 1), result.stderr  # 1: a speed target missed
+    return json.loads(result.stdout)
+
+
+def test_bench_measures_both_workloads_and_counts_history_events() -> None:
+    result = orderflow_json("bench", "--workflows", "3")
+    assert result["workflows"] == 3
+    assert result["skeleton_per_second"] > 0 and result["orders_per_second"] > 0
+    assert 0 < result["history_events_per_order"] <= 80
+    assert set(result["stages"]) == {
+        "payment",
+        "allocation",
+        "shipping",
+        "delivery",
+        "confirmation",
+    }
+
+
+def test_load_answers_every_order_and_loses_none() -> None:
+    result = orderflow_json("load", "--rate", "5", "--duration", "1")
+    assert (result["sent"], result["accepted"], result["completed"], result["lost"]) == (5, 5, 5, 0)
+    assert result["errors"] == {}
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
