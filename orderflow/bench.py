@@ -200,19 +200,30 @@ def stock_up(settings: Settings, sku: str, units: int) -> None:
     engine.dispose()
 
 
-def _print(result: BenchResult) -> None:
-    table = Table(title=f"orderflow bench — {result.workflows} workflows each, embedded dev server")
+def print_report(title: str, rows: list[tuple[str, str]], targets: dict[str, bool]) -> None:
+    """A measure/value table, then each target as met or missed (bench and load alike)."""
+    table = Table(title=title)
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_row("skeleton workflows / s", f"{result.skeleton_per_second}")
-    table.add_row("happy-path orders / s", f"{result.orders_per_second}")
-    table.add_row("ratio (target ≥ 1.5)", f"{result.ratio}")
-    table.add_row("history events per order (target ≤ 80)", f"{result.history_events_per_order}")
-    table.add_row(
-        "intake POST /orders p50 / p99 ms", f"{result.intake.p50_ms} / {result.intake.p99_ms}"
-    )
-    for name, stage in result.stages.items():
-        table.add_row(f"stage {name} p50 / p99 ms", f"{stage.p50_ms} / {stage.p99_ms}")
-    Console().print(table)
-    for target, met in result.targets.items():
-        Console().print(f"{'met' if met else '[red]missed[/red]'}: {target}")
+    for measure, value in rows:
+        table.add_row(measure, value)
+    out = Console()
+    out.print(table)
+    for target, met in targets.items():
+        out.print(f"{'met' if met else '[red]missed[/red]'}: {target}")
+
+
+def _print(result: BenchResult) -> None:
+    rows = [
+        ("skeleton workflows / s", f"{result.skeleton_per_second}"),
+        ("happy-path orders / s", f"{result.orders_per_second}"),
+        ("ratio", f"{result.ratio}"),
+        ("history events per order", f"{result.history_events_per_order}"),
+        ("intake POST /orders p50 / p99 ms", f"{result.intake.p50_ms} / {result.intake.p99_ms}"),
+    ]
+    rows += [
+        (f"stage {name} p50 / p99 ms", f"{stage.p50_ms} / {stage.p99_ms}")
+        for name, stage in result.stages.items()
+    ]
+    title = f"orderflow bench — {result.workflows} workflows each, embedded dev server"
+    print_report(title, rows, result.targets)

@@ -16,11 +16,10 @@ from dataclasses import asdict, dataclass
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from temporalio.client import Client
 
 from domain.ids import order_workflow_id
-from orderflow.bench import stock_up
+from orderflow.bench import print_report, stock_up
 from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order
 from orderflow.settings import Settings
@@ -143,16 +142,18 @@ async def _complete_all(
 
 
 def _print(result: LoadResult) -> None:
-    table = Table(title=f"orderflow load — {result.target_rate:g} orders/s open loop")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("sent / accepted", f"{result.sent} / {result.accepted}")
-    table.add_row("achieved rate / s", f"{result.achieved_rate}")
-    table.add_row(
-        "latency p50 / p95 / p99 ms", f"{result.p50_ms} / {result.p95_ms} / {result.p99_ms}"
+    rows = [
+        ("sent / accepted", f"{result.sent} / {result.accepted}"),
+        ("achieved rate / s", f"{result.achieved_rate}"),
+        ("latency p50 / p95 / p99 ms", f"{result.p50_ms} / {result.p95_ms} / {result.p99_ms}"),
+        ("errors", json.dumps(result.errors) if result.errors else "none"),
+        ("completed afterwards / lost", f"{result.completed} / {result.lost}"),
+    ]
+    print_report(
+        f"orderflow load — {result.target_rate:g} orders/s open loop",
+        rows,
+        {
+            f"p99 < {TARGET_P99_MS:g} ms": result.p99_ms < TARGET_P99_MS,
+            "no order lost": result.lost == 0,
+        },
     )
-    table.add_row("errors", json.dumps(result.errors) if result.errors else "none")
-    table.add_row("completed afterwards / lost", f"{result.completed} / {result.lost}")
-    Console().print(table)
-    met = result.p99_ms < TARGET_P99_MS
-    Console().print(f"{'met' if met else '[red]missed[/red]'}: p99 < {TARGET_P99_MS:g} ms")

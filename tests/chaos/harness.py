@@ -46,6 +46,7 @@ from store.db import SessionFactory, transaction
 from store.models import Order, OrderEvent, Payment, StockLevel, StockMovement
 from store.repositories import StockRepository
 from store.seed import STOCK
+from tests.helpers import order_body
 from workers.client import connect
 
 CHAOS_ORDERS = int(os.environ.get("ORDERFLOW_CHAOS_ORDERS") or 20)
@@ -303,23 +304,11 @@ def order_bodies(count: int, rng: random.Random, run: str) -> list[dict[str, Any
             raise ValueError(f"the demo stock cannot serve {count} orders; ask for fewer")
         customer = f"c-chaos-{rng.randrange(10)}"
         bodies.append(
-            {
-                "channel": "web",
-                "external_id": f"CHAOS-{run}-{number:04d}",
-                "customer": {"id": customer, "email": f"{customer}@example.com", "name": "Chaos"},
-                "shipping_address": {
-                    "name": "Chaos Monkey",
-                    "phone": "+86 138 0000 0000",
-                    "line1": "1 Wensan Rd",
-                    "city": "Hangzhou",
-                    "province": "Zhejiang",
-                    "postal_code": "310000",
-                    "country": "CN",
-                    "lat": 30.27,
-                    "lon": 120.15,
-                },
-                "lines": lines,
-            }
+            order_body(
+                f"CHAOS-{run}-{number:04d}",
+                customer={"id": customer, "email": f"{customer}@example.com", "name": "Chaos"},
+                lines=lines,
+            )
         )
     return bodies
 
