@@ -37,6 +37,7 @@ from domain.ids import order_workflow_id
 from integrations.payments.stripe import StripePayments
 from orderflow.binaries import binary
 from orderflow.settings import Settings
+from orderflow.stack import free_port
 from store.db import SessionFactory, make_engine, make_session_factory
 from store.migrate import upgrade
 from store.models import Base
@@ -57,12 +58,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 WEBHOOK_SECRET = "whsec_test_orderflow"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:

@@ -15,8 +15,9 @@ from api.main import create_app
 from integrations.payments.localstripe import register_webhook
 from integrations.payments.stripe import StripePayments
 from orderflow.settings import Settings
+from orderflow.stack import free_port
 from store.db import SessionFactory
-from tests.conftest import WEBHOOK_SECRET, free_port
+from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import order_body, pay
 from workers.main import build_worker
 
