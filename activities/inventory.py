@@ -1,4 +1,4 @@
-"""Stock: reserve, release and ship against the ledger."""
+"""Stock: what is free where, reserve per package, release and ship against the ledger."""
 
 from __future__ import annotations
 
@@ -6,17 +6,55 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.errors import OutOfStock
-from domain.messages import ReservationResult, StockRequest
+from domain.messages import (
+    PackageReservation,
+    ReservationResult,
+    StockQuery,
+    StockRequest,
+    StockSnapshot,
+)
+from domain.splitting import GeoPoint
 from store.db import SessionFactory, transaction
-from store.repositories import StockRepository
+from store.models import Order
+from store.repositories import StockMoved, StockRepository, review_low_stock
 
 
 class InventoryActivities:
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, *, low_stock_threshold: int = 5) -> None:
         self.sessions = sessions
+        self.low_stock_threshold = low_stock_threshold
+
+    @activity.defn
+    def stock_snapshot(self, query: StockQuery) -> StockSnapshot:
+        with transaction(self.sessions) as session:
+            order = session.get(Order, query.order_id)
+            return StockSnapshot(
+                destination=_rounded_destination(order.shipping_address if order else {}),
+                warehouses=StockRepository(session).snapshot(query.skus),
+            )
+
+    @activity.defn
+    def reserve_packages(self, request: PackageReservation) -> ReservationResult:
+        """All packages or none; the same round again returns what it reserved."""
+        try:
+            with transaction(self.sessions) as session:
+                allocations = StockRepository(session).reserve_packages(
+                    request.order_id, request.round, request.packages
+                )
+                review_low_stock(
+                    session, [(a.sku, a.warehouse) for a in allocations], self.low_stock_threshold
+                )
+        except StockMoved as error:
+            # The plan is stale, not the activity: the workflow plans again.
+            raise ApplicationError(
+                error.message, type=StockMoved.__name__, non_retryable=True
+            ) from error
+        activity.logger.info("reserved stock for %s: %s", request.order_id, allocations)
+        return ReservationResult(allocations=allocations)
 
     @activity.defn
     def reserve_stock(self, request: StockRequest) -> ReservationResult:
+        """Orders started before packages existed reserve their lines here."""
         try:
             with transaction(self.sessions) as session:
                 allocations = StockRepository(session).reserve(request.order_id, request.lines)
@@ -31,9 +69,20 @@ class InventoryActivities:
     @activity.defn
     def release_stock(self, request: StockRequest) -> int:
         with transaction(self.sessions) as session:
-            return StockRepository(session).release(request.order_id)
+            stock = StockRepository(session)
+            places = [(m.sku, m.warehouse) for m in stock.held_by(request.order_id)]
+            released = stock.release(request.order_id)
+            review_low_stock(session, places, self.low_stock_threshold)
+            return released
 
     @activity.defn
     def ship_stock(self, request: StockRequest) -> int:
         with transaction(self.sessions) as session:
             return StockRepository(session).ship(request.order_id)
+
+
+def _rounded_destination(address: dict[str, object]) -> GeoPoint | None:
+    lat, lon = address.get("lat"), address.get("lon")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    return GeoPoint(lat=round(lat, 1), lon=round(lon, 1))

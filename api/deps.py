@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.temporal import OrderWorkflows
+from domain.rules import FulfilmentRules
 from orderflow.settings import Settings
 from store.db import SessionFactory
 
@@ -23,6 +24,11 @@ def get_workflows(request: Request) -> OrderWorkflows:
     return request.app.state.workflows
 
 
+def get_rules(request: Request) -> FulfilmentRules:
+    return request.app.state.rules
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
 WorkflowsDep = Annotated[OrderWorkflows, Depends(get_workflows)]
+RulesDep = Annotated[FulfilmentRules, Depends(get_rules)]

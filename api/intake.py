@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -16,8 +17,10 @@ from domain.ids import derive_order_id
 from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput
 from domain.money import line_total
 from domain.order import RECEIVED_NOTE, OrderStatus
+from domain.rules import SplitRules
+from domain.splitting import UnshippableItem
 from store.db import SessionFactory, transaction
-from store.models import Order, OrderEvent, OrderLine, StockLevel, utcnow
+from store.models import Order, OrderEvent, OrderLine, Product, StockLevel, utcnow
 from store.repositories import CatalogRepository, OrderRepository
 
 
@@ -25,6 +28,7 @@ from store.repositories import CatalogRepository, OrderRepository
 class Intake:
     order: Order
     created: bool
+    lines: list[OrderedLine]  # as the workflow gets them: priced, with what the planner needs
 
 
 def fingerprint(body: OrderCreate) -> str:
@@ -33,7 +37,10 @@ def fingerprint(body: OrderCreate) -> str:
 
 
 def accept_order(
-    sessions: SessionFactory, body: OrderCreate, idempotency_key: str | None
+    sessions: SessionFactory,
+    body: OrderCreate,
+    idempotency_key: str | None,
+    splitting: SplitRules | None = None,
 ) -> Intake:
     """Persist a new order, or return the one this request already created."""
     order_id = derive_order_id(body.channel, body.external_id, idempotency_key)
@@ -42,16 +49,34 @@ def accept_order(
         with transaction(sessions) as session:
             existing = _existing(OrderRepository(session), order_id, idempotency_key, request_print)
             if existing is not None:
-                return Intake(existing, created=False)
-            order = _priced_order(session, body, order_id, idempotency_key, request_print)
-            return Intake(order, created=True)
+                return _intake(session, existing, created=False)
+            order = _priced_order(
+                session, body, order_id, idempotency_key, request_print, splitting or SplitRules()
+            )
+            return _intake(session, order, created=True)
     except IntegrityError:
         # A concurrent identical request won the insert; answer with its order.
         with transaction(sessions) as session:
             existing = _existing(OrderRepository(session), order_id, idempotency_key, request_print)
-        if existing is None:
-            raise
-        return Intake(existing, created=False)
+            if existing is None:
+                raise
+            return _intake(session, existing, created=False)
+
+
+def _intake(session: Session, order: Order, *, created: bool) -> Intake:
+    products = CatalogRepository(session).products([line.sku for line in order.lines])
+    lines = [
+        OrderedLine(
+            sku=line.sku,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            weight_grams=products[line.sku].weight_grams,
+            cold_chain=products[line.sku].cold_chain,
+            fragile=products[line.sku].fragile,
+        )
+        for line in order.lines
+    ]
+    return Intake(order, created=created, lines=lines)
 
 
 def _existing(
@@ -67,7 +92,12 @@ def _existing(
 
 
 def _priced_order(
-    session: Session, body: OrderCreate, order_id: str, key: str | None, request_print: str
+    session: Session,
+    body: OrderCreate,
+    order_id: str,
+    key: str | None,
+    request_print: str,
+    splitting: SplitRules,
 ) -> Order:
     quantities: dict[str, int] = {}
     for line in body.lines:
@@ -79,6 +109,7 @@ def _priced_order(
     currencies = {p.currency for p in products.values()}
     if len(currencies) > 1:
         raise InvalidOrder(f"lines are priced in several currencies: {sorted(currencies)}")
+    _check_parcel_weight(products.values(), splitting)
     _check_availability(session, quantities)
 
     orders = OrderRepository(session)
@@ -118,14 +149,24 @@ def _priced_order(
     return order
 
 
-def _check_availability(session: Session, quantities: dict[str, int]) -> None:
-    """Refuse early what can't be served; the reservation itself stays the real guard.
+def _check_parcel_weight(products: Iterable[Product], splitting: SplitRules) -> None:
+    limit = splitting.max_parcel_weight_grams
+    for product in products:
+        if product.weight_grams > limit:
+            raise UnshippableItem(
+                f"{product.sku} weighs {product.weight_grams} g; no carrier parcel takes "
+                f"more than {limit} g"
+            )
 
-    A line ships from one warehouse, so what counts is the best single warehouse's stock.
+
+def _check_availability(session: Session, quantities: dict[str, int]) -> None:
+    """Refuse early what no warehouse can serve; the reservation stays the real guard.
+
+    The split planner may take a line from several warehouses, so all of them count.
     """
     available = dict(
         session.execute(
-            select(StockLevel.sku, func.max(StockLevel.on_hand - StockLevel.reserved))
+            select(StockLevel.sku, func.sum(StockLevel.on_hand - StockLevel.reserved))
             .where(StockLevel.sku.in_(list(quantities)))
             .group_by(StockLevel.sku)
         ).all()
@@ -137,7 +178,8 @@ def _check_availability(session: Session, quantities: dict[str, int]) -> None:
         raise OutOfStock(f"not enough stock for {', '.join(short)}")
 
 
-def workflow_input(order: Order, policy: OrderPolicy) -> OrderWorkflowInput:
+def workflow_input(intake: Intake, policy: OrderPolicy) -> OrderWorkflowInput:
+    order = intake.order
     return OrderWorkflowInput(
         order_id=order.id,
         received_at=order.created_at,
@@ -145,9 +187,6 @@ def workflow_input(order: Order, policy: OrderPolicy) -> OrderWorkflowInput:
         customer_id=order.customer_id,
         currency=order.currency,
         amount=order.total,
-        lines=[
-            OrderedLine(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
-            for line in order.lines
-        ],
+        lines=intake.lines,
         policy=policy,
     )

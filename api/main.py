@@ -9,8 +9,10 @@ from fastapi import APIRouter, FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import health, orders, products, webhooks
+from api.routes import alerts, health, orders, products, webhooks
 from api.temporal import OrderWorkflows
+from domain.rules import FulfilmentRules
+from orderflow.rules import load_rules
 from orderflow.settings import Settings, get_settings
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.client import connect
@@ -22,9 +24,12 @@ def create_app(
     client: Client | None = None,
     sessions: SessionFactory | None = None,
     task_queue: str | None = None,
+    rules: FulfilmentRules | None = None,
 ) -> FastAPI:
     """Build the app. Tests pass their own Temporal client and sessions; production passes none."""
     settings = settings or get_settings()
+    # Read now: a broken rules file stops the API at start, with the file's problem named.
+    rules = rules or load_rules(settings.rules_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,6 +37,7 @@ def create_app(
         if sessions is None:
             engine = make_engine(settings.database_url)
         app.state.settings = settings
+        app.state.rules = rules
         app.state.sessions = sessions or make_session_factory(engine)  # type: ignore[arg-type]
         temporal = client or await connect(settings)
         app.state.workflows = (
@@ -49,7 +55,7 @@ def create_app(
     )
     install_error_handlers(app)
     router = APIRouter()
-    for module in (orders, products, webhooks, health):
+    for module in (orders, products, alerts, webhooks, health):
         router.include_router(module.router)
     app.include_router(router)
     return app

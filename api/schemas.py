@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from domain.ids import CHANNEL_PATTERN, EXTERNAL_ID_PATTERN
 from domain.messages import PaymentView, TimelineEntry
 from domain.order import OrderStatus
+from domain.splitting import Package
 
 
 class Strict(BaseModel):
@@ -68,6 +69,9 @@ class OrderPublic(BaseModel):
     timeline: list[TimelineEntry] = []
     tracking_number: str | None = None
     confirm_by: datetime | None = None
+    packages: list[Package] = Field(
+        [], description="The parcels the order ships in, where from, and why each exists"
+    )
     created_at: datetime
     source: Literal["live", "database"] = Field(
         "database", description="live: asked the running workflow; database: the read model"
@@ -112,3 +116,19 @@ class CarrierEventIn(Strict):
 class Accepted(BaseModel):
     accepted: bool = True
     detail: str | None = None
+
+
+class AlertPublic(BaseModel):
+    id: int
+    kind: str = Field(description="low_stock, ...")
+    level: Literal["yellow", "red"]
+    subject: str
+    message: str
+    role: str = Field(description="Who must act: warehouse, support, finance")
+    created_at: datetime
+    resolved_at: datetime | None = None
+
+
+class AlertPage(BaseModel):
+    items: list[AlertPublic]
+    next_cursor: str | None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from api.schemas import LinePublic, OrderPublic
 from domain.messages import OrderSnapshot, PaymentView, TimelineEntry
 from domain.order import OrderStatus
+from domain.splitting import Package, PackageLine
 from store.models import Order, Payment
+from store.models import Package as PackageRow
 
 
 def payment_view(payment: Payment | None) -> PaymentView | None:
@@ -21,12 +23,27 @@ def payment_view(payment: Payment | None) -> PaymentView | None:
     )
 
 
+def package_view(row: PackageRow) -> Package:
+    return Package(
+        number=row.number,
+        warehouse=row.warehouse,
+        lines=[PackageLine(**line) for line in row.lines],
+        reasons=row.reasons,
+        weight_grams=row.weight_grams,
+        value=row.value,
+        cold_chain=row.cold_chain,
+        fragile=row.fragile,
+        insured=row.insured,
+    )
+
+
 def order_public(
     order: Order,
     *,
     payment: PaymentView | None = None,
     live: OrderSnapshot | None = None,
     with_timeline: bool = True,
+    packages: list[Package] | None = None,
 ) -> OrderPublic:
     body = OrderPublic(
         id=order.id,
@@ -52,6 +69,7 @@ def order_public(
         ]
         if with_timeline
         else [],
+        packages=packages or [],
         created_at=order.created_at,
     )
     if live is None:
@@ -63,6 +81,7 @@ def order_public(
             "payment": live.payment or payment,
             "tracking_number": live.tracking_number,
             "confirm_by": live.confirm_by,
+            "packages": live.packages or packages or [],
             "source": "live",
         }
     )

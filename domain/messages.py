@@ -12,20 +12,32 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from domain.order import OrderStatus
+from domain.rules import ChannelRules, SplitRules
+from domain.splitting import GeoPoint, Package, PlanLine, WarehouseStock
 
 
 class OrderPolicy(BaseModel):
-    """Timings captured when the order starts, so a running order keeps the rules it began with."""
+    """Timings and rules captured when the order starts, so a running order keeps the rules it
+    began with (and replays identically) whatever the merchant changes later."""
 
     payment_window: timedelta = timedelta(minutes=30)
     payment_poll_after: timedelta = timedelta(minutes=15)
     confirmation_window: timedelta = timedelta(hours=48)
+    stock: ChannelRules = ChannelRules()
+    splitting: SplitRules = SplitRules()
 
 
 class OrderedLine(BaseModel):
     sku: str
     quantity: int = Field(gt=0)
     unit_price: int = Field(ge=0)
+    # What the split planner needs of the product, frozen at intake.
+    weight_grams: int = Field(0, ge=0)
+    cold_chain: bool = False
+    fragile: bool = False
+
+    def for_planner(self) -> PlanLine:
+        return PlanLine(**self.model_dump())
 
 
 class OrderWorkflowInput(BaseModel):
@@ -89,6 +101,7 @@ class OrderSnapshot(BaseModel):
     tracking_number: str | None = None
     confirm_by: datetime | None = None
     hold_reason: str | None = None
+    packages: list[Package] = []
 
 
 # --- activity payloads ---------------------------------------------------------------------
@@ -115,6 +128,37 @@ class Allocation(BaseModel):
 
 class ReservationResult(BaseModel):
     allocations: list[Allocation]
+
+
+class StockQuery(BaseModel):
+    order_id: str
+    skus: list[str]
+
+
+class StockSnapshot(BaseModel):
+    """What the planner needs from the database. The destination is rounded to a tenth of a
+    degree (about 10 km): enough to choose a warehouse, too coarse to find a door."""
+
+    destination: GeoPoint | None
+    warehouses: list[WarehouseStock]
+
+
+class PackageReservation(BaseModel):
+    """Reserve every package of a plan, or nothing. ``round`` grows when an order reserves
+    again after its earlier reservation was released (a pre-reservation that expired)."""
+
+    order_id: str
+    round: int = Field(1, ge=1)
+    packages: list[Package]
+
+
+class PackagesRecord(BaseModel):
+    """Written together: the packages, the customer's message and the allocated state."""
+
+    transition: TransitionRecord
+    customer_id: str
+    packages: list[Package]
+    message: str
 
 
 class CreatePaymentRequest(BaseModel):

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     payment_poll_after_seconds: int = Field(15 * 60, gt=0)
     confirmation_window_seconds: int = Field(48 * 3600, gt=0)
 
+    # The merchant's fulfilment rules (docs/rules.md); unset: the documented defaults.
+    rules_file: Path | None = None
+
     @model_validator(mode="after")
     def _local_addresses_follow_ports(self) -> Settings:
         self.temporal_address = self.temporal_address or f"127.0.0.1:{self.temporal_port}"

@@ -83,13 +83,17 @@ class StockLevel(Base):
     warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"), primary_key=True)
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
     reserved: Mapped[int] = mapped_column(Integer, default=0)
+    # Available units at or below this raise a low-stock alert; None: the rules' default.
+    low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
 
 
 class StockMovement(Base):
     """The stock ledger: every change to a stock level is a row naming the order behind it.
 
     ``kind`` is receipt (on_hand +q), reserve (reserved +q), release (reserved -q) or
-    ship (on_hand -q and reserved -q). The unique key makes each movement happen once.
+    ship (on_hand -q and reserved -q). The unique key makes each movement happen once: for
+    an order's reservation the reference is ``<order>/<round>/<package>``, so a retried
+    activity never reserves twice while a new round (after a pre-reservation expired) can.
     """
 
     __tablename__ = "stock_movements"
@@ -100,6 +104,8 @@ class StockMovement(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reference: Mapped[str] = mapped_column(String(128), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    package: Mapped[int | None] = mapped_column(Integer)
     sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
     warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"))
     kind: Mapped[str] = mapped_column(String(16))
@@ -230,3 +236,53 @@ class Refund(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Package(Base):
+    """A sub-order: what one parcel carries, where from, and why the planner made it."""
+
+    __tablename__ = "packages"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"sku": .., "quantity": ..}]
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    weight_grams: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(BigInteger)
+    cold_chain: Mapped[bool] = mapped_column(default=False)
+    fragile: Mapped[bool] = mapped_column(default=False)
+    insured: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    """A message to a customer, written once per ``(order_id, key)``."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("order_id", "key", name="uq_notification_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(64))  # the customer's ID
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Alert(Base):
+    """Something a person must look at. ``open_key`` is unique while the alert is open, so a
+    condition that persists raises one alert, and once resolved it can be raised again."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_listing", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))  # who must act: warehouse, support, finance
+    open_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

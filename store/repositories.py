@@ -15,10 +15,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from domain.errors import OutOfStock
 from domain.messages import Allocation, OrderedLine
+from domain.splitting import GeoPoint, Package, WarehouseStock
 from store.models import (
+    Alert,
     Base,
     Customer,
     EventOutcome,
+    Notification,
     Order,
     OrderEvent,
     Payment,
@@ -30,6 +33,7 @@ from store.models import (
     Warehouse,
     utcnow,
 )
+from store.models import Package as PackageRow
 
 
 def _insert(session: Session):  # type: ignore[no-untyped-def]
@@ -41,6 +45,10 @@ def insert_once(session: Session, model: type[Base], values: dict[str, Any]) -> 
     """INSERT ... ON CONFLICT DO NOTHING; True when the row is new. Retries stay harmless."""
     result = session.execute(_insert(session)(model).values(**values).on_conflict_do_nothing())
     return bool(result.rowcount)
+
+
+class StockMoved(OutOfStock):
+    """The units a plan counted on were taken between planning and reserving: plan again."""
 
 
 class ConcurrentReservation(RuntimeError):
@@ -134,6 +142,43 @@ class OrderRepository:
     def add(self, order: Order) -> None:
         self.session.add(order)
 
+    def add_packages(self, order_id: str, packages: Sequence[Package]) -> None:
+        for package in packages:
+            insert_once(
+                self.session,
+                PackageRow,
+                {
+                    **package.model_dump(exclude={"number", "lines"}),
+                    "order_id": order_id,
+                    "number": package.number,
+                    "lines": [line.model_dump() for line in package.lines],
+                    "created_at": utcnow(),
+                },
+            )
+
+    def packages(self, order_id: str) -> list[PackageRow]:
+        return list(
+            self.session.scalars(
+                select(PackageRow)
+                .where(PackageRow.order_id == order_id)
+                .order_by(PackageRow.number)
+            )
+        )
+
+    def notify(self, order_id: str, *, key: str, recipient: str, message: str) -> bool:
+        """Write the customer's message once per ``key``; True when it is new."""
+        return insert_once(
+            self.session,
+            Notification,
+            {
+                "order_id": order_id,
+                "key": key,
+                "recipient": recipient,
+                "message": message,
+                "created_at": utcnow(),
+            },
+        )
+
     def page(
         self, filters: OrderFilters, *, after: Cursor | None, limit: int
     ) -> tuple[list[Order], Cursor | None]:
@@ -225,7 +270,7 @@ class StockRepository:
             warehouse = self._take_from_any_warehouse(line.sku, line.quantity)
             if warehouse is None:
                 raise OutOfStock(f"not enough stock for {line.sku} (wanted {line.quantity})")
-            if not self._move(order_id, line.sku, warehouse, "reserve", line.quantity):
+            if not self._move(order_id, order_id, line.sku, warehouse, "reserve", line.quantity):
                 # Another attempt of the same activity got there first; roll back and retry.
                 raise ConcurrentReservation(
                     f"order {order_id} is being reserved by another attempt"
@@ -265,8 +310,12 @@ class StockRepository:
 
     def _settle(self, order_id: str, kind: str, *, leaves_warehouse: bool) -> int:
         settled = 0
-        for held in self._still_held(order_id):
-            if not self._move(order_id, held.sku, held.warehouse, kind, held.quantity):
+        for held in self.held_by(order_id):
+            moved = self._move(
+                held.reference, order_id, held.sku, held.warehouse, kind, held.quantity,
+                package=held.package,
+            )  # fmt: skip
+            if not moved:
                 continue  # an earlier attempt settled this one
             changes = {"reserved": StockLevel.reserved - held.quantity}
             if leaves_warehouse:
@@ -279,22 +328,38 @@ class StockRepository:
             settled += held.quantity
         return settled
 
-    def _still_held(self, order_id: str) -> list[StockMovement]:
-        settled = {
-            (m.sku, m.warehouse)
-            for kind in ("release", "ship")
-            for m in self.movements(order_id, kind)
-        }
+    def held_by(self, order_id: str) -> list[StockMovement]:
+        """The reservations of this order not yet released or shipped."""
+        movements = self.session.scalars(
+            select(StockMovement)
+            .where(StockMovement.order_id == order_id)
+            .order_by(StockMovement.id)
+        ).all()
+        settled = {(m.reference, m.sku, m.warehouse) for m in movements if m.kind != "reserve"}
         return [
-            m for m in self.movements(order_id, "reserve") if (m.sku, m.warehouse) not in settled
+            m
+            for m in movements
+            if m.kind == "reserve" and (m.reference, m.sku, m.warehouse) not in settled
         ]
 
-    def _move(self, reference: str, sku: str, warehouse: str, kind: str, quantity: int) -> bool:
+    def _move(
+        self,
+        reference: str,
+        order_id: str,
+        sku: str,
+        warehouse: str,
+        kind: str,
+        quantity: int,
+        *,
+        package: int | None = None,
+    ) -> bool:
         return insert_once(
             self.session,
             StockMovement,
             {
                 "reference": reference,
+                "order_id": order_id,
+                "package": package,
                 "sku": sku,
                 "warehouse": warehouse,
                 "kind": kind,
@@ -302,6 +367,91 @@ class StockRepository:
                 "created_at": utcnow(),
             },
         )
+
+    def snapshot(self, skus: Sequence[str]) -> list[WarehouseStock]:
+        """Every warehouse with the units of these SKUs free to reserve."""
+        available: dict[str, dict[str, int]] = {}
+        for level in self.session.scalars(select(StockLevel).where(StockLevel.sku.in_(skus))):
+            free = level.on_hand - level.reserved
+            if free > 0:
+                available.setdefault(level.warehouse, {})[level.sku] = free
+        return [
+            WarehouseStock(
+                code=w.code,
+                location=GeoPoint(lat=w.lat, lon=w.lon),
+                available=available.get(w.code, {}),
+            )
+            for w in self.session.scalars(select(Warehouse).order_by(Warehouse.code))
+        ]
+
+    def reserve_packages(
+        self, order_id: str, round_: int, packages: Sequence[Package]
+    ) -> list[Allocation]:
+        """Reserve every package or nothing (the caller's transaction rolls back on
+        ``StockMoved``). Called again for the same round, it returns what that call reserved."""
+        prefix = f"{order_id}/{round_}/"
+        existing = self.session.scalars(
+            select(StockMovement)
+            .where(
+                StockMovement.order_id == order_id,
+                StockMovement.kind == "reserve",
+                StockMovement.reference.startswith(prefix, autoescape=True),
+            )
+            .order_by(StockMovement.id)
+        ).all()
+        if existing:
+            return [
+                Allocation(sku=m.sku, warehouse=m.warehouse, quantity=m.quantity) for m in existing
+            ]
+        allocations: list[Allocation] = []
+        for package in packages:
+            for line in package.lines:
+                if not self._take(line.sku, package.warehouse, line.quantity):
+                    raise StockMoved(
+                        f"{package.warehouse} no longer has {line.quantity} of {line.sku}"
+                    )
+                reference = f"{prefix}{package.number}"
+                if not self._move(
+                    reference, order_id, line.sku, package.warehouse, "reserve", line.quantity,
+                    package=package.number,
+                ):  # fmt: skip
+                    raise ConcurrentReservation(f"order {order_id} is being reserved twice")
+                allocations.append(
+                    Allocation(sku=line.sku, warehouse=package.warehouse, quantity=line.quantity)
+                )
+        return allocations
+
+    def _take(self, sku: str, warehouse: str, quantity: int) -> bool:
+        """The atomic conditional update: the database takes the units only if they are free."""
+        taken = self.session.execute(
+            update(StockLevel)
+            .where(
+                StockLevel.sku == sku,
+                StockLevel.warehouse == warehouse,
+                StockLevel.on_hand - StockLevel.reserved >= quantity,
+            )
+            .values(reserved=StockLevel.reserved + quantity)
+        )
+        return taken.rowcount == 1
+
+    def low_levels(
+        self, places: Sequence[tuple[str, str]], default_threshold: int
+    ) -> tuple[list[StockLevel], list[StockLevel]]:
+        """The stock levels among ``places`` (SKU, warehouse) at or below their low-stock
+        threshold, and those above it."""
+        low: list[StockLevel] = []
+        fine: list[StockLevel] = []
+        for sku, warehouse in sorted(set(places)):
+            level = self.session.get(StockLevel, (sku, warehouse))
+            if level is None:
+                continue
+            threshold = (
+                default_threshold
+                if level.low_stock_threshold is None
+                else level.low_stock_threshold
+            )
+            (low if level.on_hand - level.reserved <= threshold else fine).append(level)
+        return low, fine
 
     def ledger_totals(self) -> dict[tuple[str, str], dict[str, int]]:
         rows = self.session.execute(
@@ -474,3 +624,66 @@ class PaymentEventRepository:
         if outcome == EventOutcome.FAILED:
             query = query.where(PaymentEvent.outcome == EventOutcome.PENDING)
         self.session.execute(query.values(outcome=outcome, updated_at=utcnow()))
+
+
+class AlertRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def raise_once(
+        self, *, kind: str, key: str, level: str, subject: str, message: str, role: str
+    ) -> bool:
+        """Open an alert unless one is open under ``key``; True when this call opened it."""
+        return insert_once(
+            self.session,
+            Alert,
+            {
+                "kind": kind,
+                "open_key": key,
+                "level": level,
+                "subject": subject,
+                "message": message,
+                "role": role,
+                "created_at": utcnow(),
+            },
+        )
+
+    def resolve(self, key: str) -> bool:
+        resolved = self.session.execute(
+            update(Alert).where(Alert.open_key == key).values(open_key=None, resolved_at=utcnow())
+        )
+        return bool(resolved.rowcount)
+
+    def page(
+        self, *, kind: str | None, include_resolved: bool, limit: int, before_id: int | None
+    ) -> list[Alert]:
+        """Newest first; ``before_id`` continues a listing."""
+        query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+        if kind:
+            query = query.where(Alert.kind == kind)
+        if not include_resolved:
+            query = query.where(Alert.resolved_at.is_(None))
+        if before_id is not None:
+            query = query.where(Alert.id < before_id)
+        return list(self.session.scalars(query))
+
+
+def review_low_stock(session: Session, places: Sequence[tuple[str, str]], threshold: int) -> int:
+    """Raise a low-stock alert for each place now at or under its threshold, resolve the
+    others; returns how many alerts this call opened."""
+    stock, alerts = StockRepository(session), AlertRepository(session)
+    low, fine = stock.low_levels(places, threshold)
+    opened = 0
+    for level in low:
+        available = level.on_hand - level.reserved
+        opened += alerts.raise_once(
+            kind="low_stock",
+            key=f"low_stock:{level.sku}:{level.warehouse}",
+            level="yellow" if available else "red",
+            subject=f"{level.sku} at {level.warehouse}",
+            message=f"{available} left to sell of {level.sku} at {level.warehouse}",
+            role="warehouse",
+        )
+    for level in fine:
+        alerts.resolve(f"low_stock:{level.sku}:{level.warehouse}")
+    return opened

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,7 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from domain.ids import order_workflow_id
+from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
 from integrations.payments.stripe import StripePayments
 from orderflow.binaries import binary
 from orderflow.settings import Settings
@@ -209,6 +211,29 @@ def settings(database_url: str, localstripe_url: str) -> Settings:
     return settings_for(database_url, localstripe_url)
 
 
+# The tests' merchant: one channel per stock-locking strategy and shortage action.
+TEST_RULES = FulfilmentRules(
+    channels={
+        "default": ChannelRules(lock=LockStrategy.AT_ORDER),
+        "tmall": ChannelRules(lock=LockStrategy.AT_PAYMENT, on_shortage=ShortageAction.REFUND),
+        "jd": ChannelRules(lock=LockStrategy.AT_PAYMENT, on_shortage=ShortageAction.HOLD),
+        "douyin": ChannelRules(
+            lock=LockStrategy.AT_PAYMENT,
+            on_shortage=ShortageAction.BACKORDER,
+            backorder_wait=timedelta(hours=6),
+            backorder_recheck=timedelta(hours=1),
+        ),
+        "flash": ChannelRules(lock=LockStrategy.PRE_RESERVE, reservation_ttl=timedelta(minutes=10)),
+    },
+    low_stock_threshold=5,
+)
+
+
+@pytest.fixture
+def rules() -> FulfilmentRules:
+    return TEST_RULES
+
+
 class Stack:
     """A running worker plus an API client bound to it: what a test drives."""
 
@@ -238,6 +263,7 @@ async def stack(
     activity_executor: ThreadPoolExecutor,
     task_queue: str,
     settings: Settings,
+    rules: FulfilmentRules,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
     """The API and a worker on the time-skipping server, with the real database and localstripe."""
@@ -248,6 +274,7 @@ async def stack(
         activity_executor,
         task_queue,
         settings,
+        rules=rules,
         record=request.config.getoption("--record-histories"),
     ):
         yield running
@@ -261,14 +288,20 @@ async def _stack(
     task_queue: str,
     settings: Settings,
     *,
+    rules: FulfilmentRules = TEST_RULES,
     record: bool = False,
 ) -> AsyncIterator[Stack]:
     started = StartedWorkflows()
     client = Client(**{**env.client.config(), "interceptors": [started]})
     worker = build_worker(
-        client, sessions=sessions, payments=payments, executor=executor, task_queue=task_queue
+        client,
+        sessions=sessions,
+        payments=payments,
+        executor=executor,
+        task_queue=task_queue,
+        rules=rules,
     )
-    app = create_app(settings, client=client, sessions=sessions, task_queue=task_queue)
+    app = create_app(settings, client=client, sessions=sessions, task_queue=task_queue, rules=rules)
     async with worker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://orderflow") as api:

@@ -14,8 +14,10 @@ from activities.noop import noop
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from domain.ids import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
+from domain.rules import FulfilmentRules
 from integrations.payments import PaymentProvider
 from integrations.payments.stripe import StripePayments
+from orderflow.rules import load_rules
 from orderflow.settings import Settings
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.client import connect
@@ -32,10 +34,12 @@ def build_worker(
     payments: PaymentProvider,
     executor: ThreadPoolExecutor,
     task_queue: str = ORDERS_TASK_QUEUE,
+    rules: FulfilmentRules | None = None,
 ) -> Worker:
     """Wire the activities to their dependencies; tests call this with their own."""
+    rules = rules or FulfilmentRules()
     orders = OrderActivities(sessions)
-    inventory = InventoryActivities(sessions)
+    inventory = InventoryActivities(sessions, low_stock_threshold=rules.low_stock_threshold)
     payment = PaymentActivities(sessions, payments)
     return Worker(
         client,
@@ -43,6 +47,9 @@ def build_worker(
         workflows=[OrderWorkflow],
         activities=[
             orders.record_transition,
+            orders.record_packages,
+            inventory.stock_snapshot,
+            inventory.reserve_packages,
             inventory.reserve_stock,
             inventory.release_stock,
             inventory.ship_stock,
@@ -89,6 +96,7 @@ async def run_worker(settings: Settings) -> None:
             sessions=make_session_factory(engine),
             payments=stripe_from(settings),
             executor=executor,
+            rules=load_rules(settings.rules_file),
         )
         try:
             await worker.run()

@@ -1,6 +1,7 @@
 """OrderWorkflow: one durable workflow per order, from intake to completion.
 
-It reads like the process a merchant describes: reserve the stock, take the payment (checked
+It reads like the process a merchant describes: plan the packages and reserve their stock (at
+order, at payment or for a short while, as the channel's rules say), take the payment (checked
 with the provider, never on a callback's word), ship, wait for delivery, give the customer a
 window to confirm receipt, close. Every state change is stamped with workflow time, written
 to the order's timeline and mirrored to the ``OrderStatus`` search attribute.
@@ -28,17 +29,23 @@ with workflow.unsafe.imports_passed_through():
         CreatePaymentRequest,
         OrderSnapshot,
         OrderWorkflowInput,
+        PackageReservation,
+        PackagesRecord,
         PaymentCheck,
         PaymentCheckRequest,
         PaymentNotification,
         PaymentView,
         RefundRequest,
+        StockQuery,
         StockRequest,
+        StockSnapshot,
         TimelineEntry,
         TransitionRecord,
     )
     from domain.money import format_amount
     from domain.order import RECEIVED_NOTE, OrderStatus, check_transition, is_final
+    from domain.rules import LockStrategy, ShortageAction
+    from domain.splitting import SplitPlan, UnshippableItem, plan_packages
     from domain.timing import describe_duration
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
@@ -46,8 +53,12 @@ ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 IO_TIMEOUT = timedelta(seconds=30)
 # Provider and database outages are waited out: retries back off up to a minute, forever.
 IO_RETRY = RetryPolicy(
-    maximum_interval=timedelta(minutes=1), non_retryable_error_types=["OutOfStock"]
+    maximum_interval=timedelta(minutes=1), non_retryable_error_types=["OutOfStock", "StockMoved"]
 )
+# Orders started before this change reserved their lines without packages (docs/operations.md).
+PACKAGES_PATCH = "packages"
+# Stock taken between planning and reserving makes the workflow plan again, this many times.
+PLAN_ATTEMPTS = 3
 
 
 @workflow.defn
@@ -70,6 +81,11 @@ class OrderWorkflow:
         self.confirm_by: datetime | None = None
         self.hold_reason: str | None = None
         self.end_reason: str | None = None
+        self.packaged = False
+        self.plan: SplitPlan | None = None
+        self.reservations = 0  # successful reservation rounds
+        self.reserved = False
+        self.reserved_until: datetime | None = None  # a pre-reservation's end
 
     @workflow.run
     async def run(self, order: OrderWorkflowInput) -> OrderSnapshot:
@@ -79,12 +95,18 @@ class OrderWorkflow:
         return self.snapshot()
 
     async def _process(self) -> None:
-        # Independent steps, run together: the customer waits for the payment details.
-        shortage, self.payment = await asyncio.gather(self._reserve_stock(), self._create_payment())
+        self.packaged = workflow.patched(PACKAGES_PATCH)
+        if self.packaged and self.order.policy.stock.lock == LockStrategy.AT_PAYMENT:
+            shortage, self.payment = None, await self._create_payment()
+        else:
+            # Independent steps, run together: the customer waits for the payment details.
+            shortage, self.payment = await asyncio.gather(
+                self._reserve_at_intake(), self._create_payment()
+            )
         if shortage is not None:
             await self._check_payment(PaymentActivities.cancel_payment)
             self.end_reason = OutOfStock.__name__
-            await self._stamp(OrderStatus.CANCELLED, f"out of stock: {shortage}")
+            await self._stamp(OrderStatus.CANCELLED, shortage)
             return
         self.accepted = True
         check = await self._wait_for_payment()
@@ -94,8 +116,12 @@ class OrderWorkflow:
         if check.verdict == "mismatch":
             await self._hold_until_cancelled(check.reason or "payment does not match the order")
             return
+        self.reserved_until = None  # paid in time: the reservation is the order's now
         await self._stamp(OrderStatus.PAID, f"paid {format_amount(check.amount, check.currency)}")
-        await self._stamp(OrderStatus.ALLOCATED, "ships in 1 package")
+        if not self.packaged:
+            await self._stamp(OrderStatus.ALLOCATED, "ships in 1 package")
+        elif not await self._allocate_paid_order():
+            return
 
         await self._wait_until(lambda: self.shipment is not None or self.cancel_request is not None)
         if self.shipment is None:
@@ -111,8 +137,113 @@ class OrderWorkflow:
 
     # --- the steps ---------------------------------------------------------------------------
 
+    async def _reserve_at_intake(self) -> str | None:
+        """Why the order can't be served, or None once its stock is reserved."""
+        if not self.packaged:
+            return await self._reserve_stock()
+        problem = await self._reserve_packages()
+        if problem is None and self.order.policy.stock.lock == LockStrategy.PRE_RESERVE:
+            self.reserved_until = workflow.now() + self.order.policy.stock.reservation_ttl
+        return problem
+
+    async def _reserve_packages(self) -> str | None:
+        """Plan the packages from live stock and reserve them, all or nothing.
+
+        Returns why it could not, or None once reserved. Stock taken by another order between
+        the snapshot and the reservation only means planning again.
+        """
+        lines = [line.for_planner() for line in self.order.lines]
+        skus = sorted({line.sku for line in lines})
+        for _ in range(PLAN_ATTEMPTS):
+            snapshot: StockSnapshot = await self._io(
+                InventoryActivities.stock_snapshot,
+                StockQuery(order_id=self.order.order_id, skus=skus),
+            )
+            try:
+                plan = plan_packages(
+                    lines, snapshot.destination, snapshot.warehouses, self.order.policy.splitting
+                )
+            except UnshippableItem as error:
+                return f"cannot ship: {error}"
+            if not plan.complete:
+                return f"out of stock: {plan.describe_shortages()}"
+            try:
+                await self._io(
+                    InventoryActivities.reserve_packages,
+                    PackageReservation(
+                        order_id=self.order.order_id,
+                        round=self.reservations + 1,
+                        packages=plan.packages,
+                    ),
+                )
+            except (ActivityError, ApplicationError) as error:
+                failure = _application_error(error)
+                if failure is None or failure.type != "StockMoved":
+                    raise
+                continue
+            self.plan, self.reserved = plan, True
+            self.reservations += 1
+            return None
+        return "out of stock: other orders kept taking the units while this one reserved"
+
+    async def _allocate_paid_order(self) -> bool:
+        """Reserve now if the channel locks at payment or the pre-reservation ran out; then
+        record the packages. False when the order ended instead (refunded, or held and
+        cancelled)."""
+        if not self.reserved:
+            problem = await self._reserve_packages()
+            if problem is not None and not await self._wait_for_stock(problem):
+                return False
+        assert self.plan is not None
+        message = f"Your order {self.order.order_id} {self.plan.summary()}."
+        await self._io(
+            OrderActivities.record_packages,
+            PackagesRecord(
+                transition=self._enter(OrderStatus.ALLOCATED, self.plan.summary()),
+                customer_id=self.order.customer_id,
+                packages=self.plan.packages,
+                message=message,
+            ),
+        )
+        return True
+
+    async def _wait_for_stock(self, problem: str) -> bool:
+        """A paid order without stock: backorder, refund or hold, as the channel says.
+        True when stock was found and reserved."""
+        rules = self.order.policy.stock
+        if rules.on_shortage == ShortageAction.HOLD:
+            await self._hold_until_cancelled(f"paid but {problem}")
+            return False
+        if rules.on_shortage == ShortageAction.BACKORDER:
+            deadline = workflow.now() + rules.backorder_wait
+            await self._note(
+                f"backordered ({problem}); waiting up to {describe_duration(rules.backorder_wait)}"
+            )
+            while workflow.now() < deadline:
+                wake_at = min(deadline, workflow.now() + rules.backorder_recheck)
+                await self._wait_until(lambda: self.cancel_request is not None, until=wake_at)
+                if self.cancel_request is not None:
+                    break
+                retried = await self._reserve_packages()
+                if retried is None:
+                    return True
+                problem = retried
+            else:
+                problem = f"no stock within {describe_duration(rules.backorder_wait)}: {problem}"
+        self.cancel_request = self.cancel_request or CancelRequest(reason=problem)
+        await self._cancel_paid_order()
+        return False
+
+    async def _release_pre_reservation(self) -> None:
+        released = await self._io(
+            InventoryActivities.release_stock, StockRequest(order_id=self.order.order_id)
+        )
+        ttl = describe_duration(self.order.policy.stock.reservation_ttl)
+        self.plan, self.reserved, self.reserved_until = None, False, None
+        await self._note(f"unpaid after {ttl}: reservation released, {released} units back on sale")
+
     async def _reserve_stock(self) -> str | None:
-        """Reserve every line; the shortage, if stock ran out since intake looked."""
+        """Orders started before packages: reserve every line, or say what is short."""
         try:
             await self._io(
                 InventoryActivities.reserve_stock,
@@ -123,7 +254,7 @@ class OrderWorkflow:
             failure = _application_error(error)
             if failure is None or failure.type != OutOfStock.__name__:
                 raise
-            return failure.message
+            return f"out of stock: {failure.message}"
         return None
 
     async def _create_payment(self) -> PaymentView:
@@ -150,11 +281,17 @@ class OrderWorkflow:
             if now >= deadline:
                 break
             wake_at = poll_at if now < poll_at else deadline
+            if self.reserved_until is not None:
+                wake_at = min(wake_at, self.reserved_until)
             await self._wait_until(
                 lambda: self.payment_hint or self.cancel_request is not None, until=wake_at
             )
             if self.cancel_request is not None:
                 break
+            if self.reserved_until is not None and workflow.now() >= self.reserved_until:
+                await self._release_pre_reservation()
+                if not self.payment_hint and workflow.now() < poll_at:
+                    continue
             self.payment_hint = False
             check = await self._check_payment(PaymentActivities.check_payment)
             if check.verdict != "unpaid":
@@ -297,25 +434,31 @@ class OrderWorkflow:
             tracking_number=self.shipment.tracking_number if self.shipment else None,
             confirm_by=self.confirm_by,
             hold_reason=self.hold_reason,
+            packages=self.plan.packages if self.plan else [],
         )
 
     # --- plumbing ------------------------------------------------------------------------------
 
     async def _stamp(self, status: OrderStatus, note: str) -> None:
+        await self._io(OrderActivities.record_transition, self._enter(status, note))
+
+    async def _note(self, note: str) -> None:
+        """A timeline entry that changes nothing but tells support what the order waits for."""
+        await self._io(OrderActivities.record_transition, self._entry(self.status, note))
+
+    def _enter(self, status: OrderStatus, note: str) -> TransitionRecord:
+        """Move to ``status`` (stamped with workflow time, mirrored to search attributes);
+        returns the timeline row for the database."""
         check_transition(self.status, status)
-        at = workflow.now()
         self.status = status
-        self.timeline.append(TimelineEntry(status=status, at=at, note=note))
         workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
-        await self._io(
-            OrderActivities.record_transition,
-            TransitionRecord(
-                order_id=self.order.order_id,
-                seq=len(self.timeline),
-                status=status,
-                at=at,
-                note=note,
-            ),
+        return self._entry(status, note)
+
+    def _entry(self, status: OrderStatus, note: str) -> TransitionRecord:
+        at = workflow.now()
+        self.timeline.append(TimelineEntry(status=status, at=at, note=note))
+        return TransitionRecord(
+            order_id=self.order.order_id, seq=len(self.timeline), status=status, at=at, note=note
         )
 
     async def _io(self, method: Callable[..., object], arg: object):  # type: ignore[no-untyped-def]

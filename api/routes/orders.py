@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionsDep, SettingsDep, WorkflowsDep
+from api.deps import RulesDep, SessionsDep, SettingsDep, WorkflowsDep
 from api.intake import accept_order, workflow_input
 from api.schemas import (
     Accepted,
@@ -19,10 +19,12 @@ from api.schemas import (
     OrderPage,
     OrderPublic,
 )
-from api.views import order_public, payment_view
+from api.views import order_public, package_view, payment_view
 from domain.errors import InvalidRequest, OrderNotFound
 from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy
 from domain.order import OrderStatus, is_final
+from domain.rules import FulfilmentRules
+from domain.splitting import Package
 from orderflow.settings import Settings
 from store.db import SessionFactory, transaction
 from store.models import Order
@@ -41,11 +43,13 @@ IdempotencyKey = Annotated[
 ]
 
 
-def policy_from(settings: Settings) -> OrderPolicy:
+def policy_from(settings: Settings, rules: FulfilmentRules, channel: str) -> OrderPolicy:
     return OrderPolicy(
         payment_window=timedelta(seconds=settings.payment_window_seconds),
         payment_poll_after=timedelta(seconds=settings.payment_poll_after_seconds),
         confirmation_window=timedelta(seconds=settings.confirmation_window_seconds),
+        stock=rules.for_channel(channel),
+        splitting=rules.splitting,
     )
 
 
@@ -58,16 +62,18 @@ async def create_order(
     sessions: SessionsDep,
     workflows: WorkflowsDep,
     settings: SettingsDep,
+    rules: RulesDep,
 ) -> OrderPublic:
     """Accept an order, start its workflow and return the payment the customer must complete.
 
     The same `Idempotency-Key`, or the same `channel` + `external_id`, returns the same order.
     """
-    intake = await run_in_threadpool(accept_order, sessions, body, idempotency_key)
+    intake = await run_in_threadpool(accept_order, sessions, body, idempotency_key, rules.splitting)
     order = intake.order
     payment = None
     if not is_final(OrderStatus(order.status)):
-        payment = await workflows.start(workflow_input(order, policy_from(settings)))
+        policy = policy_from(settings, rules, order.channel)
+        payment = await workflows.start(workflow_input(intake, policy))
     if payment is None:
         payment = await run_in_threadpool(_stored_payment, sessions, order.id)
     response.headers["Location"] = f"/orders/{order.id}"
@@ -82,14 +88,14 @@ async def get_order(
     order_id: str, *, sessions: SessionsDep, workflows: WorkflowsDep
 ) -> OrderPublic:
     """The order as its workflow sees it now; the database's copy if the workflow can't answer."""
-    order = await run_in_threadpool(_load, sessions, order_id)
+    order, packages = await run_in_threadpool(_load_with_packages, sessions, order_id)
     live = await workflows.snapshot(order_id)
     payment = (
         None
         if live and live.payment
         else await run_in_threadpool(_stored_payment, sessions, order_id)
     )
-    return order_public(order, payment=payment, live=live)
+    return order_public(order, payment=payment, live=live, packages=packages)
 
 
 @router.get("", response_model=OrderPage)
@@ -156,6 +162,12 @@ def _load(sessions: SessionFactory, order_id: str) -> Order:
     if order is None:
         raise OrderNotFound(f"no order {order_id}")
     return order
+
+
+def _load_with_packages(sessions: SessionFactory, order_id: str) -> tuple[Order, list[Package]]:
+    order = _load(sessions, order_id)
+    with transaction(sessions) as session:
+        return order, [package_view(row) for row in OrderRepository(session).packages(order_id)]
 
 
 def _require(sessions: SessionFactory, order_id: str) -> None:

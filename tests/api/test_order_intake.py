@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from store.db import SessionFactory, transaction
-from store.models import Customer, Order, Payment, StockLevel
+from store.models import Customer, Order, Payment, Product, StockLevel
 from store.repositories import OrderRepository
 from tests.api.support import (
     count_rows,
@@ -444,13 +444,29 @@ async def test_a_replay_that_races_the_first_commit_answers_with_the_same_order(
     assert order_count(sessions) == 1
 
 
-async def test_a_line_no_single_warehouse_can_serve_is_refused_and_nothing_is_written(
+async def test_a_line_larger_than_any_one_warehouse_is_reserved_from_two(
     stack: Stack, sessions: SessionFactory
 ) -> None:
+    """600 teas: the nearest warehouse gives its 500, the next nearest the other 100."""
+    response = await stack.api.post(
+        "/orders", json=order_body(lines=[{"sku": "TEA-001", "quantity": 600}])
+    )
+    assert response.status_code == 201, response.text
+    stock = stock_snapshot(sessions)
+    assert stock[("TEA-001", "HZ")] == (500, 500)
+    assert stock[("TEA-001", "SH")] == (200, 100)
+
+
+async def test_an_item_heavier_than_any_parcel_is_refused_and_nothing_is_written(
+    stack: Stack, sessions: SessionFactory
+) -> None:
+    with transaction(sessions) as session:
+        session.get(Product, "POT-004").weight_grams = 25_000  # type: ignore[union-attr]
     external_id = new_external_id()
-    body = order_body(external_id, lines=[{"sku": "TEA-001", "quantity": 600}])
-    response = await stack.api.post("/orders", json=body)
-    assert response.status_code == 409, response.text
-    assert_error_body(response.json(), "out_of_stock")
-    assert order_count(sessions) == 0
-    assert stock_snapshot(sessions)[("TEA-001", "HZ")] == (500, 0)
+    response = await stack.api.post(
+        "/orders", json=order_body(external_id, lines=[{"sku": "POT-004", "quantity": 1}])
+    )
+    assert response.status_code == 422, response.text
+    assert_error_body(response.json(), "unshippable_item")
+    assert "20000 g" in response.json()["error"]["message"]
+    await assert_nothing_written(stack, sessions, f"web-{external_id}")

@@ -453,7 +453,9 @@ def _database_problems(sessions: SessionFactory, placed: dict[str, PlacedOrder])
             payments.setdefault(payment.order_id, []).append(payment)
         moved: dict[tuple[str, str], Counter[str]] = {}
         for movement in session.scalars(select(StockMovement)):
-            moved.setdefault((movement.reference, movement.kind), Counter())[movement.sku] += (
+            if movement.order_id is None:
+                continue  # a receipt
+            moved.setdefault((movement.order_id, movement.kind), Counter())[movement.sku] += (
                 movement.quantity
             )
         totals = StockRepository(session).ledger_totals()

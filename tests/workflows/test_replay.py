@@ -21,8 +21,10 @@ RECORDED = sorted(HISTORIES.glob("*.json"))
 
 
 def test_representative_histories_are_recorded() -> None:
+    """Today's shapes, and orders started before packages existed (``before_packages__``)."""
     names = {path.stem for path in RECORDED}
-    assert {"completed_after_confirmation_window", "cancelled_unpaid"} <= names
+    for shape in ("completed_after_confirmation_window", "cancelled_unpaid"):
+        assert {shape, f"before_packages__{shape}"} <= names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])

@@ -1,0 +1,47 @@
+"""Alerts people must act on: low stock now, late shipments later."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionsDep
+from api.schemas import AlertPage, AlertPublic
+from domain.errors import InvalidRequest
+from store.db import transaction
+from store.repositories import AlertRepository
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+
+@router.get("", response_model=AlertPage)
+async def list_alerts(
+    *,
+    sessions: SessionsDep,
+    kind: str | None = None,
+    include_resolved: bool = False,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AlertPage:
+    """Open alerts, newest first (`include_resolved=true` for the history too).
+    Pass `next_cursor` back as `cursor` for the next page."""
+    before_id = _decode(cursor) if cursor else None
+
+    def page() -> AlertPage:
+        with transaction(sessions) as session:
+            rows = AlertRepository(session).page(
+                kind=kind, include_resolved=include_resolved, limit=limit, before_id=before_id
+            )
+            items = [AlertPublic.model_validate(row, from_attributes=True) for row in rows]
+        next_cursor = str(items[-1].id) if len(items) == limit else None
+        return AlertPage(items=items, next_cursor=next_cursor)
+
+    return await run_in_threadpool(page)
+
+
+def _decode(cursor: str) -> int:
+    if not (cursor.isascii() and cursor.isdigit()):
+        raise InvalidRequest("cursor is not one this API returned")
+    return int(cursor)
