@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.errors import OutOfStock
+from domain.errors import OutOfStock, StockMoved
 from domain.messages import (
     PackageReservation,
     ReservationResult,
@@ -16,7 +16,7 @@ from domain.messages import (
 from domain.splitting import GeoPoint
 from store.db import SessionFactory, transaction
 from store.models import Order
-from store.repositories import StockMoved, StockRepository, review_low_stock
+from store.repositories import StockRepository, review_low_stock
 
 
 class InventoryActivities:

@@ -29,6 +29,10 @@ class OutOfStock(OrderflowError):
     code = "out_of_stock"
 
 
+class StockMoved(OutOfStock):
+    """The units a plan counted on were taken between planning and reserving: plan again."""
+
+
 class InvalidTransition(OrderflowError):
     code = "invalid_transition"
 

@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from domain.errors import OutOfStock
+from domain.errors import OutOfStock, StockMoved
 from domain.messages import Allocation, OrderedLine
 from domain.splitting import GeoPoint, Package, WarehouseStock
 from store.models import (
@@ -45,10 +45,6 @@ def insert_once(session: Session, model: type[Base], values: dict[str, Any]) -> 
     """INSERT ... ON CONFLICT DO NOTHING; True when the row is new. Retries stay harmless."""
     result = session.execute(_insert(session)(model).values(**values).on_conflict_do_nothing())
     return bool(result.rowcount)
-
-
-class StockMoved(OutOfStock):
-    """The units a plan counted on were taken between planning and reserving: plan again."""
 
 
 class ConcurrentReservation(RuntimeError):

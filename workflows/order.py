@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities
     from activities.orders import OrderActivities
     from activities.payments import PaymentActivities
-    from domain.errors import ActionRefused, OutOfStock
+    from domain.errors import ActionRefused, OutOfStock, StockMoved
     from domain.messages import (
         CancelRequest,
         CarrierEvent,
@@ -53,7 +53,8 @@ ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 IO_TIMEOUT = timedelta(seconds=30)
 # Provider and database outages are waited out: retries back off up to a minute, forever.
 IO_RETRY = RetryPolicy(
-    maximum_interval=timedelta(minutes=1), non_retryable_error_types=["OutOfStock", "StockMoved"]
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[OutOfStock.__name__, StockMoved.__name__],
 )
 # Orders started before this change reserved their lines without packages (docs/operations.md).
 PACKAGES_PATCH = "packages"
@@ -178,7 +179,7 @@ class OrderWorkflow:
                 )
             except (ActivityError, ApplicationError) as error:
                 failure = _application_error(error)
-                if failure is None or failure.type != "StockMoved":
+                if failure is None or failure.type != StockMoved.__name__:
                     raise
                 continue
             self.plan, self.reserved = plan, True

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from domain.errors import StockMoved
 from domain.splitting import Package, PackageLine
 from store.db import SessionFactory, transaction
 from store.models import Alert, StockLevel, StockMovement
-from store.repositories import StockMoved, StockRepository, review_low_stock
+from store.repositories import StockRepository, review_low_stock
 
 
 def package(number: int, warehouse: str, *lines: tuple[str, int]) -> Package:
