@@ -123,3 +123,31 @@ def load(
     from orderflow.load import run_load
 
     raise typer.Exit(run_load(get_settings(), rate=rate, duration=duration, as_json=json_output))
+
+
+@app.command("bench-inventory")
+def bench_inventory(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="A PostgreSQL server URL: the race runs in a scratch database created on it "
+            "and dropped afterwards. SQLite: a temporary file. Default: the configured URL."
+        ),
+    ] = None,
+    attempts: Annotated[int, typer.Option(min=1, help="One-unit reservations fired.")] = 10_000,
+    units: Annotated[int, typer.Option(min=1, help="Units of the raced SKU in stock.")] = 100,
+    threads: Annotated[int, typer.Option(min=1, help="Reservations at once (and pool size).")] = 32,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Split planner speed, then many reservations racing for a few units: none oversold."""
+    from orderflow.bench_inventory import run_bench_inventory, unusable_database_url
+
+    url = database_url or get_settings().database_url
+    problem = unusable_database_url(url)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--database-url")
+    raise typer.Exit(
+        run_bench_inventory(
+            url, attempts=attempts, units=units, threads=threads, as_json=json_output
+        )
+    )
