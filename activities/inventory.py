@@ -45,10 +45,7 @@ class InventoryActivities:
                     session, [(a.sku, a.warehouse) for a in allocations], self.low_stock_threshold
                 )
         except StockMoved as error:
-            # The plan is stale, not the activity: the workflow plans again.
-            raise ApplicationError(
-                error.message, type=StockMoved.__name__, non_retryable=True
-            ) from error
+            raise _for_the_workflow(error) from error  # the plan is stale: plan again
         activity.logger.info("reserved stock for %s: %s", request.order_id, allocations)
         return ReservationResult(allocations=allocations)
 
@@ -59,10 +56,7 @@ class InventoryActivities:
             with transaction(self.sessions) as session:
                 allocations = StockRepository(session).reserve(request.order_id, request.lines)
         except OutOfStock as error:
-            # Retrying cannot create stock; the workflow decides what to do.
-            raise ApplicationError(
-                error.message, type=OutOfStock.__name__, non_retryable=True
-            ) from error
+            raise _for_the_workflow(error) from error
         activity.logger.info("reserved stock for %s: %s", request.order_id, allocations)
         return ReservationResult(allocations=allocations)
 
@@ -79,6 +73,11 @@ class InventoryActivities:
     def ship_stock(self, request: StockRequest) -> int:
         with transaction(self.sessions) as session:
             return StockRepository(session).ship(request.order_id)
+
+
+def _for_the_workflow(error: OutOfStock) -> ApplicationError:
+    """Retrying cannot create stock: the workflow gets the business error and decides."""
+    return ApplicationError(error.message, type=type(error).__name__, non_retryable=True)
 
 
 def _rounded_destination(address: dict[str, object]) -> GeoPoint | None:

@@ -283,16 +283,7 @@ class StockRepository:
             .order_by(StockLevel.warehouse)
         ).all()
         for warehouse in candidates:
-            taken = self.session.execute(
-                update(StockLevel)
-                .where(
-                    StockLevel.sku == sku,
-                    StockLevel.warehouse == warehouse,
-                    StockLevel.on_hand - StockLevel.reserved >= quantity,
-                )
-                .values(reserved=StockLevel.reserved + quantity)
-            )
-            if taken.rowcount == 1:
+            if self._take(sku, warehouse, quantity):
                 return warehouse
         return None
 
