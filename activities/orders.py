@@ -1,17 +1,38 @@
-"""The order's read model: status, timeline, packages and customer messages in the database."""
+"""The order's read model: status, timeline, packages, confirmation and customer messages."""
 
 from __future__ import annotations
 
 from temporalio import activity
 
-from domain.messages import PackagesRecord, TransitionRecord
+from domain.confirmation import Place, ReminderKind, is_low_activity, region_of, window_for
+from domain.messages import (
+    ConfirmationQuery,
+    ConfirmationRecord,
+    ConfirmationTerms,
+    PackagesRecord,
+    ReminderRequest,
+    TransitionRecord,
+)
+from integrations.notifications import DeliveryFailed, Fanout, Notifier, OutgoingMessage
 from store.db import SessionFactory, transaction
-from store.repositories import OrderRepository
+from store.models import Customer, Notification, Order, Warehouse, utcnow
+from store.repositories import (
+    CustomerRepository,
+    NotificationRepository,
+    OrderRepository,
+    StockRepository,
+)
+
+SUBJECTS = {
+    ReminderKind.REMINDER: "Did your order arrive?",
+    ReminderKind.FINAL_REMINDER: "Last reminder: your order confirms itself soon",
+}
 
 
 class OrderActivities:
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, notifier: Notifier | None = None) -> None:
         self.sessions = sessions
+        self.notifier = notifier or Fanout([])
 
     @activity.defn
     def record_transition(self, record: TransitionRecord) -> None:
@@ -22,15 +43,104 @@ class OrderActivities:
     def record_packages(self, record: PackagesRecord) -> None:
         """The sub-orders, the customer's "ships in N packages" and the allocation, at once."""
         with transaction(self.sessions) as session:
-            orders = OrderRepository(session)
-            orders.add_packages(record.transition.order_id, record.packages)
-            orders.notify(
-                record.transition.order_id,
-                key="packages",
-                recipient=record.customer_id,
-                message=record.message,
+            order_id = record.transition.order_id
+            OrderRepository(session).add_packages(order_id, record.packages)
+            NotificationRepository(session).write_once(
+                order_id, key="packages", recipient=record.customer_id, message=record.message
             )
-            _record(orders, record.transition)
+            _record(OrderRepository(session), record.transition)
+
+    @activity.defn
+    def confirmation_terms(self, query: ConfirmationQuery) -> ConfirmationTerms:
+        """The window from where the packages left to where they arrived; the customer's tag."""
+        with transaction(self.sessions) as session:
+            order = session.get(Order, query.order_id)
+            assert order is not None, f"no order {query.order_id}"
+            address = order.shipping_address
+            destination = Place(city=address["city"], province=address.get("province"))
+            codes = {p.warehouse for p in OrderRepository(session).packages(order.id)} or {
+                m.warehouse for m in StockRepository(session).movements_of(order.id)
+            }
+            origins = [
+                Place(city=w.city or w.name, province=w.province)
+                for w in session.query(Warehouse).filter(Warehouse.code.in_(codes))
+            ]
+            low_activity = CustomerRepository(session).is_low_activity(query.customer_id)
+        region = region_of(destination, origins, query.rules)
+        return ConfirmationTerms(
+            region=region,
+            window=window_for(region, query.rules),
+            confirm_on_delivery=low_activity,
+        )
+
+    @activity.defn
+    def remind_customer(self, request: ReminderRequest) -> bool:
+        """Write the reminder once and deliver it; True once delivered.
+
+        A channel that is down is recorded on the notification (``last_error``) instead of
+        failing the activity: a mail outage must not hold up the order's own timers.
+        """
+        by = f"{request.confirm_by:%Y-%m-%d %H:%M} UTC"
+        body = (
+            f"Did order {request.order_id} arrive? Please confirm receipt by {by}, "
+            "or tell us what went wrong."
+            if request.kind == ReminderKind.REMINDER
+            else f"Order {request.order_id} will be confirmed as received at {by}. "
+            "If something is wrong, tell us before then."
+        )
+        with transaction(self.sessions) as session:
+            note = NotificationRepository(session).write_once(
+                request.order_id,
+                key=request.kind.value,
+                recipient=request.customer_id,
+                message=body,
+            )
+            if note.sent_at is not None:
+                return True
+            customer = session.get(Customer, request.customer_id)
+            note_id, email = note.id, customer.email if customer else ""
+        message = OutgoingMessage(
+            order_id=request.order_id,
+            key=request.kind.value,
+            to_email=email,
+            subject=SUBJECTS[request.kind],
+            body=body,
+        )
+        try:
+            self.notifier.send(message)
+        except DeliveryFailed as error:
+            activity.logger.warning("reminder for %s not delivered: %s", request.order_id, error)
+            self._mark(note_id, error=str(error))
+            return False
+        self._mark(note_id)
+        return True
+
+    @activity.defn
+    def record_confirmation(self, record: ConfirmationRecord) -> None:
+        """The completed row, how the window ended, and the low-activity tag it may earn."""
+        with transaction(self.sessions) as session:
+            customers = CustomerRepository(session)
+            customers.record_confirmation(
+                record.transition.order_id,
+                record.customer_id,
+                automatic=record.automatic,
+                at=record.transition.at,
+            )
+            recent = customers.recent_confirmations(
+                record.customer_id, record.rules.low_activity_after
+            )
+            if record.automatic and is_low_activity(recent, record.rules):
+                customers.tag_low_activity(record.customer_id)
+            _record(OrderRepository(session), record.transition)
+
+    def _mark(self, notification_id: int, *, error: str | None = None) -> None:
+        with transaction(self.sessions) as session:
+            note = session.get(Notification, notification_id)
+            assert note is not None
+            if error is None:
+                note.sent_at, note.last_error = utcnow(), None
+            else:
+                note.last_error = error
 
 
 def _record(orders: OrderRepository, record: TransitionRecord) -> None:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from domain.confirmation import ConfirmationRules, Region, ReminderKind
 from domain.order import OrderStatus
 from domain.rules import ChannelRules, SplitRules
 from domain.splitting import GeoPoint, Package, PlanLine, WarehouseStock
@@ -22,9 +23,11 @@ class OrderPolicy(BaseModel):
 
     payment_window: timedelta = timedelta(minutes=30)
     payment_poll_after: timedelta = timedelta(minutes=15)
-    confirmation_window: timedelta = timedelta(hours=48)
+    # Set: every order gets this window (demos, benchmarks); None: the region's window.
+    confirmation_window: timedelta | None = None
     stock: ChannelRules = ChannelRules()
     splitting: SplitRules = SplitRules()
+    confirmation: ConfirmationRules = ConfirmationRules()
 
 
 class OrderedLine(BaseModel):
@@ -196,3 +199,34 @@ class RefundRequest(BaseModel):
 class RefundResult(BaseModel):
     refund_id: str
     amount: int
+
+
+class ConfirmationQuery(BaseModel):
+    order_id: str
+    customer_id: str
+    rules: ConfirmationRules
+
+
+class ConfirmationTerms(BaseModel):
+    """The order's window, from where its packages left to where they arrived (the places
+    themselves stay in the database)."""
+
+    region: Region
+    window: timedelta
+    confirm_on_delivery: bool  # the customer is tagged low-activity
+
+
+class ReminderRequest(BaseModel):
+    order_id: str
+    customer_id: str
+    kind: ReminderKind
+    confirm_by: datetime
+
+
+class ConfirmationRecord(BaseModel):
+    """Written together: how the window ended, the customer's tag, and the completed row."""
+
+    transition: TransitionRecord
+    customer_id: str
+    automatic: bool  # the window ran out unconfirmed
+    rules: ConfirmationRules

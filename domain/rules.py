@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.confirmation import ConfirmationRules
+
 
 class Strict(BaseModel):
     # A misspelt key in a rules file is an error, never a silently ignored rule.
@@ -65,6 +67,7 @@ class FulfilmentRules(Strict):
     # Units available at or below which a SKU in a warehouse raises a low-stock alert,
     # unless its stock level sets its own threshold.
     low_stock_threshold: int = Field(5, ge=0)
+    confirmation: ConfirmationRules = ConfirmationRules()
 
     def for_channel(self, channel: str) -> ChannelRules:
         return self.channels.get(channel) or self.channels.get("default") or ChannelRules()

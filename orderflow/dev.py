@@ -34,6 +34,8 @@ def run_dev(settings: Settings) -> int:
 
 def _print_urls(settings: Settings) -> None:
     api = settings.public_api_url
+    seconds = settings.confirmation_window_seconds
+    window = f"{seconds}s for every order" if seconds else "by region (docs/rules.md)"
     console.print(
         "\n[bold green]orderflow is running[/bold green]\n"
         f"  API            {api}  (OpenAPI docs: {api}/docs)\n"
@@ -41,7 +43,8 @@ def _print_urls(settings: Settings) -> None:
         f"  Temporal gRPC  {settings.temporal_address}\n"
         f"  localstripe    {settings.stripe_api_base}\n"
         f"  database       {settings.database_url}\n"
-        f"  confirmation window: {settings.confirmation_window_seconds}s\n\n"
+        f"  mail sink      {settings.smtp_host}:{settings.smtp_port} (reminders land here)\n"
+        f"  confirmation window: {window}\n\n"
         "Place a demo order from another terminal:  [bold].venv/bin/orderflow demo[/bold]\n"
         "Stop everything with Ctrl-C.\n"
     )

@@ -36,10 +36,20 @@ class Settings(BaseSettings):
     currency: str = "usd"
     payment_window_seconds: int = Field(30 * 60, gt=0)
     payment_poll_after_seconds: int = Field(15 * 60, gt=0)
-    confirmation_window_seconds: int = Field(48 * 3600, gt=0)
+    # Unset: each order's window follows the region rules (docs/rules.md); set: every order
+    # gets this many seconds (demos and benchmarks).
+    confirmation_window_seconds: int | None = Field(None, gt=0)
 
     # The merchant's fulfilment rules (docs/rules.md); unset: the documented defaults.
     rules_file: Path | None = None
+
+    # Customer notifications: mail through this SMTP server (`orderflow dev` runs a local
+    # sink there), and each one also POSTed, signed, to this URL when it is set.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_from: str = "orders@orderflow.example"
+    notification_webhook_url: str | None = None
+    notification_webhook_secret: str = "whsec_orderflow_notifications_dev"
 
     @model_validator(mode="after")
     def _local_addresses_follow_ports(self) -> Settings:
@@ -51,7 +61,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:
         if self.environment == "production":
-            for name in ("stripe_api_key", "stripe_webhook_secret"):
+            for name in ("stripe_api_key", "stripe_webhook_secret", "notification_webhook_secret"):
                 if "orderflow" in getattr(self, name):
                     raise ValueError(f"ORDERFLOW_{name.upper()} must be set in production")
         return self

@@ -1,4 +1,4 @@
-"""The local stack as child processes: Temporal dev server, localstripe, workers, API.
+"""The local stack as child processes: Temporal dev server, localstripe, a mail sink, workers, API.
 
 ``orderflow dev`` runs it for people; ``orderflow bench``, ``orderflow load`` and the crash
 tests run it on free ports in a scratch folder, and kill or restart its parts.
@@ -58,7 +58,13 @@ def ephemeral_settings(settings: Settings, **overrides: object) -> Settings:
     """The same settings on free ports, so a bench or test never meets a running dev stack."""
     ports = {
         name: free_port()
-        for name in ("api_port", "temporal_port", "temporal_ui_port", "localstripe_port")
+        for name in (
+            "api_port",
+            "temporal_port",
+            "temporal_ui_port",
+            "localstripe_port",
+            "smtp_port",
+        )
     }
     addresses = {"temporal_address": "", "temporal_ui_url": "", "stripe_api_base": ""}
     return Settings(**{**settings.model_dump(), **addresses, **ports, **overrides})  # type: ignore[arg-type]
@@ -163,9 +169,18 @@ class LocalStack:
             "ORDERFLOW_STRIPE_WEBHOOK_SECRET": s.stripe_webhook_secret,
             "ORDERFLOW_API_HOST": s.api_host,
             "ORDERFLOW_API_PORT": str(s.api_port),
-            "ORDERFLOW_CONFIRMATION_WINDOW_SECONDS": str(s.confirmation_window_seconds),
             "ORDERFLOW_PAYMENT_WINDOW_SECONDS": str(s.payment_window_seconds),
             "ORDERFLOW_PAYMENT_POLL_AFTER_SECONDS": str(s.payment_poll_after_seconds),
+            "ORDERFLOW_SMTP_HOST": s.smtp_host,
+            "ORDERFLOW_SMTP_PORT": str(s.smtp_port),
+        } | {
+            f"ORDERFLOW_{name.upper()}": str(value)
+            for name, value in (
+                ("confirmation_window_seconds", s.confirmation_window_seconds),
+                ("rules_file", s.rules_file),
+                ("notification_webhook_url", s.notification_webhook_url),
+            )
+            if value is not None
         }
 
     def _children(self, workers: tuple[str, ...], persistent_localstripe: bool) -> list[Child]:
@@ -193,6 +208,8 @@ class LocalStack:
             Child("Temporal UI", [], s.temporal_ui_port),  # served by the dev server
             Child("localstripe", [*localstripe, "--port", str(s.localstripe_port)],
                   s.localstripe_port),
+            Child("mail sink", [sys.executable, "-m", "integrations.notifications.mail_sink",
+                                "--port", str(s.smtp_port)], s.smtp_port),
             *(Child(f"{queue} worker", [*me, "worker", "--queue", queue]) for queue in workers),
             Child("API", [*me, "api", "--log-level", "warning"], s.api_port),
         ]  # fmt: skip

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -68,6 +69,8 @@ class Warehouse(Base):
     name: Mapped[str] = mapped_column(String(200))
     lat: Mapped[float]
     lon: Mapped[float]
+    city: Mapped[str | None] = mapped_column(String(100))
+    province: Mapped[str | None] = mapped_column(String(100))
 
 
 class StockLevel(Base):
@@ -119,6 +122,8 @@ class Customer(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200))
+    # Let the confirmation window run out several times in a row: orders confirm on delivery.
+    low_activity: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Order(Base):
@@ -268,6 +273,8 @@ class Notification(Base):
     recipient: Mapped[str] = mapped_column(String(64))  # the customer's ID
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: not delivered yet
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Alert(Base):
@@ -286,3 +293,16 @@ class Alert(Base):
     open_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConfirmationOutcome(Base):
+    """How an order's confirmation window ended; the customer's recent ones decide the
+    low-activity tag. One row per order, so a retried activity counts once."""
+
+    __tablename__ = "confirmation_outcomes"
+    __table_args__ = (Index("ix_confirmation_outcomes_customer", "customer_id", "at"),)
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    automatic: Mapped[bool]  # the window ran out unconfirmed
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -19,6 +19,7 @@ from domain.splitting import GeoPoint, Package, WarehouseStock
 from store.models import (
     Alert,
     Base,
+    ConfirmationOutcome,
     Customer,
     EventOutcome,
     Notification,
@@ -161,20 +162,6 @@ class OrderRepository:
             )
         )
 
-    def notify(self, order_id: str, *, key: str, recipient: str, message: str) -> bool:
-        """Write the customer's message once per ``key``; True when it is new."""
-        return insert_once(
-            self.session,
-            Notification,
-            {
-                "order_id": order_id,
-                "key": key,
-                "recipient": recipient,
-                "message": message,
-                "created_at": utcnow(),
-            },
-        )
-
     def page(
         self, filters: OrderFilters, *, after: Cursor | None, limit: int
     ) -> tuple[list[Order], Cursor | None]:
@@ -315,13 +302,13 @@ class StockRepository:
             settled += held.quantity
         return settled
 
+    def movements_of(self, order_id: str) -> list[StockMovement]:
+        query = select(StockMovement).where(StockMovement.order_id == order_id)
+        return list(self.session.scalars(query.order_by(StockMovement.id)))
+
     def held_by(self, order_id: str) -> list[StockMovement]:
         """The reservations of this order not yet released or shipped."""
-        movements = self.session.scalars(
-            select(StockMovement)
-            .where(StockMovement.order_id == order_id)
-            .order_by(StockMovement.id)
-        ).all()
+        movements = self.movements_of(order_id)
         settled = {(m.reference, m.sku, m.warehouse) for m in movements if m.kind != "reserve"}
         return [
             m
@@ -674,3 +661,62 @@ def review_low_stock(session: Session, places: Sequence[tuple[str, str]], thresh
     for level in fine:
         alerts.resolve(f"low_stock:{level.sku}:{level.warehouse}")
     return opened
+
+
+class CustomerRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def is_low_activity(self, customer_id: str) -> bool:
+        customer = self.session.get(Customer, customer_id)
+        return bool(customer and customer.low_activity)
+
+    def record_confirmation(
+        self, order_id: str, customer_id: str, *, automatic: bool, at: datetime
+    ) -> None:
+        """How this order's window ended, once per order."""
+        insert_once(
+            self.session,
+            ConfirmationOutcome,
+            {"order_id": order_id, "customer_id": customer_id, "automatic": automatic, "at": at},
+        )
+
+    def recent_confirmations(self, customer_id: str, limit: int) -> list[bool]:
+        """Newest first: True where the window ran out unconfirmed."""
+        return list(
+            self.session.scalars(
+                select(ConfirmationOutcome.automatic)
+                .where(ConfirmationOutcome.customer_id == customer_id)
+                .order_by(ConfirmationOutcome.at.desc(), ConfirmationOutcome.order_id.desc())
+                .limit(limit)
+            )
+        )
+
+    def tag_low_activity(self, customer_id: str) -> None:
+        self.session.execute(
+            update(Customer).where(Customer.id == customer_id).values(low_activity=True)
+        )
+
+
+class NotificationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def write_once(self, order_id: str, *, key: str, recipient: str, message: str) -> Notification:
+        """The notification under ``key``, written now or by an earlier attempt."""
+        insert_once(
+            self.session,
+            Notification,
+            {
+                "order_id": order_id,
+                "key": key,
+                "recipient": recipient,
+                "message": message,
+                "created_at": utcnow(),
+            },
+        )
+        notification = self.session.scalar(
+            select(Notification).where(Notification.order_id == order_id, Notification.key == key)
+        )
+        assert notification is not None
+        return notification

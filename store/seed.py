@@ -7,8 +7,12 @@ from store.models import Product, Warehouse
 from store.repositories import CatalogRepository, StockRepository
 
 WAREHOUSES = [
-    Warehouse(code="HZ", name="Hangzhou", lat=30.27, lon=120.15),
-    Warehouse(code="SH", name="Shanghai", lat=31.23, lon=121.47),
+    Warehouse(
+        code="HZ", name="Hangzhou", lat=30.27, lon=120.15, city="Hangzhou", province="Zhejiang"
+    ),
+    Warehouse(
+        code="SH", name="Shanghai", lat=31.23, lon=121.47, city="Shanghai", province="Shanghai"
+    ),
 ]
 
 PRODUCTS = [

@@ -36,6 +36,10 @@ from temporalio.worker import Worker
 from api.main import create_app
 from domain.ids import order_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
+from integrations.notifications import Notifier
+from integrations.notifications.mail import MailNotifier
+from integrations.notifications.mail_sink import Collector
+from integrations.notifications.mail_sink import start as start_mail_sink
 from integrations.payments.stripe import StripePayments
 from orderflow.binaries import binary
 from orderflow.settings import Settings
@@ -234,6 +238,14 @@ def rules() -> FulfilmentRules:
     return TEST_RULES
 
 
+@pytest.fixture(scope="session")
+def mail_sink() -> Iterator[Collector]:
+    """A real SMTP server in the test process; reminders sent by the worker land here."""
+    controller, collector = start_mail_sink(free_port())
+    yield collector
+    controller.stop()
+
+
 class Stack:
     """A running worker plus an API client bound to it: what a test drives."""
 
@@ -264,6 +276,7 @@ async def stack(
     task_queue: str,
     settings: Settings,
     rules: FulfilmentRules,
+    mail_sink: Collector,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
     """The API and a worker on the time-skipping server, with the real database and localstripe."""
@@ -275,6 +288,9 @@ async def stack(
         task_queue,
         settings,
         rules=rules,
+        notifier=MailNotifier(
+            host="127.0.0.1", port=mail_sink.port, sender="orders@orderflow.example"
+        ),
         record=request.config.getoption("--record-histories"),
     ):
         yield running
@@ -289,6 +305,7 @@ async def _stack(
     settings: Settings,
     *,
     rules: FulfilmentRules = TEST_RULES,
+    notifier: Notifier | None = None,
     record: bool = False,
 ) -> AsyncIterator[Stack]:
     started = StartedWorkflows()
@@ -300,6 +317,7 @@ async def _stack(
         executor=executor,
         task_queue=task_queue,
         rules=rules,
+        notifier=notifier,
     )
     app = create_app(settings, client=client, sessions=sessions, task_queue=task_queue, rules=rules)
     async with worker, app.router.lifespan_context(app):

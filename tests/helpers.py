@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -11,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from integrations.signing import sign
 from orderflow.customer import TEST_CARD, pay_with_card
 
 
@@ -45,9 +44,7 @@ async def place_order(api: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
 
 def stripe_signature(payload: bytes, secret: str, at: int | None = None) -> str:
     """The header Stripe (and localstripe) put on a webhook: t=<time>,v1=<HMAC-SHA256>."""
-    at = at or int(time.time())
-    digest = hmac.new(secret.encode(), f"{at}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={at},v1={digest}"
+    return sign(payload, secret, at)
 
 
 def payment_event(order_id: str, intent_id: str, event_id: str = "evt_1") -> bytes:

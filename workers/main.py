@@ -15,6 +15,9 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from domain.ids import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
 from domain.rules import FulfilmentRules
+from integrations.notifications import Fanout, Notifier
+from integrations.notifications.mail import MailNotifier
+from integrations.notifications.webhook import WebhookNotifier
 from integrations.payments import PaymentProvider
 from integrations.payments.stripe import StripePayments
 from orderflow.rules import load_rules
@@ -35,10 +38,11 @@ def build_worker(
     executor: ThreadPoolExecutor,
     task_queue: str = ORDERS_TASK_QUEUE,
     rules: FulfilmentRules | None = None,
+    notifier: Notifier | None = None,
 ) -> Worker:
     """Wire the activities to their dependencies; tests call this with their own."""
     rules = rules or FulfilmentRules()
-    orders = OrderActivities(sessions)
+    orders = OrderActivities(sessions, notifier)
     inventory = InventoryActivities(sessions, low_stock_threshold=rules.low_stock_threshold)
     payment = PaymentActivities(sessions, payments)
     return Worker(
@@ -48,6 +52,9 @@ def build_worker(
         activities=[
             orders.record_transition,
             orders.record_packages,
+            orders.confirmation_terms,
+            orders.remind_customer,
+            orders.record_confirmation,
             inventory.stock_snapshot,
             inventory.reserve_packages,
             inventory.reserve_stock,
@@ -69,6 +76,21 @@ def build_worker(
             restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
         ),
     )
+
+
+def notifier_from(settings: Settings) -> Notifier:
+    """Mail through the configured SMTP server, plus the signed webhook when a URL is set."""
+    channels: list[Notifier] = [
+        MailNotifier(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from)
+    ]
+    if settings.notification_webhook_url:
+        channels.append(
+            WebhookNotifier(
+                url=settings.notification_webhook_url,
+                secret=settings.notification_webhook_secret,
+            )
+        )
+    return Fanout(channels)
 
 
 def stripe_from(settings: Settings) -> StripePayments:
@@ -97,6 +119,7 @@ async def run_worker(settings: Settings) -> None:
             payments=stripe_from(settings),
             executor=executor,
             rules=load_rules(settings.rules_file),
+            notifier=notifier_from(settings),
         )
         try:
             await worker.run()

@@ -21,10 +21,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities
     from activities.orders import OrderActivities
     from activities.payments import PaymentActivities
+    from domain.confirmation import reminders
     from domain.errors import ActionRefused, OutOfStock, StockMoved
     from domain.messages import (
         CancelRequest,
         CarrierEvent,
+        ConfirmationQuery,
+        ConfirmationRecord,
+        ConfirmationTerms,
         ConfirmReceipt,
         CreatePaymentRequest,
         OrderSnapshot,
@@ -36,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentNotification,
         PaymentView,
         RefundRequest,
+        ReminderRequest,
         StockQuery,
         StockRequest,
         StockSnapshot,
@@ -58,6 +63,8 @@ IO_RETRY = RetryPolicy(
 )
 # Orders started before this change reserved their lines without packages (docs/operations.md).
 PACKAGES_PATCH = "packages"
+# Orders started before it have one fixed confirmation window and no reminders.
+CONFIRMATION_PATCH = "confirmation-terms"
 # Stock taken between planning and reserving makes the workflow plan again, this many times.
 PLAN_ATTEMPTS = 3
 
@@ -83,6 +90,7 @@ class OrderWorkflow:
         self.hold_reason: str | None = None
         self.end_reason: str | None = None
         self.packaged = False
+        self.region_windows = False
         self.plan: SplitPlan | None = None
         self.reservations = 0  # successful reservation rounds
         self.reserved = False
@@ -96,7 +104,9 @@ class OrderWorkflow:
         return self.snapshot()
 
     async def _process(self) -> None:
+        # Asked once, up front: an order keeps the shape it started with to the end.
         self.packaged = workflow.patched(PACKAGES_PATCH)
+        self.region_windows = workflow.patched(CONFIRMATION_PATCH)
         if self.packaged and self.order.policy.stock.lock == LockStrategy.AT_PAYMENT:
             shortage, self.payment = None, await self._create_payment()
         else:
@@ -355,7 +365,62 @@ class OrderWorkflow:
         await self._cancel_paid_order()
 
     async def _confirmation_window(self) -> None:
-        window = self.order.policy.confirmation_window
+        """The customer's window to confirm receipt, with reminders, then auto-confirm."""
+        if not self.region_windows:
+            await self._fixed_confirmation_window()
+            return
+        rules = self.order.policy.confirmation
+        terms: ConfirmationTerms = await self._io(
+            OrderActivities.confirmation_terms,
+            ConfirmationQuery(
+                order_id=self.order.order_id, customer_id=self.order.customer_id, rules=rules
+            ),
+        )
+        if terms.confirm_on_delivery:
+            await self._stamp(
+                OrderStatus.COMPLETED,
+                "confirmed on delivery: the customer let earlier windows run out",
+            )
+            return
+        window = self.order.policy.confirmation_window or terms.window
+        delivered_at = workflow.now()
+        self.confirm_by = delivered_at + window
+        confirmed = False
+        for reminder in reminders(delivered_at, window, rules):
+            confirmed = await self._wait_until(lambda: self.receipt is not None, reminder.at)
+            if confirmed:
+                break
+            await self._io(
+                OrderActivities.remind_customer,
+                ReminderRequest(
+                    order_id=self.order.order_id,
+                    customer_id=self.order.customer_id,
+                    kind=reminder.kind,
+                    confirm_by=self.confirm_by,
+                ),
+            )
+        if not confirmed:
+            confirmed = await self._wait_until(lambda: self.receipt is not None, self.confirm_by)
+        if confirmed and self.receipt is not None:
+            note = f"receipt confirmed by {self.receipt.by}"
+        else:
+            note = (
+                f"confirmed automatically after {describe_duration(window)} "
+                f"({terms.region.value.replace('_', ' ')})"
+            )
+        await self._io(
+            OrderActivities.record_confirmation,
+            ConfirmationRecord(
+                transition=self._enter(OrderStatus.COMPLETED, note),
+                customer_id=self.order.customer_id,
+                automatic=not confirmed,
+                rules=rules,
+            ),
+        )
+
+    async def _fixed_confirmation_window(self) -> None:
+        """Orders started before region windows: one fixed window, no reminders."""
+        window = self.order.policy.confirmation_window or timedelta(hours=48)
         self.confirm_by = workflow.now() + window
         confirmed = await self._wait_until(lambda: self.receipt is not None, until=self.confirm_by)
         if confirmed and self.receipt is not None:

@@ -47,9 +47,14 @@ def policy_from(settings: Settings, rules: FulfilmentRules, channel: str) -> Ord
     return OrderPolicy(
         payment_window=timedelta(seconds=settings.payment_window_seconds),
         payment_poll_after=timedelta(seconds=settings.payment_poll_after_seconds),
-        confirmation_window=timedelta(seconds=settings.confirmation_window_seconds),
+        confirmation_window=(
+            timedelta(seconds=settings.confirmation_window_seconds)
+            if settings.confirmation_window_seconds
+            else None
+        ),
         stock=rules.for_channel(channel),
         splitting=rules.splitting,
+        confirmation=rules.confirmation,
     )
 
 
