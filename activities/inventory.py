@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.failures import business_failure
 from domain.errors import OutOfStock, StockMoved
 from domain.messages import (
     PackageReservation,
@@ -45,7 +45,7 @@ class InventoryActivities:
                     session, [(a.sku, a.warehouse) for a in allocations], self.low_stock_threshold
                 )
         except StockMoved as error:
-            raise _for_the_workflow(error) from error  # the plan is stale: plan again
+            raise business_failure(error) from error  # the plan is stale: plan again
         activity.logger.info("reserved stock for %s: %s", request.order_id, allocations)
         return ReservationResult(allocations=allocations)
 
@@ -56,7 +56,7 @@ class InventoryActivities:
             with transaction(self.sessions) as session:
                 allocations = StockRepository(session).reserve(request.order_id, request.lines)
         except OutOfStock as error:
-            raise _for_the_workflow(error) from error
+            raise business_failure(error) from error
         activity.logger.info("reserved stock for %s: %s", request.order_id, allocations)
         return ReservationResult(allocations=allocations)
 
@@ -73,11 +73,6 @@ class InventoryActivities:
     def ship_stock(self, request: StockRequest) -> int:
         with transaction(self.sessions) as session:
             return StockRepository(session).ship(request.order_id)
-
-
-def _for_the_workflow(error: OutOfStock) -> ApplicationError:
-    """Retrying cannot create stock: the workflow gets the business error and decides."""
-    return ApplicationError(error.message, type=type(error).__name__, non_retryable=True)
 
 
 def _rounded_destination(address: dict[str, object]) -> GeoPoint | None:

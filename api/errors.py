@@ -20,6 +20,7 @@ from domain.errors import (
     OrderflowError,
     OrderNotFound,
     OutOfStock,
+    UnknownCarrier,
 )
 from store.db import database_unavailable
 
@@ -29,6 +30,7 @@ STATUS_OF: dict[type[OrderflowError], int] = {
     InvalidRequest: 400,
     InvalidOrder: 422,
     OrderNotFound: 404,
+    UnknownCarrier: 404,
     OutOfStock: 409,
     IdempotencyConflict: 409,
     ActionRefused: 409,

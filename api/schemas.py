@@ -69,12 +69,23 @@ class OrderPublic(BaseModel):
     timeline: list[TimelineEntry] = []
     tracking_number: str | None = None
     confirm_by: datetime | None = None
-    packages: list[Package] = Field(
-        [], description="The parcels the order ships in, where from, and why each exists"
+    packages: list[PackagePublic] = Field(
+        [],
+        description="The parcels the order ships in: where from, why each exists, and once "
+        "shipping, the carrier, tracking number and the time of each stage",
     )
     created_at: datetime
     source: Literal["live", "database"] = Field(
         "database", description="live: asked the running workflow; database: the read model"
+    )
+
+
+class PackagePublic(Package):
+    carrier: str | None = None
+    tracking_number: str | None = None
+    shipment_status: str | None = None
+    stages: dict[str, datetime] = Field(
+        {}, description="label_bought, picked_up, in_transit, out_for_delivery, delivered, ..."
     )
 
 

@@ -34,7 +34,9 @@ from domain.messages import (
     PaymentView,
 )
 from domain.order import OrderStatus
+from domain.shipping import ParcelEvent
 from workflows.order import OrderWorkflow
+from workflows.shipment import ShipmentWorkflow
 
 QUERY_TIMEOUT = timedelta(seconds=2)
 
@@ -97,6 +99,18 @@ class OrderWorkflows:
 
     async def carrier_event(self, order_id: str, event: CarrierEvent) -> bool:
         return await self._signal(order_id, OrderWorkflow.carrier_event, event)
+
+    async def shipment_event(self, shipment_id: str, event: ParcelEvent) -> bool:
+        """True when delivered; False when that shipment's workflow has ended."""
+        try:
+            await self.client.get_workflow_handle_for(ShipmentWorkflow.run, shipment_id).signal(
+                ShipmentWorkflow.carrier_event, event
+            )
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise _unavailable(error) from error
+        return True
 
     async def cancel(self, order_id: str, request: CancelRequest) -> OrderSnapshot:
         return await self._update(order_id, OrderWorkflow.cancel, request)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from api.schemas import LinePublic, OrderPublic
+from api.schemas import LinePublic, OrderPublic, PackagePublic
 from domain.messages import OrderSnapshot, PaymentView, TimelineEntry
 from domain.order import OrderStatus
-from domain.splitting import Package, PackageLine
-from store.models import Order, Payment
+from domain.splitting import PackageLine
+from store.models import Order, Payment, Shipment
 from store.models import Package as PackageRow
+from store.repositories import STAGE_COLUMNS
 
 
 def payment_view(payment: Payment | None) -> PaymentView | None:
@@ -23,8 +24,8 @@ def payment_view(payment: Payment | None) -> PaymentView | None:
     )
 
 
-def package_view(row: PackageRow) -> Package:
-    return Package(
+def package_view(row: PackageRow, shipment: Shipment | None = None) -> PackagePublic:
+    view = PackagePublic(
         number=row.number,
         warehouse=row.warehouse,
         lines=[PackageLine(**line) for line in row.lines],
@@ -35,6 +36,19 @@ def package_view(row: PackageRow) -> Package:
         fragile=row.fragile,
         insured=row.insured,
     )
+    if shipment is None:
+        return view
+    stamps = {"label_bought": shipment.label_bought_at} | {
+        stage.value: getattr(shipment, column) for stage, column in STAGE_COLUMNS.items()
+    }
+    return view.model_copy(
+        update={
+            "carrier": shipment.carrier,
+            "tracking_number": shipment.tracking_number,
+            "shipment_status": shipment.status,
+            "stages": {stage: at for stage, at in stamps.items() if at is not None},
+        }
+    )
 
 
 def order_public(
@@ -43,7 +57,7 @@ def order_public(
     payment: PaymentView | None = None,
     live: OrderSnapshot | None = None,
     with_timeline: bool = True,
-    packages: list[Package] | None = None,
+    packages: list[PackagePublic] | None = None,
 ) -> OrderPublic:
     body = OrderPublic(
         id=order.id,
@@ -81,7 +95,7 @@ def order_public(
             "payment": live.payment or payment,
             "tracking_number": live.tracking_number,
             "confirm_by": live.confirm_by,
-            "packages": live.packages or packages or [],
+            "packages": packages or [PackagePublic(**p.model_dump()) for p in live.packages],
             "source": "live",
         }
     )

@@ -41,6 +41,10 @@ class OrderNotFound(OrderflowError):
     code = "order_not_found"
 
 
+class UnknownCarrier(OrderflowError):
+    code = "unknown_carrier"
+
+
 class IdempotencyConflict(OrderflowError):
     code = "idempotency_conflict"
 

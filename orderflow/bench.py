@@ -26,7 +26,7 @@ from domain.messages import OrderSnapshot
 from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order
 from orderflow.settings import Settings
-from orderflow.stack import scratch_stack
+from orderflow.stack import CARRIER_STANDS_STILL, scratch_stack
 from store.db import make_engine, make_session_factory, transaction
 from store.repositories import StockRepository
 from workers.client import connect
@@ -79,7 +79,10 @@ def run_bench(settings: Settings, *, count: int, as_json: bool) -> int:
         "starting a fresh embedded stack (Temporal dev server, localstripe, workers, API)"
     )
     with scratch_stack(
-        settings, workers=("orders", "skeleton"), confirmation_window_seconds=1
+        settings,
+        workers=("orders", "skeleton"),
+        confirmation_window_seconds=1,
+        carrier_advance_seconds=CARRIER_STANDS_STILL,
     ) as stack:
         stock_up(stack.settings, "TEA-001", count)
         result = asyncio.run(_measure(stack.settings, count))

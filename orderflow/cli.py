@@ -24,13 +24,20 @@ def dev(
         int | None,
         typer.Option(help="Seconds a customer has to confirm receipt (shorten it for demos)."),
     ] = None,
+    carrier_clock: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Seconds the sandbox carrier takes per parcel stage."),
+    ] = None,
 ) -> None:
-    """Start everything: Temporal dev server and UI, localstripe, worker, API. Ctrl-C stops it."""
+    """Start everything: Temporal dev server and UI, localstripe, the sandbox carrier, a mail
+    sink, worker, API. Ctrl-C stops it."""
     from orderflow.dev import run_dev
 
     settings = get_settings()
     if confirmation_window is not None:
         settings = settings.model_copy(update={"confirmation_window_seconds": confirmation_window})
+    if carrier_clock is not None:
+        settings = settings.model_copy(update={"carrier_advance_seconds": carrier_clock})
     raise typer.Exit(run_dev(settings))
 
 

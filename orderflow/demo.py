@@ -14,8 +14,6 @@ from orderflow.settings import Settings
 
 console = Console()
 
-NEXT_STEP = {"allocated": "shipped", "fulfilling": "delivered"}
-
 
 def demo_order() -> dict[str, object]:
     return {
@@ -65,28 +63,28 @@ def run_demo(settings: Settings, *, timeout: float = 120.0) -> int:
 
 
 def _follow(api: httpx.Client, order_id: str, timeout: float) -> int:
-    """Print each new state; play the carrier when the order waits for one."""
-    seen = 0
+    """Print each new state and each parcel's progress; the sandbox carrier moves the parcels
+    by itself (``orderflow dev``), so nobody has to play the carrier."""
+    seen: set[tuple[str, ...]] = set()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         order = api.get(f"/orders/{order_id}").json()
-        for entry in order["timeline"][seen:]:
-            console.print(
-                f"  {entry['at']}  [cyan]{entry['status']:<16}[/cyan] {entry['note'] or ''}"
-            )
-        seen = len(order["timeline"])
-        if order["status"] in ("completed", "cancelled"):
+        for entry in order["timeline"]:
+            _print_once(seen, (entry["at"], entry["status"], entry["note"] or ""))
+        for package in order["packages"]:
+            for stage, at in package.get("stages", {}).items():
+                where = f"package {package['number']} {package.get('tracking_number') or ''}"
+                _print_once(seen, (at, f"  {stage}", where))
+        if order["status"] in ("completed", "cancelled", "on_hold"):
             return 0 if order["status"] == "completed" else 1
-        step = NEXT_STEP.get(order["status"])
-        if step:
-            api.post(
-                f"/orders/{order_id}/carrier-events",
-                json={
-                    "kind": step,
-                    "tracking_number": f"SB{order_id[-6:].upper()}",
-                    "carrier": "sandbox",
-                },
-            )
         time.sleep(0.5)
     console.print(f"[red]order {order_id} did not complete within {timeout:.0f}s")
     return 1
+
+
+def _print_once(seen: set[tuple[str, ...]], line: tuple[str, str, str]) -> None:
+    if line in seen:
+        return
+    seen.add(line)
+    at, what, note = line
+    console.print(f"  {at}  [cyan]{what:<18}[/cyan] {note}")

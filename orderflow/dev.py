@@ -43,6 +43,8 @@ def _print_urls(settings: Settings) -> None:
         f"  Temporal gRPC  {settings.temporal_address}\n"
         f"  localstripe    {settings.stripe_api_base}\n"
         f"  database       {settings.database_url}\n"
+        f"  sandbox carrier {settings.carrier_api_base} (a parcel stage every "
+        f"{settings.carrier_advance_seconds:g}s)\n"
         f"  mail sink      {settings.smtp_host}:{settings.smtp_port} (reminders land here)\n"
         f"  confirmation window: {window}\n\n"
         "Place a demo order from another terminal:  [bold].venv/bin/orderflow demo[/bold]\n"

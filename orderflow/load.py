@@ -23,7 +23,7 @@ from orderflow.bench import print_report, stock_up
 from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order
 from orderflow.settings import Settings
-from orderflow.stack import scratch_stack
+from orderflow.stack import CARRIER_STANDS_STILL, scratch_stack
 from workers.client import connect
 from workflows.order import OrderWorkflow
 
@@ -48,7 +48,9 @@ class LoadResult:
 def run_load(settings: Settings, *, rate: float, duration: float, as_json: bool) -> int:
     count = int(rate * duration)
     console.print("starting a fresh embedded stack (Temporal dev server, localstripe, worker, API)")
-    with scratch_stack(settings, confirmation_window_seconds=1) as stack:
+    with scratch_stack(
+        settings, confirmation_window_seconds=1, carrier_advance_seconds=CARRIER_STANDS_STILL
+    ) as stack:
         stock_up(stack.settings, "TEA-001", count)
         result = asyncio.run(_load(stack.settings, rate, count))
     if as_json:

@@ -27,11 +27,18 @@ class Settings(BaseSettings):
     stripe_api_base: str = ""
     stripe_webhook_secret: str = "whsec_orderflow_dev"
 
+    # The sandbox carrier (`orderflow dev` runs it): where labels are bought, the secret its
+    # tracking webhooks are signed with, and how often it moves a parcel one stage along.
+    carrier_api_base: str = ""
+    carrier_webhook_secret: str = "whsec_orderflow_carrier_dev"
+    carrier_advance_seconds: float = Field(3.0, gt=0)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     localstripe_port: int = 8420
+    carrier_port: int = 8430
 
     currency: str = "usd"
     payment_window_seconds: int = Field(30 * 60, gt=0)
@@ -56,12 +63,18 @@ class Settings(BaseSettings):
         self.temporal_address = self.temporal_address or f"127.0.0.1:{self.temporal_port}"
         self.temporal_ui_url = self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}"
         self.stripe_api_base = self.stripe_api_base or f"http://127.0.0.1:{self.localstripe_port}"
+        self.carrier_api_base = self.carrier_api_base or f"http://127.0.0.1:{self.carrier_port}"
         return self
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> Settings:
         if self.environment == "production":
-            for name in ("stripe_api_key", "stripe_webhook_secret", "notification_webhook_secret"):
+            for name in (
+                "stripe_api_key",
+                "stripe_webhook_secret",
+                "notification_webhook_secret",
+                "carrier_webhook_secret",
+            ):
                 if "orderflow" in getattr(self, name):
                     raise ValueError(f"ORDERFLOW_{name.upper()} must be set in production")
         return self

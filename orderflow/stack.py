@@ -27,6 +27,10 @@ from store.migrate import upgrade
 from store.seed import seed_demo_catalog
 from workers.client import SEARCH_ATTRIBUTES
 
+# For stacks where the caller plays the carrier (bench, load, crash tests): the sandbox carrier
+# then never moves a parcel by itself.
+CARRIER_STANDS_STILL = 24 * 3600.0
+
 
 class PortTaken(RuntimeError):
     pass
@@ -64,9 +68,12 @@ def ephemeral_settings(settings: Settings, **overrides: object) -> Settings:
             "temporal_ui_port",
             "localstripe_port",
             "smtp_port",
+            "carrier_port",
         )
     }
-    addresses = {"temporal_address": "", "temporal_ui_url": "", "stripe_api_base": ""}
+    addresses = dict.fromkeys(
+        ("temporal_address", "temporal_ui_url", "stripe_api_base", "carrier_api_base"), ""
+    )
     return Settings(**{**settings.model_dump(), **addresses, **ports, **overrides})  # type: ignore[arg-type]
 
 
@@ -171,6 +178,8 @@ class LocalStack:
             "ORDERFLOW_API_PORT": str(s.api_port),
             "ORDERFLOW_PAYMENT_WINDOW_SECONDS": str(s.payment_window_seconds),
             "ORDERFLOW_PAYMENT_POLL_AFTER_SECONDS": str(s.payment_poll_after_seconds),
+            "ORDERFLOW_CARRIER_API_BASE": s.carrier_api_base,
+            "ORDERFLOW_CARRIER_WEBHOOK_SECRET": s.carrier_webhook_secret,
             "ORDERFLOW_SMTP_HOST": s.smtp_host,
             "ORDERFLOW_SMTP_PORT": str(s.smtp_port),
         } | {
@@ -210,6 +219,13 @@ class LocalStack:
                   s.localstripe_port),
             Child("mail sink", [sys.executable, "-m", "integrations.notifications.mail_sink",
                                 "--port", str(s.smtp_port)], s.smtp_port),
+            Child("sandbox carrier", [
+                sys.executable, "-m", "integrations.carriers.sandbox_server",
+                "--port", str(s.carrier_port),
+                "--webhook-url", f"{s.public_api_url}/webhooks/carriers/sandbox",
+                "--secret", s.carrier_webhook_secret,
+                "--advance-every", str(s.carrier_advance_seconds),
+            ], s.carrier_port),
             *(Child(f"{queue} worker", [*me, "worker", "--queue", queue]) for queue in workers),
             Child("API", [*me, "api", "--log-level", "warning"], s.api_port),
         ]  # fmt: skip

@@ -306,3 +306,32 @@ class ConfirmationOutcome(Base):
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     automatic: Mapped[bool]  # the window ran out unconfirmed
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Shipment(Base):
+    """One parcel of an order with its carrier: label, tracking number and stage stamps.
+
+    ``transaction_id`` is the package's reservation reference (``<order>/<round>/<package>``),
+    the same key its ledger rows carry, so order, stock and shipment are found together.
+    """
+
+    __tablename__ = "shipments"
+    __table_args__ = (UniqueConstraint("order_id", "package", name="uq_shipment_package"),)
+
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    package: Mapped[int] = mapped_column(Integer)
+    carrier: Mapped[str] = mapped_column(String(32))
+    label_id: Mapped[str | None] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(64), unique=True)
+    transaction_id: Mapped[str] = mapped_column(String(160), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    label_bought_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    picked_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    in_transit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    out_for_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exception_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from domain.errors import OutOfStock, StockMoved
 from domain.messages import Allocation, OrderedLine
+from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
 from domain.splitting import GeoPoint, Package, WarehouseStock
 from store.models import (
     Alert,
@@ -29,6 +30,7 @@ from store.models import (
     PaymentEvent,
     Product,
     Refund,
+    Shipment,
     StockLevel,
     StockMovement,
     Warehouse,
@@ -274,6 +276,19 @@ class StockRepository:
                 return warehouse
         return None
 
+    def ship_package(self, order_id: str, package: int) -> int:
+        """One package's reserved units leave the warehouse; 0 when already shipped.
+
+        Raises ``OutOfStock`` when the package holds no reservation (released meanwhile):
+        no parcel may leave without its stock.
+        """
+        held = [m for m in self.held_by(order_id) if m.package == package]
+        if not held:
+            if any(m.kind == "ship" and m.package == package for m in self.movements_of(order_id)):
+                return 0
+            raise OutOfStock(f"package {package} of {order_id} holds no stock to ship")
+        return self._settle_movements(held, order_id, "ship", leaves_warehouse=True)
+
     def release(self, order_id: str) -> int:
         """Give back whatever this order still holds; returns the units released."""
         return self._settle(order_id, "release", leaves_warehouse=False)
@@ -283,8 +298,16 @@ class StockRepository:
         return self._settle(order_id, "ship", leaves_warehouse=True)
 
     def _settle(self, order_id: str, kind: str, *, leaves_warehouse: bool) -> int:
+        return self._settle_movements(
+            self.held_by(order_id), order_id, kind, leaves_warehouse=leaves_warehouse
+        )
+
+    def _settle_movements(
+        self, reservations: Sequence[StockMovement], order_id: str, kind: str, *,
+        leaves_warehouse: bool,
+    ) -> int:  # fmt: skip
         settled = 0
-        for held in self.held_by(order_id):
+        for held in reservations:
             moved = self._move(
                 held.reference, order_id, held.sku, held.warehouse, kind, held.quantity,
                 package=held.package,
@@ -674,7 +697,9 @@ class CustomerRepository:
     def record_confirmation(
         self, order_id: str, customer_id: str, *, automatic: bool, at: datetime
     ) -> None:
-        """How this order's window ended, once per order."""
+        """How this order's window ended, once per order. The customer's row is locked, so two
+        windows ending at once both see each other before the low-activity tag is decided."""
+        self.session.get(Customer, customer_id, with_for_update=True)
         insert_once(
             self.session,
             ConfirmationOutcome,
@@ -720,3 +745,60 @@ class NotificationRepository:
         )
         assert notification is not None
         return notification
+
+
+STAGE_COLUMNS = {stage: f"{stage.value}_at" for stage in TrackingStage}
+
+
+class ShipmentRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, shipment_id: str) -> Shipment | None:
+        return self.session.get(Shipment, shipment_id)
+
+    def for_order(self, order_id: str) -> list[Shipment]:
+        query = select(Shipment).where(Shipment.order_id == order_id)
+        return list(self.session.scalars(query.order_by(Shipment.package)))
+
+    def by_tracking_number(self, carrier: str, tracking_number: str) -> Shipment | None:
+        return self.session.scalar(
+            select(Shipment).where(
+                Shipment.carrier == carrier, Shipment.tracking_number == tracking_number
+            )
+        )
+
+    def record_label(self, request: LabelRequest, label: LabelView) -> None:
+        now = utcnow()
+        insert_once(
+            self.session,
+            Shipment,
+            {
+                "id": request.shipment_id,
+                "order_id": request.order_id,
+                "package": request.package,
+                "carrier": label.carrier,
+                "label_id": label.label_id,
+                "tracking_number": label.tracking_number,
+                "transaction_id": request.transaction_id,
+                "status": "label_bought",
+                "created_at": now,
+                "label_bought_at": now,
+            },
+        )
+
+    def stamp(self, shipment_id: str, stage: TrackingStage, at: datetime) -> None:
+        """The first report of a stage sets its stamp; the status only moves forward."""
+        shipment = self.session.get(Shipment, shipment_id, with_for_update=True)
+        if shipment is None:
+            raise LookupError(f"no shipment {shipment_id}")
+        column = STAGE_COLUMNS[stage]
+        if getattr(shipment, column) is None:
+            setattr(shipment, column, at)
+        if progress_rank(stage) >= progress_rank(shipment.status):
+            shipment.status = stage.value
+
+    def void(self, shipment_id: str, at: datetime) -> None:
+        shipment = self.session.get(Shipment, shipment_id)
+        if shipment is not None and shipment.voided_at is None:
+            shipment.status, shipment.voided_at = "voided", at

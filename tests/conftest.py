@@ -6,6 +6,8 @@ PostgreSQL); without it each run gets a fresh SQLite file.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -27,6 +29,8 @@ from temporalio.client import (
     OutboundInterceptor,
     StartWorkflowInput,
     StartWorkflowUpdateWithStartInput,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -36,6 +40,8 @@ from temporalio.worker import Worker
 from api.main import create_app
 from domain.ids import order_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
+from integrations.carriers import Carrier
+from integrations.carriers.sandbox import SandboxCarrier
 from integrations.notifications import Notifier
 from integrations.notifications.mail import MailNotifier
 from integrations.notifications.mail_sink import Collector
@@ -161,6 +167,36 @@ def payments(localstripe_url: str) -> StripePayments:
     return StripePayments(api_key=STRIPE_KEY, api_base=localstripe_url)
 
 
+# --- carrier ---------------------------------------------------------------------------------
+
+CARRIER_SECRET = "whsec_test_carrier"
+
+
+@pytest.fixture(scope="session")
+def sandbox_carrier_url() -> Iterator[str]:
+    """The sandbox carrier, selling labels; tests play its tracking reports themselves."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "integrations.carriers.sandbox_server",
+            "--port",
+            str(port),
+            "--secret",
+            CARRIER_SECRET,
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 # --- Temporal --------------------------------------------------------------------------------
 
 
@@ -206,13 +242,14 @@ def settings_for(database_url: str, localstripe_url: str, **overrides: object) -
         stripe_api_key=STRIPE_KEY,
         stripe_api_base=localstripe_url,
         stripe_webhook_secret=WEBHOOK_SECRET,
+        carrier_webhook_secret=CARRIER_SECRET,
         **overrides,  # type: ignore[arg-type]
     )
 
 
 @pytest.fixture
-def settings(database_url: str, localstripe_url: str) -> Settings:
-    return settings_for(database_url, localstripe_url)
+def settings(database_url: str, localstripe_url: str, sandbox_carrier_url: str) -> Settings:
+    return settings_for(database_url, localstripe_url, carrier_api_base=sandbox_carrier_url)
 
 
 # The tests' merchant: one channel per stock-locking strategy and shortage action.
@@ -291,6 +328,7 @@ async def stack(
         notifier=MailNotifier(
             host="127.0.0.1", port=mail_sink.port, sender="orders@orderflow.example"
         ),
+        carriers={"sandbox": SandboxCarrier(base_url=settings.carrier_api_base)},
         record=request.config.getoption("--record-histories"),
     ):
         yield running
@@ -306,6 +344,7 @@ async def _stack(
     *,
     rules: FulfilmentRules = TEST_RULES,
     notifier: Notifier | None = None,
+    carriers: dict[str, Carrier] | None = None,
     record: bool = False,
 ) -> AsyncIterator[Stack]:
     started = StartedWorkflows()
@@ -318,25 +357,41 @@ async def _stack(
         task_queue=task_queue,
         rules=rules,
         notifier=notifier,
+        carriers=carriers,
     )
     app = create_app(settings, client=client, sessions=sessions, task_queue=task_queue, rules=rules)
     async with worker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://orderflow") as api:
             yield Stack(env, api, worker, record)
-        await terminate_started(env.client, started.ids)
+        await end_started(env.client, started.ids)
 
 
-async def terminate_started(client: Client, workflow_ids: set[str]) -> None:
-    """End the workflows a test left running. Their worker is gone; on the time-skipping
-    server a timer of theirs firing later would leave a task nobody takes, and time would
-    stop skipping for every test after.
+async def end_started(client: Client, workflow_ids: set[str]) -> None:
+    """End the workflows a test left running, while its worker still runs. On the
+    time-skipping server a timer of theirs firing later would leave a task nobody takes, and
+    time would stop skipping for every test after. Cancelling lets the worker wind each one
+    down; terminating an order with shipments under way would leave the server waiting too.
     """
-    for workflow_id in workflow_ids:
-        try:
-            await client.get_workflow_handle(workflow_id).terminate("test ended")
-        except RPCError:
-            pass  # already closed
+    handles = [client.get_workflow_handle(workflow_id) for workflow_id in workflow_ids]
+    for handle in handles:
+        with contextlib.suppress(RPCError):  # already closed
+            await handle.cancel()
+    deadline = time.monotonic() + 5
+    for handle in handles:
+        while await _running(handle):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(RPCError):
+                    await handle.terminate("test ended")
+                break
+            await asyncio.sleep(0.02)
+
+
+async def _running(handle: WorkflowHandle) -> bool:  # type: ignore[type-arg]
+    try:
+        return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    except RPCError:
+        return False
 
 
 class StartedWorkflows(Interceptor):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from integrations.carriers.sandbox import SandboxCarrier
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -13,8 +14,10 @@ from activities.inventory import InventoryActivities
 from activities.noop import noop
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
+from activities.shipments import ShipmentActivities
 from domain.ids import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
 from domain.rules import FulfilmentRules
+from integrations.carriers import Carrier
 from integrations.notifications import Fanout, Notifier
 from integrations.notifications.mail import MailNotifier
 from integrations.notifications.webhook import WebhookNotifier
@@ -25,6 +28,7 @@ from orderflow.settings import Settings
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.client import connect
 from workflows.order import OrderWorkflow
+from workflows.shipment import ShipmentWorkflow
 from workflows.skeleton import SkeletonWorkflow
 
 ACTIVITY_THREADS = 32
@@ -39,16 +43,18 @@ def build_worker(
     task_queue: str = ORDERS_TASK_QUEUE,
     rules: FulfilmentRules | None = None,
     notifier: Notifier | None = None,
+    carriers: dict[str, Carrier] | None = None,
 ) -> Worker:
     """Wire the activities to their dependencies; tests call this with their own."""
     rules = rules or FulfilmentRules()
     orders = OrderActivities(sessions, notifier)
     inventory = InventoryActivities(sessions, low_stock_threshold=rules.low_stock_threshold)
     payment = PaymentActivities(sessions, payments)
+    shipping = ShipmentActivities(sessions, carriers or {})
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow],
+        workflows=[OrderWorkflow, ShipmentWorkflow],
         activities=[
             orders.record_transition,
             orders.record_packages,
@@ -64,6 +70,11 @@ def build_worker(
             payment.check_payment,
             payment.cancel_payment,
             payment.refund_payment,
+            shipping.check_package_stock,
+            shipping.buy_label,
+            shipping.hand_over,
+            shipping.stamp_stage,
+            shipping.void_label,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
@@ -93,6 +104,10 @@ def notifier_from(settings: Settings) -> Notifier:
     return Fanout(channels)
 
 
+def carriers_from(settings: Settings) -> dict[str, Carrier]:
+    return {"sandbox": SandboxCarrier(base_url=settings.carrier_api_base)}
+
+
 def stripe_from(settings: Settings) -> StripePayments:
     return StripePayments(api_key=settings.stripe_api_key, api_base=settings.stripe_api_base)
 
@@ -120,6 +135,7 @@ async def run_worker(settings: Settings) -> None:
             executor=executor,
             rules=load_rules(settings.rules_file),
             notifier=notifier_from(settings),
+            carriers=carriers_from(settings),
         )
         try:
             await worker.run()

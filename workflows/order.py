@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities
@@ -50,8 +51,17 @@ with workflow.unsafe.imports_passed_through():
     from domain.money import format_amount
     from domain.order import RECEIVED_NOTE, OrderStatus, check_transition, is_final
     from domain.rules import LockStrategy, ShortageAction
-    from domain.splitting import SplitPlan, UnshippableItem, plan_packages
+    from domain.shipping import (
+        ParcelEvent,
+        ShipmentInput,
+        ShipmentProgress,
+        ShipmentResult,
+        TrackingStage,
+        shipment_id,
+    )
+    from domain.splitting import Package, SplitPlan, UnshippableItem, plan_packages
     from domain.timing import describe_duration
+    from workflows.shipment import ShipmentWorkflow
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 
@@ -65,6 +75,8 @@ IO_RETRY = RetryPolicy(
 PACKAGES_PATCH = "packages"
 # Orders started before it have one fixed confirmation window and no reminders.
 CONFIRMATION_PATCH = "confirmation-terms"
+# Orders started before it are shipped and delivered by hand (carrier-events), one package.
+SHIPMENTS_PATCH = "shipments"
 # Stock taken between planning and reserving makes the workflow plan again, this many times.
 PLAN_ATTEMPTS = 3
 
@@ -91,6 +103,9 @@ class OrderWorkflow:
         self.end_reason: str | None = None
         self.packaged = False
         self.region_windows = False
+        self.by_shipments = False
+        self.cancel_too_late = False
+        self.manual_reports: list[CarrierEvent] = []
         self.plan: SplitPlan | None = None
         self.reservations = 0  # successful reservation rounds
         self.reserved = False
@@ -107,6 +122,7 @@ class OrderWorkflow:
         # Asked once, up front: an order keeps the shape it started with to the end.
         self.packaged = workflow.patched(PACKAGES_PATCH)
         self.region_windows = workflow.patched(CONFIRMATION_PATCH)
+        self.by_shipments = self.packaged and workflow.patched(SHIPMENTS_PATCH)
         if self.packaged and self.order.policy.stock.lock == LockStrategy.AT_PAYMENT:
             shortage, self.payment = None, await self._create_payment()
         else:
@@ -134,19 +150,121 @@ class OrderWorkflow:
         elif not await self._allocate_paid_order():
             return
 
-        await self._wait_until(lambda: self.shipment is not None or self.cancel_request is not None)
-        if self.shipment is None:
-            await self._cancel_paid_order()
+        if self.by_shipments:
+            if not await self._ship_packages():
+                return
+        elif not await self._ship_by_hand():
             return
-        await self._io(InventoryActivities.ship_stock, StockRequest(order_id=self.order.order_id))
-        await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
-
-        await self._wait_until(lambda: self.delivery is not None)
-        await self._stamp(OrderStatus.DELIVERED, "delivered")
-
         await self._confirmation_window()
 
     # --- the steps ---------------------------------------------------------------------------
+
+    async def _ship_packages(self) -> bool:
+        """One child ShipmentWorkflow per package; delivered once every parcel arrived.
+        False when the order ended or stopped instead (cancelled before pickup, on hold)."""
+        assert self.plan is not None
+        # Started together: one workflow task, one round trip, however many packages.
+        shipments = await asyncio.gather(
+            *(
+                workflow.start_child_workflow(
+                    ShipmentWorkflow.run,
+                    self._shipment_input(package),
+                    id=shipment_id(self.order.order_id, package.number),
+                    task_queue=workflow.info().task_queue,
+                    # A parcel on its way stays tracked even if an operator ends the order.
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                )
+                for package in self.plan.packages
+            )
+        )
+        forwarding = asyncio.create_task(self._forward_manual_reports(shipments))
+        # A shipment may end before any pickup (its stock gone: blocked); don't wait for one.
+        ended = asyncio.gather(*shipments)
+        await self._wait_until(
+            lambda: self.shipment is not None or self.cancel_request is not None or ended.done()
+        )
+        if self.shipment is None and self.cancel_request is not None and not ended.done():
+            for handle in shipments:
+                try:
+                    await handle.signal(ShipmentWorkflow.cancel)
+                except FailureError:
+                    pass  # that shipment has ended
+            # A parcel the carrier took before the cancellation reached it travels on: the
+            # cancellation is refused as soon as its pickup is reported, not at its delivery.
+            await self._wait_until(lambda: self.shipment is not None or ended.done())
+        if self.shipment is not None:
+            self.cancel_too_late = self.cancel_request is not None
+            await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
+        results: list[ShipmentResult] = list(await ended)
+        forwarding.cancel()
+        if all(result.outcome == "cancelled" for result in results):
+            await self._cancel_paid_order()
+            return False
+        # A parcel was picked up before the cancellation reached it: the order goes on.
+        self.cancel_too_late = self.cancel_request is not None
+        problems = [r for r in results if r.outcome not in ("delivered", "cancelled")]
+        if problems:
+            # A person decides; cancelling refunds and releases what is left (returns of
+            # parcels that did travel come with the returns flow).
+            await self._hold_until_cancelled(
+                "; ".join(f"package {r.package} {r.outcome}: {r.reason}" for r in problems)
+            )
+            return False
+        if self.status == OrderStatus.ALLOCATED:  # a cancel came too late for some parcel
+            await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
+        count = len(results)
+        await self._stamp(
+            OrderStatus.DELIVERED, f"delivered: {count} package{'s' if count != 1 else ''}"
+        )
+        return True
+
+    def _shipment_input(self, package: Package) -> ShipmentInput:
+        return ShipmentInput(
+            order_id=self.order.order_id,
+            customer_id=self.order.customer_id,
+            package=package.number,
+            warehouse=package.warehouse,
+            lines=package.lines,
+            weight_grams=package.weight_grams,
+            insured_value=package.value if package.insured else 0,
+            transaction_id=f"{self.order.order_id}/{self.reservations}/{package.number}",
+        )
+
+    async def _forward_manual_reports(
+        self, shipments: list[ChildWorkflowHandle[ShipmentWorkflow, ShipmentResult]]
+    ) -> None:
+        """``POST /orders/{id}/carrier-events`` (a person playing the carrier) reaches every
+        parcel of the order; a parcel that already arrived ignores it."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self.manual_reports))
+            report = self.manual_reports.pop(0)
+            stage = (
+                TrackingStage.DELIVERED if report.kind == "delivered" else TrackingStage.PICKED_UP
+            )
+            for handle in shipments:
+                event = ParcelEvent(
+                    carrier=report.carrier,
+                    event_id=f"manual-{report.kind}",
+                    tracking_number=report.tracking_number,
+                    stage=stage,
+                    at=workflow.now(),
+                )
+                try:
+                    await handle.signal(ShipmentWorkflow.carrier_event, event)
+                except FailureError:
+                    pass  # that shipment has ended
+
+    async def _ship_by_hand(self) -> bool:
+        """Orders started before shipments: a person reports shipped and delivered."""
+        await self._wait_until(lambda: self.shipment is not None or self.cancel_request is not None)
+        if self.shipment is None:
+            await self._cancel_paid_order()
+            return False
+        await self._io(InventoryActivities.ship_stock, StockRequest(order_id=self.order.order_id))
+        await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
+        await self._wait_until(lambda: self.delivery is not None)
+        await self._stamp(OrderStatus.DELIVERED, "delivered")
+        return True
 
     async def _reserve_at_intake(self) -> str | None:
         """Why the order can't be served, or None once its stock is reserved."""
@@ -442,10 +560,21 @@ class OrderWorkflow:
 
     @workflow.signal
     def carrier_event(self, event: CarrierEvent) -> None:
+        if self.by_shipments:
+            self.manual_reports.append(event)  # passed on to the order's shipments
+            return
         # Carriers repeat and reorder events: a delivery implies the parcel was shipped.
         if event.kind == "delivered":
             self.delivery = self.delivery or event
         self.shipment = self.shipment or event
+
+    @workflow.signal
+    def shipment_progress(self, progress: ShipmentProgress) -> None:
+        """A shipment's report; the first pickup means the order is being fulfilled."""
+        if progress.stage == TrackingStage.PICKED_UP and self.shipment is None:
+            self.shipment = CarrierEvent(
+                kind="shipped", tracking_number=progress.tracking_number, carrier=progress.carrier
+            )
 
     @workflow.update
     async def payment_details(self) -> PaymentView:
@@ -462,7 +591,12 @@ class OrderWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> OrderSnapshot:
         self.cancel_request = self.cancel_request or request
-        await workflow.wait_condition(lambda: is_final(self.status))
+        await workflow.wait_condition(lambda: is_final(self.status) or self.cancel_too_late)
+        if not is_final(self.status):
+            raise _refused(
+                "a parcel was picked up before the cancellation reached it; "
+                "ask for a return instead"
+            )
         return self.snapshot()
 
     @cancel.validator

@@ -18,17 +18,23 @@ from api.schemas import (
     OrderCreate,
     OrderPage,
     OrderPublic,
+    PackagePublic,
 )
 from api.views import order_public, package_view, payment_view
 from domain.errors import InvalidRequest, OrderNotFound
 from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
-from domain.splitting import Package
 from orderflow.settings import Settings
 from store.db import SessionFactory, transaction
 from store.models import Order
-from store.repositories import Cursor, OrderFilters, OrderRepository, PaymentRepository
+from store.repositories import (
+    Cursor,
+    OrderFilters,
+    OrderRepository,
+    PaymentRepository,
+    ShipmentRepository,
+)
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -169,10 +175,16 @@ def _load(sessions: SessionFactory, order_id: str) -> Order:
     return order
 
 
-def _load_with_packages(sessions: SessionFactory, order_id: str) -> tuple[Order, list[Package]]:
+def _load_with_packages(
+    sessions: SessionFactory, order_id: str
+) -> tuple[Order, list[PackagePublic]]:
     order = _load(sessions, order_id)
     with transaction(sessions) as session:
-        return order, [package_view(row) for row in OrderRepository(session).packages(order_id)]
+        shipments = {s.package: s for s in ShipmentRepository(session).for_order(order_id)}
+        return order, [
+            package_view(row, shipments.get(row.number))
+            for row in OrderRepository(session).packages(order_id)
+        ]
 
 
 def _require(sessions: SessionFactory, order_id: str) -> None:

@@ -41,7 +41,7 @@ from temporalio.client import WorkflowExecutionStatus
 from domain.ids import order_workflow_id
 from orderflow.customer import pay_with_card
 from orderflow.settings import Settings
-from orderflow.stack import LocalStack, ephemeral_settings, free_port
+from orderflow.stack import CARRIER_STANDS_STILL, LocalStack, ephemeral_settings, free_port
 from store.db import SessionFactory, transaction
 from store.models import Order, OrderEvent, Payment, StockLevel, StockMovement
 from store.repositories import StockRepository
@@ -83,6 +83,7 @@ class ChaosStack:
             Settings(environment="test"),
             database_url=database_url,
             confirmation_window_seconds=1,
+            carrier_advance_seconds=CARRIER_STANDS_STILL,  # the harness plays the carrier
             # localstripe sends each webhook once and never again; a webhook lost while
             # Temporal or the API is down is made up for by the workflow's own check, which
             # comes after this many seconds instead of 15 minutes.

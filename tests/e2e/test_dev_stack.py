@@ -18,7 +18,10 @@ from orderflow.stack import free_port
 
 pytestmark = pytest.mark.integration
 
-PORT_SETTINGS = ("API_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "LOCALSTRIPE_PORT")
+PORT_SETTINGS = (
+    "API_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "LOCALSTRIPE_PORT",
+    "SMTP_PORT", "CARRIER_PORT",
+)  # fmt: skip
 
 
 def orderflow(*args: str) -> list[str]:
@@ -37,7 +40,7 @@ def dev_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def dev_stack(tmp_path: Path, dev_env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        orderflow("dev", "--confirmation-window", "2"),
+        orderflow("dev", "--confirmation-window", "2", "--carrier-clock", "0.5"),
         cwd=tmp_path,
         env=dev_env,
         stdout=subprocess.PIPE,
@@ -75,6 +78,10 @@ def test_demo_order_completes_on_the_dev_stack_and_ctrl_c_stops_everything(
     assert demo.returncode == 0, demo.stdout + demo.stderr
     for status in ("pending_payment", "paid", "allocated", "fulfilling", "delivered", "completed"):
         assert status in demo.stdout
+    # Nobody played the carrier: the sandbox carrier moved both parcels by itself.
+    assert "ships in 2 packages" in demo.stdout
+    for stage in ("picked_up", "in_transit", "out_for_delivery"):
+        assert demo.stdout.count(stage) == 2, demo.stdout
 
     dev_stack.send_signal(signal.SIGINT)
     assert dev_stack.wait(timeout=30) == 0

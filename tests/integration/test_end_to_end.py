@@ -12,6 +12,7 @@ import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from integrations.carriers.sandbox import SandboxCarrier
 from integrations.payments.localstripe import register_webhook
 from integrations.payments.stripe import StripePayments
 from orderflow.settings import Settings
@@ -46,6 +47,7 @@ async def api_url(
         payments=payments,
         executor=activity_executor,
         task_queue=task_queue,
+        carriers={"sandbox": SandboxCarrier(base_url=settings.carrier_api_base)},
     )
     url = f"http://127.0.0.1:{port}"
     register_webhook(

@@ -21,10 +21,13 @@ RECORDED = sorted(HISTORIES.glob("*.json"))
 
 
 def test_representative_histories_are_recorded() -> None:
-    """Today's shapes, and orders started before packages existed (``before_packages__``)."""
+    """Today's shapes, and those of orders started before each patch (``before_<patch>__``)."""
     names = {path.stem for path in RECORDED}
     for shape in ("completed_after_confirmation_window", "cancelled_unpaid"):
         assert {shape, f"before_packages__{shape}"} <= names
+    for patch in ("confirmation_terms", "shipments"):
+        assert f"before_{patch}__completed_after_confirmation_window" in names
+    assert "delivered_by_carrier_in_two_packages" in names
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])

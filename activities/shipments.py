@@ -1,0 +1,98 @@
+"""A package's way out: stock check, label, hand-over (stock leaves with the parcel), stamps."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.failures import business_failure
+from domain.errors import OutOfStock
+from domain.shipping import HandOver, LabelRequest, LabelView, StageStamp, TrackingStage
+from integrations.carriers import Carrier, CarrierError, LabelAlreadyUsed, Parcel
+from store.db import SessionFactory, transaction
+from store.models import Order
+from store.repositories import ShipmentRepository, StockRepository
+
+
+class ShipmentActivities:
+    def __init__(self, sessions: SessionFactory, carriers: dict[str, Carrier]) -> None:
+        self.sessions = sessions
+        self.carriers = carriers
+
+    @activity.defn
+    def check_package_stock(self, request: HandOver) -> bool:
+        """True while the package's units are still reserved for it."""
+        with transaction(self.sessions) as session:
+            held = StockRepository(session).held_by(request.order_id)
+            return any(m.package == request.package for m in held)
+
+    @activity.defn
+    def buy_label(self, request: LabelRequest) -> LabelView:
+        """Bought once per shipment whatever the retries: the shipment ID is the carrier's
+        idempotency key, and the row is written once."""
+        with transaction(self.sessions) as session:
+            existing = ShipmentRepository(session).get(request.shipment_id)
+            if existing is not None and existing.label_id and existing.tracking_number:
+                return LabelView(
+                    carrier=existing.carrier,
+                    label_id=existing.label_id,
+                    tracking_number=existing.tracking_number,
+                )
+            order = session.get(Order, request.order_id)
+            city = str(order.shipping_address.get("city", "")) if order else ""
+        label = self._carrier(request.carrier).buy_label(
+            Parcel(
+                shipment_id=request.shipment_id,
+                origin_warehouse=request.warehouse,
+                destination_city=city,
+                weight_grams=request.weight_grams,
+                insured_value=request.insured_value,
+            ),
+            key=request.shipment_id,
+        )
+        view = LabelView(
+            carrier=label.carrier, label_id=label.label_id, tracking_number=label.tracking_number
+        )
+        with transaction(self.sessions) as session:
+            ShipmentRepository(session).record_label(request, view)
+        return view
+
+    @activity.defn
+    def hand_over(self, request: HandOver) -> int:
+        """The parcel leaves: its stock is deducted and the pickup stamped in one transaction,
+        so there is never a shipment without stock deducted, nor stock deducted without one."""
+        try:
+            with transaction(self.sessions) as session:
+                shipped = StockRepository(session).ship_package(request.order_id, request.package)
+                ShipmentRepository(session).stamp(
+                    request.shipment_id, TrackingStage.PICKED_UP, request.at
+                )
+        except OutOfStock as error:
+            raise business_failure(error) from error
+        return shipped
+
+    @activity.defn
+    def stamp_stage(self, stamp: StageStamp) -> None:
+        with transaction(self.sessions) as session:
+            ShipmentRepository(session).stamp(stamp.shipment_id, stamp.stage, stamp.at)
+
+    @activity.defn
+    def void_label(self, request: HandOver) -> bool:
+        """Compensation before pickup. False when the carrier has the parcel already."""
+        with transaction(self.sessions) as session:
+            shipment = ShipmentRepository(session).get(request.shipment_id)
+            if shipment is None or shipment.label_id is None:
+                return True
+            carrier, label_id = shipment.carrier, shipment.label_id
+        try:
+            self._carrier(carrier).void_label(label_id)
+        except LabelAlreadyUsed:
+            return False
+        with transaction(self.sessions) as session:
+            ShipmentRepository(session).void(request.shipment_id, request.at)
+        return True
+
+    def _carrier(self, name: str) -> Carrier:
+        try:
+            return self.carriers[name]
+        except KeyError:
+            raise CarrierError(f"no carrier named {name} is configured") from None

@@ -1,0 +1,68 @@
+"""Carriers' tracking callbacks: verify the signature, find the parcel, tell its shipment.
+
+Carriers repeat and reorder their reports; the shipment workflow takes each stage once, so
+this route only checks who is talking and which parcel they mean.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Header, Request
+from integrations.carriers.sandbox import parse_tracking_event
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionsDep, SettingsDep, WorkflowsDep
+from api.routes.webhooks import BadSignature
+from api.schemas import Accepted
+from domain.errors import InvalidRequest, UnknownCarrier
+from domain.shipping import ParcelEvent
+from integrations.signing import verify
+from store.db import SessionFactory, transaction
+from store.repositories import ShipmentRepository
+
+router = APIRouter(prefix="/webhooks/carriers", tags=["webhooks"])
+
+SIGNATURE_HEADER = "Carrier-Signature"
+CARRIERS = ("sandbox",)
+
+
+@router.post("/{carrier}", response_model=Accepted, status_code=200)
+async def carrier_webhook(
+    carrier: str,
+    request: Request,
+    *,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    workflows: WorkflowsDep,
+    signature: str | None = Header(None, alias=SIGNATURE_HEADER),
+) -> Accepted:
+    """A tracking report (`picked_up`, `in_transit`, `out_for_delivery`, `delivered`,
+    `exception`, `returned`). A bad or missing signature is refused (400) and changes nothing;
+    a parcel we don't know, or one whose shipment has ended, is answered 200 and ignored."""
+    if carrier not in CARRIERS:
+        raise UnknownCarrier(f"no carrier named {carrier}; known: {', '.join(CARRIERS)}")
+    body = await request.body()
+    if not signature or not verify(body, signature, settings.carrier_webhook_secret):
+        raise BadSignature(f"{SIGNATURE_HEADER} is missing, stale or does not match the body")
+    try:
+        report = parse_tracking_event(body)
+    except ValueError as error:
+        raise InvalidRequest(f"not a tracking report: {error}") from error
+    shipment_id = await run_in_threadpool(_shipment_of, sessions, carrier, report.tracking_number)
+    if shipment_id is None:
+        return Accepted(accepted=False, detail=f"no parcel {report.tracking_number} here")
+    event = ParcelEvent(
+        carrier=carrier,
+        event_id=report.event_id,
+        tracking_number=report.tracking_number,
+        stage=report.stage,
+        at=report.at,
+    )
+    if not await workflows.shipment_event(shipment_id, event):
+        return Accepted(accepted=False, detail=f"{shipment_id} has ended; report ignored")
+    return Accepted()
+
+
+def _shipment_of(sessions: SessionFactory, carrier: str, tracking_number: str) -> str | None:
+    with transaction(sessions) as session:
+        shipment = ShipmentRepository(session).by_tracking_number(carrier, tracking_number)
+        return shipment.id if shipment else None

@@ -1,0 +1,122 @@
+"""Parcels on their way: the stages a carrier reports and the shipment workflow's contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from domain.splitting import PackageLine
+
+
+class TrackingStage(StrEnum):
+    """What a carrier reports, in the order a parcel normally goes through it."""
+
+    PICKED_UP = "picked_up"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"  # lost, damaged, refused: a person must look
+    RETURNED = "returned"  # back at the sender
+
+
+# The normal road; a later stage implies the earlier ones happened.
+ROAD = [
+    TrackingStage.PICKED_UP,
+    TrackingStage.IN_TRANSIT,
+    TrackingStage.OUT_FOR_DELIVERY,
+    TrackingStage.DELIVERED,
+]
+
+
+# How far a parcel got. An exception ranks below delivery (a delivery settles it; a late
+# exception can't undo one); a return outranks everything.
+PROGRESS = [
+    TrackingStage.PICKED_UP,
+    TrackingStage.IN_TRANSIT,
+    TrackingStage.OUT_FOR_DELIVERY,
+    TrackingStage.EXCEPTION,
+    TrackingStage.DELIVERED,
+    TrackingStage.RETURNED,
+]
+
+
+def progress_rank(stage: str) -> int:
+    """-1 before the carrier has the parcel (a label bought, or nothing yet)."""
+    values = [stage.value for stage in PROGRESS]
+    return values.index(stage) if stage in values else -1
+
+
+def shipment_id(order_id: str, package: int) -> str:
+    return f"shipment-{order_id}-{package}"
+
+
+class ParcelEvent(BaseModel):
+    carrier: str
+    event_id: str
+    tracking_number: str | None = None
+    stage: TrackingStage
+    at: datetime
+
+
+class ShipmentInput(BaseModel):
+    order_id: str
+    customer_id: str
+    package: int
+    warehouse: str
+    lines: list[PackageLine]
+    weight_grams: int
+    insured_value: int = 0
+    carrier: str = "sandbox"
+    # Ties the order, its ledger rows and this shipment: the package's reservation reference.
+    transaction_id: str
+
+
+class LabelRequest(BaseModel):
+    shipment_id: str
+    order_id: str
+    package: int
+    warehouse: str
+    weight_grams: int
+    insured_value: int
+    carrier: str
+    transaction_id: str
+
+
+class LabelView(BaseModel):
+    carrier: str
+    label_id: str
+    tracking_number: str
+
+
+class HandOver(BaseModel):
+    """The parcel leaves: its stock is deducted and the shipment stamped, in one transaction."""
+
+    shipment_id: str
+    order_id: str
+    package: int
+    at: datetime
+
+
+class StageStamp(BaseModel):
+    shipment_id: str
+    stage: TrackingStage
+    at: datetime
+
+
+class ShipmentProgress(BaseModel):
+    """What a shipment tells its order."""
+
+    package: int
+    stage: TrackingStage
+    at: datetime
+    carrier: str
+    tracking_number: str | None = None
+
+
+class ShipmentResult(BaseModel):
+    package: int
+    outcome: str  # delivered | returned | cancelled | blocked
+    reason: str | None = None
+    delivered_at: datetime | None = None

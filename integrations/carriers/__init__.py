@@ -1,0 +1,55 @@
+"""Carriers behind one small interface: buy a label (idempotent by key), void it, and the
+tracking events they send back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.shipping import TrackingStage as TrackingStage  # the stages, for adapters
+
+
+@dataclass(frozen=True)
+class Label:
+    carrier: str
+    label_id: str
+    tracking_number: str
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """What the carrier needs to sell a label; no names or addresses beyond the city."""
+
+    shipment_id: str
+    origin_warehouse: str
+    destination_city: str
+    weight_grams: int
+    insured_value: int  # minor units; 0 when not insured
+
+
+@dataclass(frozen=True)
+class TrackingEvent:
+    carrier: str
+    event_id: str
+    tracking_number: str
+    stage: TrackingStage
+    at: datetime
+
+
+class CarrierError(RuntimeError):
+    """The carrier refused or could not be reached; retrying may help."""
+
+
+class LabelAlreadyUsed(CarrierError):
+    """The parcel has been picked up: its label can no longer be voided."""
+
+
+class Carrier(Protocol):
+    name: str
+
+    def buy_label(self, parcel: Parcel, *, key: str) -> Label:
+        """The same ``key`` always returns the same label: a retry never buys two."""
+
+    def void_label(self, label_id: str) -> None:
+        """Idempotent; raises ``LabelAlreadyUsed`` once the parcel is picked up."""

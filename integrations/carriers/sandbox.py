@@ -1,0 +1,110 @@
+"""The sandbox carrier (``integrations.carriers.sandbox_server``) behind the Carrier interface,
+and the parser for the tracking webhooks it sends (the API checks the signature first)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from integrations.carriers import (
+    CarrierError,
+    Label,
+    LabelAlreadyUsed,
+    Parcel,
+    TrackingEvent,
+    TrackingStage,
+)
+
+NAME = "sandbox"
+
+
+class SandboxCarrier:
+    name = NAME
+
+    def __init__(self, *, base_url: str, timeout: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def buy_label(self, parcel: Parcel, *, key: str) -> Label:
+        """The same ``key`` always returns the same label: the sandbox keeps one per key."""
+        response = self._post("/labels", json=asdict(parcel), headers={"Idempotency-Key": key})
+        if response.status_code not in (200, 201):
+            raise CarrierError(f"sandbox carrier refused the label: {_describe(response)}")
+        body = response.json()
+        return Label(
+            carrier=NAME, label_id=body["label_id"], tracking_number=body["tracking_number"]
+        )
+
+    def void_label(self, label_id: str) -> None:
+        """Idempotent; an unknown label counts as already gone."""
+        response = self._post(f"/labels/{label_id}/void")
+        if response.status_code in (200, 404):
+            return
+        if response.status_code == 409:
+            raise LabelAlreadyUsed(f"label {label_id}: {_describe(response)}")
+        raise CarrierError(f"sandbox carrier could not void {label_id}: {_describe(response)}")
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _post(self, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.client.post(path, **kwargs)
+        except httpx.HTTPError as error:
+            raise CarrierError(f"sandbox carrier at {self.base_url}: {error}") from error
+        if response.status_code >= 500:
+            raise CarrierError(f"sandbox carrier answered {_describe(response)}")
+        return response
+
+
+def parse_tracking_event(body: bytes) -> TrackingEvent:
+    """A webhook body ``{"event_id", "tracking_number", "stage", "at"}`` as a TrackingEvent;
+    ValueError saying what is wrong otherwise. Does not check the signature."""
+    try:
+        payload = json.loads(body)
+    except ValueError as error:
+        raise ValueError(f"the body is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise ValueError("the body must be a JSON object")
+    event_id = _text(payload, "event_id")
+    tracking_number = _text(payload, "tracking_number")
+    stage_name = _text(payload, "stage")
+    try:
+        stage = TrackingStage(stage_name)
+    except ValueError:
+        known = ", ".join(stage.value for stage in TrackingStage)
+        raise ValueError(f"unknown stage {stage_name!r}; known: {known}") from None
+    at_text = _text(payload, "at")
+    try:
+        at = datetime.fromisoformat(at_text)
+    except ValueError:
+        raise ValueError(f"at is not an ISO datetime: {at_text!r}") from None
+    if at.tzinfo is None:
+        raise ValueError(f"at has no time zone: {at_text!r}")
+    return TrackingEvent(
+        carrier=NAME,
+        event_id=event_id,
+        tracking_number=tracking_number,
+        stage=stage,
+        at=at.astimezone(UTC),
+    )
+
+
+def _text(payload: dict[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _describe(response: httpx.Response) -> str:
+    """``409 label_used: ...`` from the sandbox's error body, or the status and raw text."""
+    try:
+        problem = response.json()["error"]
+        return f"{response.status_code} {problem['code']}: {problem['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} {response.text[:200]}"

@@ -1,0 +1,170 @@
+"""ShipmentWorkflow: one package of an order on its way, a child of the order's workflow.
+
+Before the parcel leaves it checks that the package's stock is still reserved and buys the
+label. The carrier's first report means the carrier has the parcel: the stock is deducted and
+the pickup stamped in one transaction. Every later stage is stamped once, whatever order the
+reports come in or however often. A cancelled shipment voids its label while it still can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.shipments import ShipmentActivities
+    from domain.errors import OutOfStock
+    from domain.ids import order_workflow_id
+    from domain.shipping import (
+        HandOver,
+        LabelRequest,
+        LabelView,
+        ParcelEvent,
+        ShipmentInput,
+        ShipmentProgress,
+        ShipmentResult,
+        StageStamp,
+        TrackingStage,
+        progress_rank,
+        shipment_id,
+    )
+
+IO_TIMEOUT = timedelta(seconds=30)
+IO_RETRY = RetryPolicy(
+    maximum_interval=timedelta(minutes=1), non_retryable_error_types=[OutOfStock.__name__]
+)
+
+
+@workflow.defn
+class ShipmentWorkflow:
+    @workflow.init
+    def __init__(self, shipment: ShipmentInput) -> None:
+        self.shipment = shipment
+        self.id = shipment_id(shipment.order_id, shipment.package)
+        self.label: LabelView | None = None
+        self.stages: dict[TrackingStage, datetime] = {}
+        self.seen: set[str] = set()
+        self.pending: list[ParcelEvent] = []
+        self.handed_over = False
+        self.cancel_requested = False
+
+    @workflow.run
+    async def run(self, shipment: ShipmentInput) -> ShipmentResult:
+        if not await self._io(ShipmentActivities.check_package_stock, self._hand_over()):
+            return self._result("blocked", "the package's stock is no longer reserved for it")
+        self.label = await self._io(
+            ShipmentActivities.buy_label,
+            LabelRequest(
+                shipment_id=self.id,
+                order_id=shipment.order_id,
+                package=shipment.package,
+                warehouse=shipment.warehouse,
+                weight_grams=shipment.weight_grams,
+                insured_value=shipment.insured_value,
+                carrier=shipment.carrier,
+                transaction_id=shipment.transaction_id,
+            ),
+        )
+        while True:
+            await workflow.wait_condition(lambda: bool(self.pending) or self.cancel_requested)
+            if self.pending:
+                # Reports first: a pickup reported before the cancellation means the carrier
+                # has the parcel. Reports that arrived together are applied along the road.
+                self.pending.sort(key=lambda event: (progress_rank(event.stage), event.at))
+                result = await self._apply(self.pending.pop(0))
+                if result is not None:
+                    return result
+            elif self.cancel_requested and not self.handed_over:
+                if await self._io(ShipmentActivities.void_label, self._hand_over()):
+                    return self._result("cancelled", "label voided before pickup")
+                self.cancel_requested = False  # the carrier has it: it travels on
+            else:
+                self.cancel_requested = False  # too late: already handed over
+
+    async def _apply(self, event: ParcelEvent) -> ShipmentResult | None:
+        if event.stage in self.stages:
+            return None
+        if not self.handed_over:
+            # Any report means the carrier has the parcel, even one that skipped the pickup.
+            try:
+                await self._io(ShipmentActivities.hand_over, self._hand_over(event.at))
+            except (ActivityError, ApplicationError) as error:
+                failure = error if isinstance(error, ApplicationError) else error.cause
+                if not isinstance(failure, ApplicationError) or failure.type != "OutOfStock":
+                    raise
+                return self._result("blocked", failure.message)
+            self.handed_over = True
+            self.stages[TrackingStage.PICKED_UP] = event.at
+            await self._tell_order(TrackingStage.PICKED_UP, event.at)
+        if event.stage not in self.stages:
+            await self._io(
+                ShipmentActivities.stamp_stage,
+                StageStamp(shipment_id=self.id, stage=event.stage, at=event.at),
+            )
+            self.stages[event.stage] = event.at
+        if event.stage == TrackingStage.DELIVERED:
+            return self._result("delivered", delivered_at=event.at)
+        if event.stage == TrackingStage.RETURNED:
+            return self._result("returned", "the carrier returned the parcel")
+        return None
+
+    @workflow.signal
+    def carrier_event(self, event: ParcelEvent) -> None:
+        """Carriers repeat themselves: an event ID or a stage seen before changes nothing."""
+        if event.event_id in self.seen or event.stage in self.stages:
+            return
+        self.seen.add(event.event_id)
+        self.pending.append(event)
+
+    @workflow.signal
+    def cancel(self) -> None:
+        self.cancel_requested = True
+
+    @workflow.query
+    def stages_reached(self) -> dict[TrackingStage, datetime]:
+        return dict(self.stages)
+
+    async def _tell_order(self, stage: TrackingStage, at: datetime) -> None:
+        """Only what changes the order: its first parcel leaving. Every stage is in the
+        database for the API; the delivery reaches the order as this workflow's result."""
+        order = workflow.get_external_workflow_handle(order_workflow_id(self.shipment.order_id))
+        await order.signal(
+            "shipment_progress",
+            ShipmentProgress(
+                package=self.shipment.package,
+                stage=stage,
+                at=at,
+                carrier=self.label.carrier if self.label else self.shipment.carrier,
+                tracking_number=self.label.tracking_number if self.label else None,
+            ),
+        )
+
+    def _hand_over(self, at: datetime | None = None) -> HandOver:
+        return HandOver(
+            shipment_id=self.id,
+            order_id=self.shipment.order_id,
+            package=self.shipment.package,
+            at=at or workflow.now(),
+        )
+
+    def _result(
+        self, outcome: str, reason: str | None = None, delivered_at: datetime | None = None
+    ) -> ShipmentResult:
+        return ShipmentResult(
+            package=self.shipment.package,
+            outcome=outcome,
+            reason=reason,
+            delivered_at=delivered_at,
+        )
+
+    async def _io(self, method: Callable[..., object], arg: object):  # type: ignore[no-untyped-def]
+        return await workflow.execute_local_activity_method(
+            method,  # type: ignore[arg-type]
+            arg,
+            start_to_close_timeout=IO_TIMEOUT,
+            retry_policy=IO_RETRY,
+        )
