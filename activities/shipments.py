@@ -6,7 +6,14 @@ from temporalio import activity
 
 from activities.failures import business_failure
 from domain.errors import OutOfStock
-from domain.shipping import HandOver, LabelRequest, LabelView, StageStamp, TrackingStage
+from domain.shipping import (
+    HandOver,
+    LabelRequest,
+    LabelView,
+    StageStamp,
+    TrackingStage,
+    WarehouseStamp,
+)
 from integrations.carriers import Carrier, CarrierError, LabelAlreadyUsed, Parcel
 from store.db import SessionFactory, transaction
 from store.models import Order
@@ -74,6 +81,11 @@ class ShipmentActivities:
     def stamp_stage(self, stamp: StageStamp) -> None:
         with transaction(self.sessions) as session:
             ShipmentRepository(session).stamp(stamp.shipment_id, stamp.stage, stamp.at)
+
+    @activity.defn
+    def stamp_warehouse(self, stamp: WarehouseStamp) -> None:
+        with transaction(self.sessions) as session:
+            ShipmentRepository(session).stamp_warehouse(stamp.shipment_id, stamp.step, stamp.at)
 
     @activity.defn
     def void_label(self, request: HandOver) -> bool:

@@ -20,6 +20,7 @@ from domain.errors import (
     OrderflowError,
     OrderNotFound,
     OutOfStock,
+    ScanRefused,
     UnknownCarrier,
 )
 from store.db import database_unavailable
@@ -35,6 +36,7 @@ STATUS_OF: dict[type[OrderflowError], int] = {
     IdempotencyConflict: 409,
     ActionRefused: 409,
     InvalidTransition: 409,
+    ScanRefused: 409,
 }
 
 

@@ -9,7 +9,15 @@ from fastapi import APIRouter, FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import alerts, carrier_webhooks, health, orders, products, webhooks
+from api.routes import (
+    alerts,
+    carrier_webhooks,
+    health,
+    orders,
+    products,
+    warehouse,
+    webhooks,
+)
 from api.temporal import OrderWorkflows
 from domain.rules import FulfilmentRules
 from orderflow.rules import load_rules
@@ -55,7 +63,7 @@ def create_app(
     )
     install_error_handlers(app)
     router = APIRouter()
-    for module in (orders, products, alerts, webhooks, carrier_webhooks, health):
+    for module in (orders, products, warehouse, alerts, webhooks, carrier_webhooks, health):
         router.include_router(module.router)
     app.include_router(router)
     return app

@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCStatusCode
 
 from api.errors import ServiceUnavailable
-from domain.errors import ActionRefused, OrderflowError, OrderNotFound, OutOfStock
+from domain.errors import ActionRefused, OrderflowError, OrderNotFound, OutOfStock, ScanRefused
 from domain.ids import ORDERS_TASK_QUEUE, order_workflow_id
 from domain.messages import (
     CancelRequest,
@@ -34,7 +34,7 @@ from domain.messages import (
     PaymentView,
 )
 from domain.order import OrderStatus
-from domain.shipping import ParcelEvent
+from domain.shipping import ParcelEvent, ScanProgress, WarehouseScan, shipment_id
 from workflows.order import OrderWorkflow
 from workflows.shipment import ShipmentWorkflow
 
@@ -112,6 +112,20 @@ class OrderWorkflows:
             raise _unavailable(error) from error
         return True
 
+    async def scan(self, scan: WarehouseScan) -> ScanProgress:
+        shipment = shipment_id(scan.order_id, scan.package)
+        handle = self.client.get_workflow_handle_for(ShipmentWorkflow.run, shipment)
+        try:
+            return await handle.execute_update(ShipmentWorkflow.warehouse_scan, scan)
+        except WorkflowUpdateFailedError as error:
+            raise _refusal(error) from error
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise OrderNotFound(
+                    f"no package {scan.package} of order {scan.order_id} is being shipped"
+                ) from error
+            raise _unavailable(error) from error
+
     async def cancel(self, order_id: str, request: CancelRequest) -> OrderSnapshot:
         return await self._update(order_id, OrderWorkflow.cancel, request)
 
@@ -145,6 +159,7 @@ class OrderWorkflows:
 REFUSALS: dict[str, type[OrderflowError]] = {
     OutOfStock.__name__: OutOfStock,
     ActionRefused.__name__: ActionRefused,
+    ScanRefused.__name__: ScanRefused,
 }
 
 

@@ -38,9 +38,11 @@ def package_view(row: PackageRow, shipment: Shipment | None = None) -> PackagePu
     )
     if shipment is None:
         return view
-    stamps = {"label_bought": shipment.label_bought_at} | {
-        stage.value: getattr(shipment, column) for stage, column in STAGE_COLUMNS.items()
-    }
+    stamps = {
+        "label_bought": shipment.label_bought_at,
+        "pick_started": shipment.pick_started_at,
+        "packed": shipment.packed_at,
+    } | {stage.value: getattr(shipment, column) for stage, column in STAGE_COLUMNS.items()}
     return view.model_copy(
         update={
             "carrier": shipment.carrier,

@@ -45,6 +45,12 @@ class UnknownCarrier(OrderflowError):
     code = "unknown_carrier"
 
 
+class ScanRefused(OrderflowError):
+    """A scanned item that does not belong in the package, or one too many."""
+
+    code = "scan_refused"
+
+
 class IdempotencyConflict(OrderflowError):
     code = "idempotency_conflict"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from domain.splitting import PackageLine
 
@@ -120,3 +121,25 @@ class ShipmentResult(BaseModel):
     outcome: str  # delivered | returned | cancelled | blocked
     reason: str | None = None
     delivered_at: datetime | None = None
+
+
+class WarehouseScan(BaseModel):
+    """One scan at the packing bench: this many units of this SKU into this package."""
+
+    order_id: str
+    package: int = Field(ge=1)
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(1, ge=1, le=1000)
+
+
+class ScanProgress(BaseModel):
+    shipment_id: str
+    expected: dict[str, int]
+    scanned: dict[str, int]
+    packed: bool
+
+
+class WarehouseStamp(BaseModel):
+    shipment_id: str
+    step: Literal["pick_started", "packed"]
+    at: datetime

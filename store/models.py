@@ -328,6 +328,8 @@ class Shipment(Base):
     status: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     label_bought_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pick_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first scan
+    packed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # every unit scanned
     picked_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     in_transit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     out_for_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -798,6 +798,14 @@ class ShipmentRepository:
         if progress_rank(stage) >= progress_rank(shipment.status):
             shipment.status = stage.value
 
+    def stamp_warehouse(self, shipment_id: str, step: str, at: datetime) -> None:
+        """``pick_started`` at the first scan, ``packed`` once every unit is scanned."""
+        shipment = self.session.get(Shipment, shipment_id)
+        if shipment is None:
+            raise LookupError(f"no shipment {shipment_id}")
+        if getattr(shipment, f"{step}_at") is None:
+            setattr(shipment, f"{step}_at", at)
+
     def void(self, shipment_id: str, at: datetime) -> None:
         shipment = self.session.get(Shipment, shipment_id)
         if shipment is not None and shipment.voided_at is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from integrations.carriers.sandbox import SandboxCarrier
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -18,6 +17,7 @@ from activities.shipments import ShipmentActivities
 from domain.ids import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
 from domain.rules import FulfilmentRules
 from integrations.carriers import Carrier
+from integrations.carriers.sandbox import SandboxCarrier
 from integrations.notifications import Fanout, Notifier
 from integrations.notifications.mail import MailNotifier
 from integrations.notifications.webhook import WebhookNotifier
@@ -74,6 +74,7 @@ def build_worker(
             shipping.buy_label,
             shipping.hand_over,
             shipping.stamp_stage,
+            shipping.stamp_warehouse,
             shipping.void_label,
         ],
         activity_executor=executor,

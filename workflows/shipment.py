@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -17,18 +18,21 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.shipments import ShipmentActivities
-    from domain.errors import OutOfStock
+    from domain.errors import OutOfStock, ScanRefused
     from domain.ids import order_workflow_id
     from domain.shipping import (
         HandOver,
         LabelRequest,
         LabelView,
         ParcelEvent,
+        ScanProgress,
         ShipmentInput,
         ShipmentProgress,
         ShipmentResult,
         StageStamp,
         TrackingStage,
+        WarehouseScan,
+        WarehouseStamp,
         progress_rank,
         shipment_id,
     )
@@ -51,6 +55,8 @@ class ShipmentWorkflow:
         self.pending: list[ParcelEvent] = []
         self.handed_over = False
         self.cancel_requested = False
+        self.expected = {line.sku: line.quantity for line in shipment.lines}
+        self.scanned: dict[str, int] = {}
 
     @workflow.run
     async def run(self, shipment: ShipmentInput) -> ShipmentResult:
@@ -120,6 +126,38 @@ class ShipmentWorkflow:
         self.seen.add(event.event_id)
         self.pending.append(event)
 
+    @workflow.update
+    async def warehouse_scan(self, scan: WarehouseScan) -> ScanProgress:
+        """Pick and pack by scanning: each unit checked against the package. The first scan
+        stamps the pick's start, the last one the packing."""
+        self._refuse_wrong_scan(scan)  # again: two scans may have passed the validator together
+        first = not self.scanned
+        self.scanned[scan.sku] = self.scanned.get(scan.sku, 0) + scan.quantity
+        packed = self.scanned == self.expected
+        if first:
+            await self._stamp_warehouse("pick_started")
+        if packed:
+            await self._stamp_warehouse("packed")
+        return ScanProgress(
+            shipment_id=self.id, expected=self.expected, scanned=self.scanned, packed=packed
+        )
+
+    @warehouse_scan.validator
+    def _refuse_wrong_scan(self, scan: WarehouseScan) -> None:
+        package = f"package {self.shipment.package} of order {self.shipment.order_id}"
+        if self.handed_over:
+            raise _scan_refused(f"{package} is already with the carrier")
+        wanted = self.expected.get(scan.sku)
+        if wanted is None:
+            holds = ", ".join(f"{q} × {sku}" for sku, q in sorted(self.expected.items()))
+            raise _scan_refused(f"{scan.sku} does not belong in {package}; it holds {holds}")
+        done = self.scanned.get(scan.sku, 0)
+        if done + scan.quantity > wanted:
+            raise _scan_refused(
+                f"{package} takes {wanted} × {scan.sku}; {done} already scanned, "
+                f"{scan.quantity} more is too many"
+            )
+
     @workflow.signal
     def cancel(self) -> None:
         self.cancel_requested = True
@@ -141,6 +179,12 @@ class ShipmentWorkflow:
                 carrier=self.label.carrier if self.label else self.shipment.carrier,
                 tracking_number=self.label.tracking_number if self.label else None,
             ),
+        )
+
+    async def _stamp_warehouse(self, step: Literal["pick_started", "packed"]) -> None:
+        await self._io(
+            ShipmentActivities.stamp_warehouse,
+            WarehouseStamp(shipment_id=self.id, step=step, at=workflow.now()),
         )
 
     def _hand_over(self, at: datetime | None = None) -> HandOver:
@@ -168,3 +212,7 @@ class ShipmentWorkflow:
             start_to_close_timeout=IO_TIMEOUT,
             retry_policy=IO_RETRY,
         )
+
+
+def _scan_refused(message: str) -> ApplicationError:
+    return ApplicationError(message, type=ScanRefused.__name__, non_retryable=True)

@@ -30,6 +30,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('created_at', store.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('label_bought_at', store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('pick_started_at', store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('packed_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('picked_up_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('in_transit_at', store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('out_for_delivery_at', store.models.UTCDateTime(timezone=True), nullable=True),
