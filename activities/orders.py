@@ -6,6 +6,7 @@ from temporalio import activity
 
 from domain.confirmation import Place, ReminderKind, is_low_activity, region_of, window_for
 from domain.messages import (
+    AuditRecord,
     ConfirmationQuery,
     ConfirmationRecord,
     ConfirmationTerms,
@@ -17,6 +18,7 @@ from integrations.notifications import DeliveryFailed, Fanout, Notifier, Outgoin
 from store.db import SessionFactory, transaction
 from store.models import Customer, Notification, Order, Warehouse, utcnow
 from store.repositories import (
+    AlertRepository,
     CustomerRepository,
     NotificationRepository,
     OrderRepository,
@@ -131,6 +133,27 @@ class OrderActivities:
             )
             if record.automatic and is_low_activity(recent, record.rules):
                 customers.tag_low_activity(record.customer_id)
+            _record(OrderRepository(session), record.transition)
+
+    @activity.defn
+    def send_to_audit(self, record: AuditRecord) -> None:
+        """The order waits in the audit queue: an alert for finance, a note on its timeline."""
+        order_id = record.transition.order_id
+        with transaction(self.sessions) as session:
+            AlertRepository(session).raise_once(
+                kind="audit",
+                key=f"audit:{order_id}",
+                level="red",
+                subject=f"order {order_id}",
+                message=f"{'; '.join(record.doubts)} (/orders/{order_id})",
+                role="finance",
+            )
+            _record(OrderRepository(session), record.transition)
+
+    @activity.defn
+    def close_audit(self, record: AuditRecord) -> None:
+        with transaction(self.sessions) as session:
+            AlertRepository(session).resolve(f"audit:{record.transition.order_id}")
             _record(OrderRepository(session), record.transition)
 
     def _mark(self, notification_id: int, *, error: str | None = None) -> None:

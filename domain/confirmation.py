@@ -43,6 +43,9 @@ class ConfirmationRules(BaseModel):
     reminder_at_remaining: float = Field(0.2, gt=0, lt=1)  # share of the window left
     final_reminder_before: timedelta = timedelta(hours=2)
     low_activity_after: int = Field(3, ge=1)  # windows run out in a row
+    # Left the warehouse this long before the carrier's first scan: "signed but never
+    # received" is likely; the order goes to the audit queue instead of its window.
+    audit_gap: timedelta = timedelta(hours=48)
 
 
 class ReminderKind(StrEnum):
@@ -92,3 +95,31 @@ def is_low_activity(recent_outcomes: Sequence[bool], rules: ConfirmationRules) -
 
 def _same_city(a: Place, b: Place) -> bool:
     return a.city.strip().casefold() == b.city.strip().casefold()
+
+
+class ParcelTimes(BaseModel):
+    package: int
+    out_of_warehouse: datetime | None  # packed: the last scan at the bench
+    first_carrier_scan: datetime | None
+    delivered: datetime | None
+
+
+def authenticity_doubts(parcels: Sequence[ParcelTimes], rules: ConfirmationRules) -> list[str]:
+    """Why the delivery looks wrong, if it does: a parcel that waited longer than
+    ``audit_gap`` between leaving the warehouse and the carrier's first scan, or one
+    delivered before the carrier ever scanned it."""
+    doubts = []
+    for parcel in parcels:
+        out, scan, delivered = parcel.out_of_warehouse, parcel.first_carrier_scan, parcel.delivered
+        if out and scan and scan - out > rules.audit_gap:
+            doubts.append(
+                f"package {parcel.package} left the warehouse {_hours(scan - out)} before "
+                "the carrier's first scan"
+            )
+        if scan and delivered and delivered < scan:
+            doubts.append(f"package {parcel.package} was signed for before the carrier had it")
+    return doubts
+
+
+def _hours(gap: timedelta) -> str:
+    return f"{gap.total_seconds() / 3600:.0f} h"

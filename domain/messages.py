@@ -230,3 +230,10 @@ class ConfirmationRecord(BaseModel):
     customer_id: str
     automatic: bool  # the window ran out unconfirmed
     rules: ConfirmationRules
+
+
+class AuditRecord(BaseModel):
+    """An order sent to the audit queue (or taken out of it), with the timeline row."""
+
+    transition: TransitionRecord
+    doubts: list[str]

@@ -121,6 +121,8 @@ class ShipmentResult(BaseModel):
     outcome: str  # delivered | returned | cancelled | blocked
     reason: str | None = None
     delivered_at: datetime | None = None
+    packed_at: datetime | None = None  # the warehouse's out-time
+    picked_up_at: datetime | None = None  # the carrier's first scan
 
 
 class WarehouseScan(BaseModel):

@@ -61,6 +61,8 @@ def build_worker(
             orders.confirmation_terms,
             orders.remind_customer,
             orders.record_confirmation,
+            orders.send_to_audit,
+            orders.close_audit,
             inventory.stock_snapshot,
             inventory.reserve_packages,
             inventory.reserve_stock,

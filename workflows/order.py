@@ -22,9 +22,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities
     from activities.orders import OrderActivities
     from activities.payments import PaymentActivities
-    from domain.confirmation import reminders
+    from domain.confirmation import ParcelTimes, authenticity_doubts, reminders
     from domain.errors import ActionRefused, OutOfStock, StockMoved
     from domain.messages import (
+        AuditRecord,
         CancelRequest,
         CarrierEvent,
         ConfirmationQuery,
@@ -105,6 +106,7 @@ class OrderWorkflow:
         self.region_windows = False
         self.by_shipments = False
         self.cancel_too_late = False
+        self.doubts: list[str] = []
         self.manual_reports: list[CarrierEvent] = []
         self.plan: SplitPlan | None = None
         self.reservations = 0  # successful reservation rounds
@@ -152,6 +154,9 @@ class OrderWorkflow:
 
         if self.by_shipments:
             if not await self._ship_packages():
+                return
+            if self.doubts:
+                await self._audit()
                 return
         elif not await self._ship_by_hand():
             return
@@ -212,11 +217,44 @@ class OrderWorkflow:
             return False
         if self.status == OrderStatus.ALLOCATED:  # a cancel came too late for some parcel
             await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
+        self.doubts = authenticity_doubts(
+            [
+                ParcelTimes(
+                    package=r.package,
+                    out_of_warehouse=r.packed_at,
+                    first_carrier_scan=r.picked_up_at,
+                    delivered=r.delivered_at,
+                )
+                for r in results
+            ],
+            self.order.policy.confirmation,
+        )
         count = len(results)
         await self._stamp(
             OrderStatus.DELIVERED, f"delivered: {count} package{'s' if count != 1 else ''}"
         )
         return True
+
+    async def _audit(self) -> None:
+        """Delivered, but the times don't add up: no confirmation window; the order waits in
+        the audit queue until someone confirms the receipt."""
+        self.hold_reason = f"in the audit queue: {'; '.join(self.doubts)}"
+        await self._io(
+            OrderActivities.send_to_audit,
+            AuditRecord(transition=self._entry(self.status, self.hold_reason), doubts=self.doubts),
+        )
+        await self._wait_until(lambda: self.receipt is not None)
+        assert self.receipt is not None
+        self.hold_reason = None
+        await self._io(
+            OrderActivities.close_audit,
+            AuditRecord(
+                transition=self._enter(
+                    OrderStatus.COMPLETED, f"receipt confirmed by {self.receipt.by} after audit"
+                ),
+                doubts=self.doubts,
+            ),
+        )
 
     def _shipment_input(self, package: Package) -> ShipmentInput:
         return ShipmentInput(

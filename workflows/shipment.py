@@ -57,6 +57,7 @@ class ShipmentWorkflow:
         self.cancel_requested = False
         self.expected = {line.sku: line.quantity for line in shipment.lines}
         self.scanned: dict[str, int] = {}
+        self.packed_at: datetime | None = None
 
     @workflow.run
     async def run(self, shipment: ShipmentInput) -> ShipmentResult:
@@ -137,6 +138,7 @@ class ShipmentWorkflow:
         if first:
             await self._stamp_warehouse("pick_started")
         if packed:
+            self.packed_at = workflow.now()
             await self._stamp_warehouse("packed")
         return ScanProgress(
             shipment_id=self.id, expected=self.expected, scanned=self.scanned, packed=packed
@@ -203,6 +205,8 @@ class ShipmentWorkflow:
             outcome=outcome,
             reason=reason,
             delivered_at=delivered_at,
+            packed_at=self.packed_at,
+            picked_up_at=self.stages.get(TrackingStage.PICKED_UP),
         )
 
     async def _io(self, method: Callable[..., object], arg: object):  # type: ignore[no-untyped-def]

@@ -8,9 +8,11 @@ import pytest
 
 from domain.confirmation import (
     ConfirmationRules,
+    ParcelTimes,
     Place,
     Region,
     ReminderKind,
+    authenticity_doubts,
     is_low_activity,
     region_of,
     reminders,
@@ -90,3 +92,29 @@ def test_three_windows_run_out_in_a_row_make_a_low_activity_customer(
     recent: list[bool], tagged: bool
 ) -> None:
     assert is_low_activity(recent, RULES) is tagged
+
+
+def parcel(out: float | None, scan: float | None, delivered: float | None) -> ParcelTimes:
+    def at(hours: float | None) -> datetime | None:
+        return None if hours is None else DELIVERED + timedelta(hours=hours)
+
+    return ParcelTimes(
+        package=1, out_of_warehouse=at(out), first_carrier_scan=at(scan), delivered=at(delivered)
+    )
+
+
+@pytest.mark.parametrize(
+    ("times", "doubt"),
+    [
+        ((0, 49, 60), "left the warehouse 49 h before the carrier's first scan"),
+        ((0, 10, 5), "signed for before the carrier had it"),
+        ((0, 48, 100), None),  # exactly the gap: not yet a doubt
+        ((None, 100, 120), None),  # no scans at the bench: no out-time to compare
+        ((0, -2, 30), None),  # clocks of two systems disagree a little: not a doubt
+    ],
+)
+def test_times_that_dont_add_up_raise_a_doubt(
+    times: tuple[float | None, float | None, float | None], doubt: str | None
+) -> None:
+    doubts = authenticity_doubts([parcel(*times)], RULES)
+    assert (doubt in doubts[0]) if doubt else doubts == []
