@@ -10,14 +10,16 @@ from domain.shipping import (
     HandOver,
     LabelRequest,
     LabelView,
+    SlaBreach,
     StageStamp,
     TrackingStage,
     WarehouseStamp,
 )
+from domain.sla import SlaLevel
 from integrations.carriers import Carrier, CarrierError, LabelAlreadyUsed, Parcel
 from store.db import SessionFactory, transaction
 from store.models import Order
-from store.repositories import ShipmentRepository, StockRepository
+from store.repositories import AlertRepository, ShipmentRepository, StockRepository
 
 
 class ShipmentActivities:
@@ -73,9 +75,29 @@ class ShipmentActivities:
                 ShipmentRepository(session).stamp(
                     request.shipment_id, TrackingStage.PICKED_UP, request.at
                 )
+                alerts = AlertRepository(session)
+                for level in (SlaLevel.YELLOW, SlaLevel.RED):
+                    alerts.resolve(_sla_key(request.shipment_id, level))
         except OutOfStock as error:
             raise business_failure(error) from error
         return shipped
+
+    @activity.defn
+    def raise_sla_alert(self, breach: SlaBreach) -> None:
+        """The warehouse hears of a parcel the carrier hasn't picked up in time, once per level."""
+        late = "missed its ship-by deadline" if breach.level == SlaLevel.RED else "is running late"
+        with transaction(self.sessions) as session:
+            AlertRepository(session).raise_once(
+                kind="sla",
+                key=_sla_key(breach.shipment_id, breach.level),
+                level=breach.level.value,
+                subject=f"package {breach.package} of order {breach.order_id}",
+                message=(
+                    f"not picked up by the carrier: {late} "
+                    f"({breach.deadline:%Y-%m-%d %H:%M} UTC; /orders/{breach.order_id})"
+                ),
+                role="warehouse",
+            )
 
     @activity.defn
     def stamp_stage(self, stamp: StageStamp) -> None:
@@ -108,3 +130,7 @@ class ShipmentActivities:
             return self.carriers[name]
         except KeyError:
             raise CarrierError(f"no carrier named {name} is configured") from None
+
+
+def _sla_key(shipment_id: str, level: SlaLevel) -> str:
+    return f"sla:{shipment_id}:{level.value}"

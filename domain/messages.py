@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from domain.confirmation import ConfirmationRules, Region, ReminderKind
 from domain.order import OrderStatus
 from domain.rules import ChannelRules, SplitRules
+from domain.sla import SlaRules
 from domain.splitting import GeoPoint, Package, PlanLine, WarehouseStock
 
 
@@ -28,6 +29,7 @@ class OrderPolicy(BaseModel):
     stock: ChannelRules = ChannelRules()
     splitting: SplitRules = SplitRules()
     confirmation: ConfirmationRules = ConfirmationRules()
+    sla: SlaRules = SlaRules()
 
 
 class OrderedLine(BaseModel):

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.confirmation import ConfirmationRules
+from domain.sla import SlaRules
 
 
 class Strict(BaseModel):
@@ -68,6 +69,7 @@ class FulfilmentRules(Strict):
     # unless its stock level sets its own threshold.
     low_stock_threshold: int = Field(5, ge=0)
     confirmation: ConfirmationRules = ConfirmationRules()
+    sla: SlaRules = SlaRules()
 
     def for_channel(self, channel: str) -> ChannelRules:
         return self.channels.get(channel) or self.channels.get("default") or ChannelRules()

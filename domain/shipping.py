@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from domain.sla import SlaLevel, SlaMark
 from domain.splitting import PackageLine
 
 
@@ -72,6 +73,16 @@ class ShipmentInput(BaseModel):
     carrier: str = "sandbox"
     # Ties the order, its ledger rows and this shipment: the package's reservation reference.
     transaction_id: str
+    # When to warn and alarm if the carrier hasn't picked the parcel up (channel ship-by).
+    sla_marks: list[SlaMark] = []
+
+
+class SlaBreach(BaseModel):
+    shipment_id: str
+    order_id: str
+    package: int
+    level: SlaLevel
+    deadline: datetime
 
 
 class LabelRequest(BaseModel):

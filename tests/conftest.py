@@ -40,6 +40,7 @@ from temporalio.worker import Worker
 from api.main import create_app
 from domain.ids import order_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
+from domain.sla import SlaRules
 from integrations.carriers import Carrier
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.notifications import Notifier
@@ -264,9 +265,15 @@ TEST_RULES = FulfilmentRules(
             backorder_wait=timedelta(hours=6),
             backorder_recheck=timedelta(hours=1),
         ),
+        "express": ChannelRules(lock=LockStrategy.AT_ORDER),
         "flash": ChannelRules(lock=LockStrategy.PRE_RESERVE, reservation_ttl=timedelta(minutes=10)),
     },
     low_stock_threshold=5,
+    # Shipments outlive a test (their parent-close policy abandons them), and the time-skipping
+    # server stops skipping once a child workflow is cancelled or terminated. So the tests
+    # leave shipments running, and only channel "express" has a ship-by deadline near enough
+    # to fire: its tests deliver their parcels before they end.
+    sla=SlaRules(ship_by={"express": timedelta(hours=2), "default": timedelta(days=3650)}),
 )
 
 

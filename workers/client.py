@@ -12,7 +12,8 @@ from orderflow.settings import Settings
 
 # Operators filter orders by these in the Temporal UI; the dev server registers them at start.
 SEARCH_ATTRIBUTES = [
-    SearchAttributeKey.for_keyword(name) for name in ("OrderStatus", "Channel", "CustomerId")
+    SearchAttributeKey.for_keyword(name)
+    for name in ("OrderStatus", "Channel", "CustomerId", "SlaLevel")
 ]
 
 

@@ -76,6 +76,7 @@ def build_worker(
             shipping.buy_label,
             shipping.hand_over,
             shipping.stamp_stage,
+            shipping.raise_sla_alert,
             shipping.stamp_warehouse,
             shipping.void_label,
         ],

@@ -60,11 +60,13 @@ with workflow.unsafe.imports_passed_through():
         TrackingStage,
         shipment_id,
     )
+    from domain.sla import SlaLevel, ship_by_marks
     from domain.splitting import Package, SplitPlan, UnshippableItem, plan_packages
     from domain.timing import describe_duration
     from workflows.shipment import ShipmentWorkflow
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
+SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
 
 IO_TIMEOUT = timedelta(seconds=30)
 # Provider and database outages are waited out: retries back off up to a minute, forever.
@@ -266,7 +268,11 @@ class OrderWorkflow:
             weight_grams=package.weight_grams,
             insured_value=package.value if package.insured else 0,
             transaction_id=f"{self.order.order_id}/{self.reservations}/{package.number}",
+            sla_marks=ship_by_marks(self._paid_at(), self.order.channel, self.order.policy.sla),
         )
+
+    def _paid_at(self) -> datetime:
+        return next(e.at for e in self.timeline if e.status == OrderStatus.PAID)
 
     async def _forward_manual_reports(
         self, shipments: list[ChildWorkflowHandle[ShipmentWorkflow, ShipmentResult]]
@@ -605,6 +611,11 @@ class OrderWorkflow:
         if event.kind == "delivered":
             self.delivery = self.delivery or event
         self.shipment = self.shipment or event
+
+    @workflow.signal
+    def sla_level(self, level: SlaLevel) -> None:
+        """A shipment running late: mirrored to ``SlaLevel`` so operators can filter on it."""
+        workflow.upsert_search_attributes([SLA_LEVEL.value_set(level.value)])
 
     @workflow.signal
     def shipment_progress(self, progress: ShipmentProgress) -> None:

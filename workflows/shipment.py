@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         ShipmentInput,
         ShipmentProgress,
         ShipmentResult,
+        SlaBreach,
         StageStamp,
         TrackingStage,
         WarehouseScan,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         progress_rank,
         shipment_id,
     )
+    from domain.sla import SlaMark
 
 IO_TIMEOUT = timedelta(seconds=30)
 IO_RETRY = RetryPolicy(
@@ -76,8 +78,16 @@ class ShipmentWorkflow:
                 transaction_id=shipment.transaction_id,
             ),
         )
+        marks = list(shipment.sla_marks)
         while True:
-            await workflow.wait_condition(lambda: bool(self.pending) or self.cancel_requested)
+            # Until the carrier has it, the ship-by deadline's marks wake this up too.
+            due = marks[0].at if marks and not self.handed_over else None
+            woken = await self._wait_until(
+                lambda: bool(self.pending) or self.cancel_requested, until=due
+            )
+            if not woken:
+                await self._breach(marks.pop(0))
+                continue
             if self.pending:
                 # Reports first: a pickup reported before the cancellation means the carrier
                 # has the parcel. Reports that arrived together are applied along the road.
@@ -168,11 +178,36 @@ class ShipmentWorkflow:
     def stages_reached(self) -> dict[TrackingStage, datetime]:
         return dict(self.stages)
 
+    async def _breach(self, mark: SlaMark) -> None:
+        """Yellow, then red: an alert for the warehouse and the order's ``SlaLevel``."""
+        await self._io(
+            ShipmentActivities.raise_sla_alert,
+            SlaBreach(
+                shipment_id=self.id,
+                order_id=self.shipment.order_id,
+                package=self.shipment.package,
+                level=mark.level,
+                deadline=mark.deadline,
+            ),
+        )
+        await self._order().signal("sla_level", mark.level)
+
+    async def _wait_until(self, condition: Callable[[], bool], until: datetime | None) -> bool:
+        """True when the condition came true; False when ``until`` came first."""
+        timeout = None if until is None else max(until - workflow.now(), timedelta(0))
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+        except TimeoutError:
+            return condition()
+        return True
+
+    def _order(self) -> workflow.ExternalWorkflowHandle:  # type: ignore[type-arg]
+        return workflow.get_external_workflow_handle(order_workflow_id(self.shipment.order_id))
+
     async def _tell_order(self, stage: TrackingStage, at: datetime) -> None:
         """Only what changes the order: its first parcel leaving. Every stage is in the
         database for the API; the delivery reaches the order as this workflow's result."""
-        order = workflow.get_external_workflow_handle(order_workflow_id(self.shipment.order_id))
-        await order.signal(
+        await self._order().signal(
             "shipment_progress",
             ShipmentProgress(
                 package=self.shipment.package,

@@ -61,6 +61,7 @@ def policy_from(settings: Settings, rules: FulfilmentRules, channel: str) -> Ord
         stock=rules.for_channel(channel),
         splitting=rules.splitting,
         confirmation=rules.confirmation,
+        sla=rules.sla,
     )
 
 
