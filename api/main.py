@@ -15,6 +15,7 @@ from api.routes import (
     health,
     orders,
     products,
+    shipments,
     warehouse,
     webhooks,
 )
@@ -63,7 +64,8 @@ def create_app(
     )
     install_error_handlers(app)
     router = APIRouter()
-    for module in (orders, products, warehouse, alerts, webhooks, carrier_webhooks, health):
+    modules = (orders, products, warehouse, shipments, alerts, webhooks, carrier_webhooks, health)
+    for module in modules:
         router.include_router(module.router)
     app.include_router(router)
     return app

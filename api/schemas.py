@@ -143,3 +143,15 @@ class AlertPublic(BaseModel):
 class AlertPage(BaseModel):
     items: list[AlertPublic]
     next_cursor: str | None
+
+
+class StuckPackage(BaseModel):
+    shipment_id: str
+    order_id: str
+    package: int
+    carrier: str
+    tracking_number: str | None
+    stage: str = Field(description="The last stage reached: label_bought, packed, in_transit, ...")
+    since: datetime
+    stuck_minutes: int
+    link: str

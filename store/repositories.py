@@ -748,6 +748,9 @@ class NotificationRepository:
 
 
 STAGE_COLUMNS = {stage: f"{stage.value}_at" for stage in TrackingStage}
+WAREHOUSE_AND_CARRIER_STAMPS = (
+    "label_bought_at", "pick_started_at", "packed_at", *STAGE_COLUMNS.values(),
+)  # fmt: skip
 
 
 class ShipmentRepository:
@@ -805,6 +808,26 @@ class ShipmentRepository:
             raise LookupError(f"no shipment {shipment_id}")
         if getattr(shipment, f"{step}_at") is None:
             setattr(shipment, f"{step}_at", at)
+
+    def stuck(
+        self, *, now: datetime, longer_than: timedelta
+    ) -> list[tuple[Shipment, str, datetime]]:
+        """Parcels still on their way whose last stage is older than ``longer_than``: each
+        with that stage and since when, longest stuck first."""
+        open_ = select(Shipment).where(Shipment.status.not_in(("delivered", "returned", "voided")))
+        stuck = []
+        for shipment in self.session.scalars(open_):
+            stage, since = max(
+                (
+                    (column.removesuffix("_at"), at)
+                    for column in WAREHOUSE_AND_CARRIER_STAMPS
+                    if (at := getattr(shipment, column)) is not None
+                ),
+                key=lambda stamp: stamp[1],
+            )
+            if now - since > longer_than:
+                stuck.append((shipment, stage, since))
+        return sorted(stuck, key=lambda item: item[2])
 
     def void(self, shipment_id: str, at: datetime) -> None:
         shipment = self.session.get(Shipment, shipment_id)
