@@ -11,6 +11,7 @@ from domain.messages import (
     ConfirmationRecord,
     ConfirmationTerms,
     PackagesRecord,
+    PresaleNotice,
     ReminderRequest,
     TransitionRecord,
 )
@@ -134,6 +135,18 @@ class OrderActivities:
             if record.automatic and is_low_activity(recent, record.rules):
                 customers.tag_low_activity(record.customer_id)
             _record(OrderRepository(session), record.transition)
+
+    @activity.defn
+    def tell_presale_date(self, notice: PresaleNotice) -> None:
+        """The customer learns when a presale package will really ship (written once)."""
+        at = f"{notice.ships_at:%Y-%m-%d %H:%M} UTC"
+        with transaction(self.sessions) as session:
+            NotificationRepository(session).write_once(
+                notice.order_id,
+                key=f"presale-{notice.package}",
+                recipient=notice.customer_id,
+                message=f"Your presale {', '.join(notice.skus)} will ship around {at}.",
+            )
 
     @activity.defn
     def send_to_audit(self, record: AuditRecord) -> None:

@@ -73,6 +73,7 @@ def _intake(session: Session, order: Order, *, created: bool) -> Intake:
             weight_grams=products[line.sku].weight_grams,
             cold_chain=products[line.sku].cold_chain,
             fragile=products[line.sku].fragile,
+            presale_ships_at=products[line.sku].presale_ships_at,
         )
         for line in order.lines
     ]

@@ -107,6 +107,7 @@ class ProductPublic(BaseModel):
     weight_grams: int
     cold_chain: bool
     fragile: bool
+    presale_ships_at: datetime | None = None
     stock: list[StockPublic]
 
 

@@ -40,9 +40,10 @@ class OrderedLine(BaseModel):
     weight_grams: int = Field(0, ge=0)
     cold_chain: bool = False
     fragile: bool = False
+    presale_ships_at: datetime | None = None  # presale: not shippable before this
 
     def for_planner(self) -> PlanLine:
-        return PlanLine(**self.model_dump())
+        return PlanLine(**self.model_dump(exclude={"presale_ships_at"}))
 
 
 class OrderWorkflowInput(BaseModel):
@@ -239,3 +240,11 @@ class AuditRecord(BaseModel):
 
     transition: TransitionRecord
     doubts: list[str]
+
+
+class PresaleNotice(BaseModel):
+    order_id: str
+    customer_id: str
+    package: int
+    skus: list[str]
+    ships_at: datetime

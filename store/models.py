@@ -60,6 +60,8 @@ class Product(Base):
     weight_grams: Mapped[int] = mapped_column(Integer, CheckConstraint("weight_grams >= 0"))
     cold_chain: Mapped[bool] = mapped_column(default=False)
     fragile: Mapped[bool] = mapped_column(default=False)
+    # Presale: not in the warehouse before this time (UTC); None for goods on the shelf.
+    presale_ships_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Warehouse(Base):

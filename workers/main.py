@@ -62,6 +62,7 @@ def build_worker(
             orders.remind_customer,
             orders.record_confirmation,
             orders.send_to_audit,
+            orders.tell_presale_date,
             orders.close_audit,
             inventory.stock_snapshot,
             inventory.reserve_packages,

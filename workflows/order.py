@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentCheckRequest,
         PaymentNotification,
         PaymentView,
+        PresaleNotice,
         RefundRequest,
         ReminderRequest,
         StockQuery,
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.money import format_amount
     from domain.order import RECEIVED_NOTE, OrderStatus, check_transition, is_final
+    from domain.presale import realistic_ship_time
     from domain.rules import LockStrategy, ShortageAction
     from domain.shipping import (
         ParcelEvent,
@@ -170,12 +172,13 @@ class OrderWorkflow:
         """One child ShipmentWorkflow per package; delivered once every parcel arrived.
         False when the order ended or stopped instead (cancelled before pickup, on hold)."""
         assert self.plan is not None
+        ready_at = {p.number: await self._presale_ready_at(p) for p in self.plan.packages}
         # Started together: one workflow task, one round trip, however many packages.
         shipments = await asyncio.gather(
             *(
                 workflow.start_child_workflow(
                     ShipmentWorkflow.run,
-                    self._shipment_input(package),
+                    self._shipment_input(package, ready_at[package.number]),
                     id=shipment_id(self.order.order_id, package.number),
                     task_queue=workflow.info().task_queue,
                     # A parcel on its way stays tracked even if an operator ends the order.
@@ -258,7 +261,31 @@ class OrderWorkflow:
             ),
         )
 
-    def _shipment_input(self, package: Package) -> ShipmentInput:
+    async def _presale_ready_at(self, package: Package) -> datetime | None:
+        """When a package with presale goods can ship; a promise less than 30 min away is
+        moved to now + 120 min and the customer told."""
+        presale: dict[str, datetime] = {
+            line.sku: line.presale_ships_at for line in self.order.lines if line.presale_ships_at
+        }
+        skus = sorted(line.sku for line in package.lines if line.sku in presale)
+        if not skus:
+            return None
+        expected = max(presale[sku] for sku in skus)
+        ready_at = realistic_ship_time(expected, workflow.now())
+        if ready_at != expected:
+            await self._io(
+                OrderActivities.tell_presale_date,
+                PresaleNotice(
+                    order_id=self.order.order_id,
+                    customer_id=self.order.customer_id,
+                    package=package.number,
+                    skus=skus,
+                    ships_at=ready_at,
+                ),
+            )
+        return ready_at
+
+    def _shipment_input(self, package: Package, ready_at: datetime | None) -> ShipmentInput:
         return ShipmentInput(
             order_id=self.order.order_id,
             customer_id=self.order.customer_id,
@@ -268,7 +295,12 @@ class OrderWorkflow:
             weight_grams=package.weight_grams,
             insured_value=package.value if package.insured else 0,
             transaction_id=f"{self.order.order_id}/{self.reservations}/{package.number}",
-            sla_marks=ship_by_marks(self._paid_at(), self.order.channel, self.order.policy.sla),
+            # The ship-by clock starts at payment, or when presale goods can ship, if later.
+            sla_marks=ship_by_marks(
+                max(self._paid_at(), ready_at or self._paid_at()),
+                self.order.channel,
+                self.order.policy.sla,
+            ),
         )
 
     def _paid_at(self) -> datetime:

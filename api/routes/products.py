@@ -26,6 +26,7 @@ async def list_products(*, sessions: SessionsDep) -> list[ProductPublic]:
                     weight_grams=product.weight_grams,
                     cold_chain=product.cold_chain,
                     fragile=product.fragile,
+                    presale_ships_at=product.presale_ships_at,
                     stock=[
                         StockPublic(warehouse=lvl.warehouse, available=lvl.on_hand - lvl.reserved)
                         for lvl in levels
