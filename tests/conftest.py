@@ -140,8 +140,7 @@ def sessions(engine: Engine) -> SessionFactory:
 @pytest.fixture(scope="session")
 def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    workdir = tmp_path_factory.mktemp("localstripe")
-    process = subprocess.Popen(
+    yield from _serve(
         [
             sys.executable,
             "-m",
@@ -151,10 +150,14 @@ def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             str(port),
             "--from-scratch",
         ],  # fmt: skip
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        port,
+        cwd=tmp_path_factory.mktemp("localstripe"),
     )
+
+
+def _serve(argv: list[str], port: int, *, cwd: Path | None = None) -> Iterator[str]:
+    """Run a local HTTP service for the session; yields its base URL."""
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
@@ -177,7 +180,7 @@ CARRIER_SECRET = "whsec_test_carrier"
 def sandbox_carrier_url() -> Iterator[str]:
     """The sandbox carrier, selling labels; tests play its tracking reports themselves."""
     port = free_port()
-    process = subprocess.Popen(
+    yield from _serve(
         [
             sys.executable,
             "-m",
@@ -187,15 +190,8 @@ def sandbox_carrier_url() -> Iterator[str]:
             "--secret",
             CARRIER_SECRET,
         ],  # fmt: skip
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        port,
     )
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 # --- Temporal --------------------------------------------------------------------------------

@@ -12,6 +12,18 @@ import httpx
 from integrations.signing import sign
 from orderflow.customer import TEST_CARD, pay_with_card
 
+HANGZHOU_ADDRESS: dict[str, Any] = {
+    "name": "Li Na",
+    "phone": "+86 138 0000 0000",
+    "line1": "1 Wensan Rd",
+    "city": "Hangzhou",
+    "province": "Zhejiang",
+    "postal_code": "310000",
+    "country": "CN",
+    "lat": 30.27,
+    "lon": 120.15,
+}
+
 
 def order_body(external_id: str | None = None, **changes: Any) -> dict[str, Any]:
     """The order of DESIGN.md; each call gets its own channel order number unless given one."""
@@ -19,17 +31,7 @@ def order_body(external_id: str | None = None, **changes: Any) -> dict[str, Any]
         "channel": "web",
         "external_id": external_id or f"A-{uuid.uuid4().hex[:12]}",
         "customer": {"id": "c-42", "email": "li.na@example.com", "name": "Li Na"},
-        "shipping_address": {
-            "name": "Li Na",
-            "phone": "+86 138 0000 0000",
-            "line1": "1 Wensan Rd",
-            "city": "Hangzhou",
-            "province": "Zhejiang",
-            "postal_code": "310000",
-            "country": "CN",
-            "lat": 30.27,
-            "lon": 120.15,
-        },
+        "shipping_address": dict(HANGZHOU_ADDRESS),
         "lines": [{"sku": "TEA-001", "quantity": 2}],
     }
     body.update(changes)

@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.splitting import Package, SplitPlan, UnshippableItem, plan_packages
     from domain.timing import describe_duration
     from workflows.shipment import ShipmentWorkflow
+    from workflows.waiting import wait_until
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
@@ -190,7 +191,7 @@ class OrderWorkflow:
         forwarding = asyncio.create_task(self._forward_manual_reports(shipments))
         # A shipment may end before any pickup (its stock gone: blocked); don't wait for one.
         ended = asyncio.gather(*shipments)
-        await self._wait_until(
+        await wait_until(
             lambda: self.shipment is not None or self.cancel_request is not None or ended.done()
         )
         if self.shipment is None and self.cancel_request is not None and not ended.done():
@@ -201,7 +202,7 @@ class OrderWorkflow:
                     pass  # that shipment has ended
             # A parcel the carrier took before the cancellation reached it travels on: the
             # cancellation is refused as soon as its pickup is reported, not at its delivery.
-            await self._wait_until(lambda: self.shipment is not None or ended.done())
+            await wait_until(lambda: self.shipment is not None or ended.done())
         if self.shipment is not None:
             self.cancel_too_late = self.cancel_request is not None
             await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
@@ -248,7 +249,7 @@ class OrderWorkflow:
             OrderActivities.send_to_audit,
             AuditRecord(transition=self._entry(self.status, self.hold_reason), doubts=self.doubts),
         )
-        await self._wait_until(lambda: self.receipt is not None)
+        await wait_until(lambda: self.receipt is not None)
         assert self.receipt is not None
         self.hold_reason = None
         await self._io(
@@ -332,13 +333,13 @@ class OrderWorkflow:
 
     async def _ship_by_hand(self) -> bool:
         """Orders started before shipments: a person reports shipped and delivered."""
-        await self._wait_until(lambda: self.shipment is not None or self.cancel_request is not None)
+        await wait_until(lambda: self.shipment is not None or self.cancel_request is not None)
         if self.shipment is None:
             await self._cancel_paid_order()
             return False
         await self._io(InventoryActivities.ship_stock, StockRequest(order_id=self.order.order_id))
         await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
-        await self._wait_until(lambda: self.delivery is not None)
+        await wait_until(lambda: self.delivery is not None)
         await self._stamp(OrderStatus.DELIVERED, "delivered")
         return True
 
@@ -426,7 +427,7 @@ class OrderWorkflow:
             )
             while workflow.now() < deadline:
                 wake_at = min(deadline, workflow.now() + rules.backorder_recheck)
-                await self._wait_until(lambda: self.cancel_request is not None, until=wake_at)
+                await wait_until(lambda: self.cancel_request is not None, until=wake_at)
                 if self.cancel_request is not None:
                     break
                 retried = await self._reserve_packages()
@@ -488,7 +489,7 @@ class OrderWorkflow:
             wake_at = poll_at if now < poll_at else deadline
             if self.reserved_until is not None:
                 wake_at = min(wake_at, self.reserved_until)
-            await self._wait_until(
+            await wait_until(
                 lambda: self.payment_hint or self.cancel_request is not None, until=wake_at
             )
             if self.cancel_request is not None:
@@ -555,7 +556,7 @@ class OrderWorkflow:
     async def _hold_until_cancelled(self, reason: str) -> None:
         self.hold_reason = reason
         await self._stamp(OrderStatus.ON_HOLD, reason)
-        await self._wait_until(lambda: self.cancel_request is not None)
+        await wait_until(lambda: self.cancel_request is not None)
         await self._cancel_paid_order()
 
     async def _confirmation_window(self) -> None:
@@ -581,7 +582,7 @@ class OrderWorkflow:
         self.confirm_by = delivered_at + window
         confirmed = False
         for reminder in reminders(delivered_at, window, rules):
-            confirmed = await self._wait_until(lambda: self.receipt is not None, reminder.at)
+            confirmed = await wait_until(lambda: self.receipt is not None, reminder.at)
             if confirmed:
                 break
             await self._io(
@@ -594,7 +595,7 @@ class OrderWorkflow:
                 ),
             )
         if not confirmed:
-            confirmed = await self._wait_until(lambda: self.receipt is not None, self.confirm_by)
+            confirmed = await wait_until(lambda: self.receipt is not None, self.confirm_by)
         if confirmed and self.receipt is not None:
             note = f"receipt confirmed by {self.receipt.by}"
         else:
@@ -616,7 +617,7 @@ class OrderWorkflow:
         """Orders started before region windows: one fixed window, no reminders."""
         window = self.order.policy.confirmation_window or timedelta(hours=48)
         self.confirm_by = workflow.now() + window
-        confirmed = await self._wait_until(lambda: self.receipt is not None, until=self.confirm_by)
+        confirmed = await wait_until(lambda: self.receipt is not None, until=self.confirm_by)
         if confirmed and self.receipt is not None:
             await self._stamp(OrderStatus.COMPLETED, f"receipt confirmed by {self.receipt.by}")
         else:
@@ -752,17 +753,6 @@ class OrderWorkflow:
             start_to_close_timeout=IO_TIMEOUT,
             retry_policy=IO_RETRY,
         )
-
-    async def _wait_until(
-        self, condition: Callable[[], bool], until: datetime | None = None
-    ) -> bool:
-        """Wait for the condition, or until a moment in workflow time; True if it came true."""
-        timeout = None if until is None else max(until - workflow.now(), timedelta(0))
-        try:
-            await workflow.wait_condition(condition, timeout=timeout)
-        except TimeoutError:
-            return condition()
-        return True
 
     def _shipment_note(self) -> str:
         assert self.shipment is not None

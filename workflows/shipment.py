@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         shipment_id,
     )
     from domain.sla import SlaMark
+    from workflows.waiting import wait_until
 
 IO_TIMEOUT = timedelta(seconds=30)
 IO_RETRY = RetryPolicy(
@@ -82,9 +83,7 @@ class ShipmentWorkflow:
         while True:
             # Until the carrier has it, the ship-by deadline's marks wake this up too.
             due = marks[0].at if marks and not self.handed_over else None
-            woken = await self._wait_until(
-                lambda: bool(self.pending) or self.cancel_requested, until=due
-            )
+            woken = await wait_until(lambda: bool(self.pending) or self.cancel_requested, until=due)
             if not woken:
                 await self._breach(marks.pop(0))
                 continue
@@ -191,15 +190,6 @@ class ShipmentWorkflow:
             ),
         )
         await self._order().signal("sla_level", mark.level)
-
-    async def _wait_until(self, condition: Callable[[], bool], until: datetime | None) -> bool:
-        """True when the condition came true; False when ``until`` came first."""
-        timeout = None if until is None else max(until - workflow.now(), timedelta(0))
-        try:
-            await workflow.wait_condition(condition, timeout=timeout)
-        except TimeoutError:
-            return condition()
-        return True
 
     def _order(self) -> workflow.ExternalWorkflowHandle:  # type: ignore[type-arg]
         return workflow.get_external_workflow_handle(order_workflow_id(self.shipment.order_id))

@@ -29,7 +29,7 @@ from store.db import SessionFactory, transaction
 from store.models import ConfirmationOutcome, Customer, Notification
 from tests import conftest
 from tests.conftest import WEBHOOK_SECRET, Stack
-from tests.helpers import pay, payment_event, place_order, stripe_signature
+from tests.helpers import HANGZHOU_ADDRESS, pay, payment_event, place_order, stripe_signature
 from workflows.order import OrderWorkflow
 
 OrderBody = dict[str, Any]
@@ -51,18 +51,7 @@ def new_customer() -> str:
 
 def address(**changes: object) -> dict[str, Any]:
     """The default Hangzhou address of ``tests.helpers.order_body`` with ``changes``."""
-    return {
-        "name": "Li Na",
-        "phone": "+86 138 0000 0000",
-        "line1": "1 Wensan Rd",
-        "city": "Hangzhou",
-        "province": "Zhejiang",
-        "postal_code": "310000",
-        "country": "CN",
-        "lat": 30.27,
-        "lon": 120.15,
-        **changes,
-    }
+    return {**HANGZHOU_ADDRESS, **changes}
 
 
 async def get_order(stack: Stack, order_id: str) -> OrderBody:

@@ -16,8 +16,9 @@ from domain.order import OrderStatus
 from store.db import SessionFactory, transaction
 from store.models import Alert, Notification, Package, Refund, StockMovement
 from store.repositories import StockRepository
-from tests.conftest import WEBHOOK_SECRET, Stack
-from tests.helpers import pay, payment_event, place_order, stripe_signature
+from tests.conftest import Stack
+from tests.helpers import place_order
+from tests.workflows.shipping_support import pay_and_notify
 
 OrderBody = dict[str, Any]
 Line = dict[str, Any]
@@ -78,19 +79,6 @@ async def place(stack: Stack, channel: str, order_lines: list[Line]) -> OrderBod
     order = await place_order(stack.api, channel=channel, lines=order_lines)
     assert order["status"] == "pending_payment"
     return order
-
-
-async def pay_and_notify(stack: Stack, localstripe_url: str, order: OrderBody) -> None:
-    """The customer pays and the provider's signed callback arrives."""
-    intent_id = order["payment"]["payment_intent_id"]
-    assert pay(localstripe_url, intent_id) == "succeeded"
-    payload = payment_event(order["id"], intent_id, event_id=f"evt_{intent_id}")
-    response = await stack.api.post(
-        "/webhooks/payments/stripe",
-        content=payload,
-        headers={"Stripe-Signature": stripe_signature(payload, WEBHOOK_SECRET)},
-    )
-    assert response.status_code == 200, response.text
 
 
 async def take_every_teapot(stack: Stack, localstripe_url: str) -> OrderBody:
