@@ -7,7 +7,6 @@ this route only checks who is talking and which parcel they mean.
 from __future__ import annotations
 
 from fastapi import APIRouter, Header, Request
-from integrations.carriers.sandbox import parse_tracking_event
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionsDep, SettingsDep, WorkflowsDep
@@ -15,6 +14,7 @@ from api.routes.webhooks import BadSignature
 from api.schemas import Accepted
 from domain.errors import InvalidRequest, UnknownCarrier
 from domain.shipping import ParcelEvent
+from integrations.carriers.sandbox import parse_tracking_event
 from integrations.signing import verify
 from store.db import SessionFactory, transaction
 from store.repositories import ShipmentRepository
