@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from temporalio import activity
 
 from domain.confirmation import Place, ReminderKind, is_low_activity, region_of, window_for
@@ -66,7 +67,7 @@ class OrderActivities:
             }
             origins = [
                 Place(city=w.city or w.name, province=w.province)
-                for w in session.query(Warehouse).filter(Warehouse.code.in_(codes))
+                for w in session.scalars(select(Warehouse).where(Warehouse.code.in_(codes)))
             ]
             low_activity = CustomerRepository(session).is_low_activity(query.customer_id)
         region = region_of(destination, origins, query.rules)
