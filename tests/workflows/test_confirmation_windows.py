@@ -30,9 +30,8 @@ from store.models import ConfirmationOutcome, Customer, Notification
 from tests import conftest
 from tests.conftest import WEBHOOK_SECRET, Stack
 from tests.helpers import HANGZHOU_ADDRESS, pay, payment_event, place_order, stripe_signature
+from tests.workflows.shipping_support import OrderBody, get_order
 from workflows.order import OrderWorkflow
-
-OrderBody = dict[str, Any]
 
 EMAIL = "li.na@example.com"
 REMINDER_KEYS = ("reminder", "final_reminder")
@@ -52,12 +51,6 @@ def new_customer() -> str:
 def address(**changes: object) -> dict[str, Any]:
     """The default Hangzhou address of ``tests.helpers.order_body`` with ``changes``."""
     return {**HANGZHOU_ADDRESS, **changes}
-
-
-async def get_order(stack: Stack, order_id: str) -> OrderBody:
-    response = await stack.api.get(f"/orders/{order_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def order_status(stack: Stack, order_id: str) -> OrderStatus:

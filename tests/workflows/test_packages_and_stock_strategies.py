@@ -14,14 +14,20 @@ from sqlalchemy import func, select
 
 from domain.order import OrderStatus
 from store.db import SessionFactory, transaction
-from store.models import Alert, Notification, Package, Refund, StockMovement
+from store.models import Alert, Notification, Package, StockMovement
 from store.repositories import StockRepository
 from tests.conftest import Stack
 from tests.helpers import place_order
-from tests.workflows.shipping_support import pay_and_notify
-
-OrderBody = dict[str, Any]
-Line = dict[str, Any]
+from tests.workflows.shipping_support import (
+    Line,
+    OrderBody,
+    get_order,
+    lines,
+    movements,
+    pay_and_notify,
+    refunds,
+    wait_for,
+)
 
 POT_PRICE = 68_000  # POT-004, minor units
 
@@ -29,50 +35,11 @@ POT_PRICE = 68_000  # POT-004, minor units
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def lines(**quantities: int) -> list[Line]:
-    """``lines(TEA_001=2)`` → ``[{"sku": "TEA-001", "quantity": 2}]``."""
-    return [{"sku": sku.replace("_", "-"), "quantity": q} for sku, q in quantities.items()]
-
-
 def available(sessions: SessionFactory, sku: str, warehouse: str) -> int:
     with transaction(sessions) as session:
         level = StockRepository(session).level(sku, warehouse)
         assert level is not None
         return level.on_hand - level.reserved
-
-
-def movements(sessions: SessionFactory, order_id: str, kind: str) -> list[StockMovement]:
-    with transaction(sessions) as session:
-        return list(
-            session.scalars(
-                select(StockMovement)
-                .where(StockMovement.order_id == order_id, StockMovement.kind == kind)
-                .order_by(StockMovement.id)
-            )
-        )
-
-
-def refunds(sessions: SessionFactory, order_id: str) -> list[Refund]:
-    with transaction(sessions) as session:
-        return list(session.scalars(select(Refund).where(Refund.order_id == order_id)))
-
-
-async def get_order(stack: Stack, order_id: str) -> OrderBody:
-    response = await stack.api.get(f"/orders/{order_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def wait_for(stack: Stack, order_id: str, status: OrderStatus, note: str = "") -> OrderBody:
-    """Let workflow time pass in small steps until the order is in ``status`` and its
-    timeline has an entry mentioning ``note``."""
-    for _ in range(200):
-        order = await get_order(stack, order_id)
-        notes = " | ".join(entry["note"] or "" for entry in order["timeline"])
-        if order["status"] == status and note in notes:
-            return order
-        await stack.env.sleep(timedelta(milliseconds=50))
-    raise AssertionError(f"order {order_id} never reached {status} with {note!r}: {order}")
 
 
 async def place(stack: Stack, channel: str, order_lines: list[Line]) -> OrderBody:
