@@ -40,6 +40,7 @@ from temporalio.worker import Worker
 from api.main import create_app
 from domain.ids import order_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
+from domain.shipping import shipment_id
 from domain.sla import SlaRules
 from integrations.carriers import Carrier
 from integrations.carriers.sandbox import SandboxCarrier
@@ -60,6 +61,7 @@ from workers.main import build_worker
 
 STRIPE_KEY = "sk_test_orderflow"
 HISTORIES = Path(__file__).parent / "histories"
+SHIPMENT_HISTORIES = HISTORIES / "shipments"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -300,11 +302,18 @@ class Stack:
 
     async def keep_history(self, order_id: str, name: str) -> None:
         """With --record-histories, save this order's history for the replay test."""
+        await self._keep(order_workflow_id(order_id), HISTORIES / f"{name}.json")
+
+    async def keep_shipment_history(self, order_id: str, package: int, name: str) -> None:
+        """The same for one of the order's shipments, under ``histories/shipments``."""
+        await self._keep(shipment_id(order_id, package), SHIPMENT_HISTORIES / f"{name}.json")
+
+    async def _keep(self, workflow_id: str, path: Path) -> None:
         if not self.record:
             return
-        history = await self.client.get_workflow_handle(order_workflow_id(order_id)).fetch_history()
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        history = await self.client.get_workflow_handle(workflow_id).fetch_history()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(history.to_json())
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Orders already running must keep running: recorded histories replay against today's code.
 
-A change to OrderWorkflow that would break a running order (a new activity, a reordered
-step) fails here. Guard such changes with ``workflow.patched``; refresh the histories with
+A change to OrderWorkflow or ShipmentWorkflow that would break a running one (a new
+activity, a reordered step) fails here. Guard such changes with ``workflow.patched``; refresh the histories with
 ``pytest tests/workflows --record-histories`` only for changes that running orders never see.
 """
 
@@ -14,10 +14,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.conftest import HISTORIES
+from tests.conftest import HISTORIES, SHIPMENT_HISTORIES
 from workflows.order import OrderWorkflow
+from workflows.shipment import ShipmentWorkflow
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
+RECORDED_SHIPMENTS = sorted(SHIPMENT_HISTORIES.glob("*.json"))
 
 
 def test_representative_histories_are_recorded() -> None:
@@ -33,6 +35,17 @@ def test_representative_histories_are_recorded() -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 async def test_recorded_order_replays_on_current_code(path: Path) -> None:
     history = WorkflowHistory.from_json(f"order-{path.stem}", path.read_text())
-    replayer = Replayer(workflows=[OrderWorkflow], data_converter=pydantic_data_converter)
+    await _replays(history, OrderWorkflow)
+
+
+@pytest.mark.parametrize("path", RECORDED_SHIPMENTS, ids=[p.stem for p in RECORDED_SHIPMENTS])
+async def test_recorded_shipment_replays_on_current_code(path: Path) -> None:
+    """Parcels on their way live for days: their workflow changes are guarded the same way."""
+    history = WorkflowHistory.from_json(f"shipment-{path.stem}", path.read_text())
+    await _replays(history, ShipmentWorkflow)
+
+
+async def _replays(history: WorkflowHistory, workflow: type) -> None:
+    replayer = Replayer(workflows=[workflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

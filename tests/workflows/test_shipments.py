@@ -146,6 +146,7 @@ async def test_two_packages_are_delivered_when_both_arrived(
     ]
     assert stock(sessions, "MOON-003", "SH") == (79, 0)
     await stack.keep_history(order_id, "delivered_by_carrier_in_two_packages")
+    await stack.keep_shipment_history(order_id, 2, "picked_up_and_delivered")
 
 
 async def test_reports_out_of_order_and_repeated_change_each_stage_once(
@@ -301,6 +302,7 @@ async def test_cancelling_before_pickup_voids_the_label_refunds_and_releases(
     late = await report(stack, tracking, "picked_up", T0)
     assert late["accepted"] is False
     assert movements(sessions, order_id, "ship") == []
+    await stack.keep_shipment_history(order_id, 1, "voided_before_pickup")
 
 
 async def test_cancelling_after_pickup_is_refused_and_the_parcel_travels_on(
