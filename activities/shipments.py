@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import activity
 
 from activities.failures import business_failure
 from domain.errors import OutOfStock
 from domain.shipping import (
+    ROAD,
     HandOver,
     LabelRequest,
     LabelView,
+    ParcelTrouble,
     SlaBreach,
+    StageBreach,
+    StageLimits,
     StageStamp,
     TrackingStage,
     WarehouseStamp,
 )
-from domain.sla import SlaLevel
+from domain.sla import RESPONSIBLE, SlaLevel, SlaRules, Stage, effective_limits
 from integrations.carriers import Carrier, CarrierError, LabelAlreadyUsed, Parcel
 from store.db import SessionFactory, transaction
 from store.models import Order
-from store.repositories import AlertRepository, ShipmentRepository, StockRepository
+from store.repositories import (
+    AlertRepository,
+    ShipmentRepository,
+    SlaStatisticsRepository,
+    StockRepository,
+)
+
+# The stages a stamp ends: the carrier's pickup ends every warehouse stage, even unscanned.
+ENDED_BY_WAREHOUSE = {"pick_started": [Stage.PICK], "packed": [Stage.PACK]}
+ENDED_BY_PICKUP = [Stage.PICK, Stage.PACK, Stage.HANDOVER]
+ENDED_BY_CARRIER = {
+    TrackingStage.DELIVERED: [Stage.TRANSIT],
+    TrackingStage.RETURNED: [Stage.TRANSIT],
+}
 
 
 class ShipmentActivities:
@@ -78,6 +97,7 @@ class ShipmentActivities:
                 alerts = AlertRepository(session)
                 for level in (SlaLevel.YELLOW, SlaLevel.RED):
                     alerts.resolve(_sla_key(request.shipment_id, level))
+                _resolve_stages(alerts, request.shipment_id, ENDED_BY_PICKUP)
         except OutOfStock as error:
             raise business_failure(error) from error
         return shipped
@@ -100,14 +120,66 @@ class ShipmentActivities:
             )
 
     @activity.defn
+    def stage_limits(self, rules: SlaRules) -> StageLimits:
+        """The order's stage limits, tightened by what recent parcels took."""
+        with transaction(self.sessions) as session:
+            learned = SlaStatisticsRepository(session).all()
+        return StageLimits(limits=effective_limits(rules, learned))
+
+    @activity.defn
+    def raise_stage_alert(self, breach: StageBreach) -> None:
+        """A stage running late: once per stage and level, to whoever must act on it."""
+        waited = breach.limit.red if breach.level == SlaLevel.RED else breach.limit.yellow
+        basis = (
+            f"the usual time of the last {breach.limit.samples} parcels"
+            if breach.limit.source == "history"
+            else "the merchant's limit"
+        )
+        with transaction(self.sessions) as session:
+            AlertRepository(session).raise_once(
+                kind="sla",
+                key=_stage_key(breach.shipment_id, breach.stage, breach.level),
+                level=breach.level.value,
+                subject=f"package {breach.package} of order {breach.order_id}",
+                message=(
+                    f"{breach.stage.value} stage {_late(breach.level)}: over {_minutes(waited)} "
+                    f"since {breach.since:%Y-%m-%d %H:%M} UTC ({basis}; /orders/{breach.order_id})"
+                ),
+                role=RESPONSIBLE[breach.stage],
+            )
+
+    @activity.defn
+    def raise_parcel_exception(self, trouble: ParcelTrouble) -> None:
+        """Support hears of a carrier exception at once; the parcel moving again resolves it."""
+        with transaction(self.sessions) as session:
+            AlertRepository(session).raise_once(
+                kind="carrier_exception",
+                key=_exception_key(trouble.shipment_id),
+                level=SlaLevel.RED.value,
+                subject=f"package {trouble.package} of order {trouble.order_id}",
+                message=(
+                    f"{trouble.carrier} reported an exception for {trouble.tracking_number} at "
+                    f"{trouble.at:%Y-%m-%d %H:%M} UTC; the order is on hold until the parcel "
+                    f"moves again (/orders/{trouble.order_id})"
+                ),
+                role="support",
+            )
+
+    @activity.defn
     def stamp_stage(self, stamp: StageStamp) -> None:
         with transaction(self.sessions) as session:
             ShipmentRepository(session).stamp(stamp.shipment_id, stamp.stage, stamp.at)
+            alerts = AlertRepository(session)
+            _resolve_stages(alerts, stamp.shipment_id, ENDED_BY_CARRIER.get(stamp.stage, []))
+            if stamp.stage in ROAD:
+                alerts.resolve(_exception_key(stamp.shipment_id))
 
     @activity.defn
     def stamp_warehouse(self, stamp: WarehouseStamp) -> None:
         with transaction(self.sessions) as session:
             ShipmentRepository(session).stamp_warehouse(stamp.shipment_id, stamp.step, stamp.at)
+            ended = ENDED_BY_WAREHOUSE[stamp.step]
+            _resolve_stages(AlertRepository(session), stamp.shipment_id, ended)
 
     @activity.defn
     def void_label(self, request: HandOver) -> bool:
@@ -134,3 +206,27 @@ class ShipmentActivities:
 
 def _sla_key(shipment_id: str, level: SlaLevel) -> str:
     return f"sla:{shipment_id}:{level.value}"
+
+
+def _stage_key(shipment_id: str, stage: Stage, level: SlaLevel) -> str:
+    return f"sla:{shipment_id}:{stage.value}:{level.value}"
+
+
+def _exception_key(shipment_id: str) -> str:
+    return f"carrier_exception:{shipment_id}"
+
+
+def _resolve_stages(alerts: AlertRepository, shipment_id: str, stages: list[Stage]) -> None:
+    for stage in stages:
+        for level in (SlaLevel.YELLOW, SlaLevel.RED):
+            alerts.resolve(_stage_key(shipment_id, stage, level))
+
+
+def _late(level: SlaLevel) -> str:
+    return "far over its time" if level == SlaLevel.RED else "running late"
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = round(span.total_seconds() / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

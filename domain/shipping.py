@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from domain.sla import SlaLevel, SlaMark
+from domain.sla import EffectiveLimit, SlaLevel, SlaMark, SlaRules, Stage
 from domain.splitting import PackageLine
 
 
@@ -75,6 +75,10 @@ class ShipmentInput(BaseModel):
     transaction_id: str
     # When to warn and alarm if the carrier hasn't picked the parcel up (channel ship-by).
     sla_marks: list[SlaMark] = []
+    # When the warehouse could start (payment, or presale goods ready) and the order's
+    # stage limits; absent for shipments started before stages were watched.
+    ready_at: datetime | None = None
+    sla: SlaRules | None = None
 
 
 class SlaBreach(BaseModel):
@@ -83,6 +87,33 @@ class SlaBreach(BaseModel):
     package: int
     level: SlaLevel
     deadline: datetime
+
+
+class StageLimits(BaseModel):
+    """What a shipment watches: each stage's yellow and red limit."""
+
+    limits: dict[Stage, EffectiveLimit]
+
+
+class StageBreach(BaseModel):
+    shipment_id: str
+    order_id: str
+    package: int
+    stage: Stage
+    level: SlaLevel
+    since: datetime
+    limit: EffectiveLimit
+
+
+class ParcelTrouble(BaseModel):
+    """The carrier reported an exception: lost, damaged, refused, address unknown."""
+
+    shipment_id: str
+    order_id: str
+    package: int
+    carrier: str
+    tracking_number: str | None
+    at: datetime
 
 
 class LabelRequest(BaseModel):
@@ -94,6 +125,7 @@ class LabelRequest(BaseModel):
     insured_value: int
     carrier: str
     transaction_id: str
+    ready_at: datetime | None = None  # when the warehouse could start on the package
 
 
 class LabelView(BaseModel):

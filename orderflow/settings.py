@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # The merchant's fulfilment rules (docs/rules.md); unset: the documented defaults.
     rules_file: Path | None = None
 
+    # The `sla-statistics` schedule: how often it recomputes each stage's mean and σ, from
+    # the newest this-many parcels finished within the window.
+    sla_statistics_every_minutes: int = Field(60, gt=0)
+    sla_statistics_window_days: int = Field(14, gt=0)
+    sla_statistics_samples: int = Field(1000, ge=2)
+
     # Customer notifications: mail through this SMTP server (`orderflow dev` runs a local
     # sink there), and each one also POSTed, signed, to this URL when it is set.
     smtp_host: str = "127.0.0.1"

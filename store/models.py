@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -297,6 +298,19 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class SlaStatistic(Base):
+    """Recent durations of one stage of a parcel's way (``domain.sla.Stage``), recomputed on
+    a schedule; new shipments derive their yellow and red limits from it."""
+
+    __tablename__ = "sla_statistics"
+
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)
+    samples: Mapped[int] = mapped_column(Integer)
+    mean_seconds: Mapped[float] = mapped_column(Float)
+    stddev_seconds: Mapped[float] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ConfirmationOutcome(Base):
     """How an order's confirmation window ended; the customer's recent ones decide the
     low-activity tag. One row per order, so a retried activity counts once."""
@@ -330,6 +344,8 @@ class Shipment(Base):
     status: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     label_bought_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the warehouse could start: payment, or later when presale goods can ship.
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pick_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first scan
     packed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # every unit scanned
     picked_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from domain.errors import OutOfStock, StockMoved
 from domain.messages import Allocation, OrderedLine
 from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
+from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
 from store.models import (
     Alert,
@@ -31,6 +32,7 @@ from store.models import (
     Product,
     Refund,
     Shipment,
+    SlaStatistic,
     StockLevel,
     StockMovement,
     Warehouse,
@@ -787,6 +789,7 @@ class ShipmentRepository:
                 "status": "label_bought",
                 "created_at": now,
                 "label_bought_at": now,
+                "ready_at": request.ready_at,
             },
         )
 
@@ -833,3 +836,53 @@ class ShipmentRepository:
         shipment = self.session.get(Shipment, shipment_id)
         if shipment is not None and shipment.voided_at is None:
             shipment.status, shipment.voided_at = "voided", at
+
+
+# Each stage runs from one stamp of a shipment to the next.
+STAGE_SPANS: dict[Stage, tuple[str, str]] = {
+    Stage.PICK: ("ready_at", "pick_started_at"),
+    Stage.PACK: ("pick_started_at", "packed_at"),
+    Stage.HANDOVER: ("packed_at", "picked_up_at"),
+    Stage.TRANSIT: ("picked_up_at", "delivered_at"),
+}
+
+
+class SlaStatisticsRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def recent_durations(self, stage: Stage, *, since: datetime, limit: int) -> list[timedelta]:
+        """The newest ``limit`` durations of the stage among parcels that finished it after
+        ``since``. A stage passed in no time (a one-unit package is packed at its first
+        scan) is no sample of how long it takes."""
+        start, end = (getattr(Shipment, column) for column in STAGE_SPANS[stage])
+        rows = self.session.execute(
+            select(start, end)
+            .where(start.is_not(None), end > start, end >= since)
+            .order_by(end.desc())
+            .limit(limit)
+        )
+        return [finished - started for started, finished in rows]
+
+    def save(self, statistics: Sequence[StageStatistics]) -> None:
+        for summary in statistics:
+            row = self.session.get(SlaStatistic, summary.stage.value) or SlaStatistic(
+                stage=summary.stage.value
+            )
+            row.samples = summary.samples
+            row.mean_seconds = summary.mean.total_seconds()
+            row.stddev_seconds = summary.stddev.total_seconds()
+            row.computed_at = summary.computed_at
+            self.session.add(row)
+
+    def all(self) -> list[StageStatistics]:
+        return [
+            StageStatistics(
+                stage=Stage(row.stage),
+                samples=row.samples,
+                mean=timedelta(seconds=row.mean_seconds),
+                stddev=timedelta(seconds=row.stddev_seconds),
+                computed_at=row.computed_at,
+            )
+            for row in self.session.scalars(select(SlaStatistic).order_by(SlaStatistic.stage))
+        ]

@@ -41,7 +41,7 @@ from api.main import create_app
 from domain.ids import order_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
 from domain.shipping import shipment_id
-from domain.sla import SlaRules
+from domain.sla import SlaRules, Stage, StageLimit
 from integrations.carriers import Carrier
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.notifications import Notifier
@@ -252,6 +252,7 @@ def settings(database_url: str, localstripe_url: str, sandbox_carrier_url: str) 
 
 
 # The tests' merchant: one channel per stock-locking strategy and shortage action.
+NEVER = timedelta(days=3650)
 TEST_RULES = FulfilmentRules(
     channels={
         "default": ChannelRules(lock=LockStrategy.AT_ORDER),
@@ -270,8 +271,12 @@ TEST_RULES = FulfilmentRules(
     # Shipments outlive a test (their parent-close policy abandons them), and the time-skipping
     # server stops skipping once a child workflow is cancelled or terminated. So the tests
     # leave shipments running, and only channel "express" has a ship-by deadline near enough
-    # to fire: its tests deliver their parcels before they end.
-    sla=SlaRules(ship_by={"express": timedelta(hours=2), "default": timedelta(days=3650)}),
+    # to fire: its tests deliver their parcels before they end. Stage limits are as far away;
+    # the stage SLA tests set their own.
+    sla=SlaRules(
+        ship_by={"express": timedelta(hours=2), "default": NEVER},
+        stages={stage: StageLimit(yellow=NEVER, red=NEVER) for stage in Stage},
+    ),
 )
 
 

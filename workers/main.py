@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -14,8 +15,10 @@ from activities.noop import noop
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.shipments import ShipmentActivities
+from activities.sla_statistics import SlaStatisticsActivities
 from domain.ids import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
 from domain.rules import FulfilmentRules
+from domain.sla import StatisticsRequest
 from integrations.carriers import Carrier
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.notifications import Fanout, Notifier
@@ -27,9 +30,11 @@ from orderflow.rules import load_rules
 from orderflow.settings import Settings
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.client import connect
+from workers.schedules import SLA_STATISTICS_SCHEDULE, ensure_schedule, sla_statistics_schedule
 from workflows.order import OrderWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.skeleton import SkeletonWorkflow
+from workflows.sla_statistics import SlaStatisticsWorkflow
 
 ACTIVITY_THREADS = 32
 
@@ -51,10 +56,11 @@ def build_worker(
     inventory = InventoryActivities(sessions, low_stock_threshold=rules.low_stock_threshold)
     payment = PaymentActivities(sessions, payments)
     shipping = ShipmentActivities(sessions, carriers or {})
+    statistics = SlaStatisticsActivities(sessions)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow, ShipmentWorkflow],
+        workflows=[OrderWorkflow, ShipmentWorkflow, SlaStatisticsWorkflow],
         activities=[
             orders.record_transition,
             orders.record_packages,
@@ -78,8 +84,12 @@ def build_worker(
             shipping.hand_over,
             shipping.stamp_stage,
             shipping.raise_sla_alert,
+            shipping.stage_limits,
+            shipping.raise_stage_alert,
+            shipping.raise_parcel_exception,
             shipping.stamp_warehouse,
             shipping.void_label,
+            statistics.recompute_stage_statistics,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
@@ -92,6 +102,18 @@ def build_worker(
             restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
         ),
     )
+
+
+async def ensure_schedules(
+    client: Client, settings: Settings, task_queue: str = ORDERS_TASK_QUEUE
+) -> None:
+    every = timedelta(minutes=settings.sla_statistics_every_minutes)
+    request = StatisticsRequest(
+        window=timedelta(days=settings.sla_statistics_window_days),
+        samples=settings.sla_statistics_samples,
+    )
+    schedule = sla_statistics_schedule(task_queue, every, request)
+    await ensure_schedule(client, SLA_STATISTICS_SCHEDULE, schedule)
 
 
 def notifier_from(settings: Settings) -> Notifier:
@@ -131,6 +153,7 @@ async def run_skeleton_worker(settings: Settings) -> None:
 
 async def run_worker(settings: Settings) -> None:
     client = await connect(settings)
+    await ensure_schedules(client, settings)
     engine = make_engine(settings.database_url)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(

@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
+SLA_SEVERITY = [SlaLevel.OK, SlaLevel.YELLOW, SlaLevel.RED]
 
 IO_TIMEOUT = timedelta(seconds=30)
 # Provider and database outages are waited out: retries back off up to a minute, forever.
@@ -117,6 +118,8 @@ class OrderWorkflow:
         self.reservations = 0  # successful reservation rounds
         self.reserved = False
         self.reserved_until: datetime | None = None  # a pre-reservation's end
+        self.parcel_troubles: dict[int, ShipmentProgress] = {}  # carrier exceptions, by package
+        self.worst_sla = SlaLevel.OK
 
     @workflow.run
     async def run(self, order: OrderWorkflowInput) -> OrderSnapshot:
@@ -206,6 +209,7 @@ class OrderWorkflow:
         if self.shipment is not None:
             self.cancel_too_late = self.cancel_request is not None
             await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
+            await self._follow_parcel_troubles(ended)
         results: list[ShipmentResult] = list(await ended)
         forwarding.cancel()
         if all(result.outcome == "cancelled" for result in results):
@@ -223,6 +227,8 @@ class OrderWorkflow:
             return False
         if self.status == OrderStatus.ALLOCATED:  # a cancel came too late for some parcel
             await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
+        if self.status == OrderStatus.ON_HOLD:  # the parcel in trouble arrived after all
+            await self._resume_fulfilling()
         self.doubts = authenticity_doubts(
             [
                 ParcelTimes(
@@ -240,6 +246,31 @@ class OrderWorkflow:
             OrderStatus.DELIVERED, f"delivered: {count} package{'s' if count != 1 else ''}"
         )
         return True
+
+    async def _follow_parcel_troubles(self, ended: asyncio.Future[list[ShipmentResult]]) -> None:
+        """A carrier exception puts the order on hold for support; once every parcel in
+        trouble moves again, fulfilment resumes."""
+
+        def out_of_step() -> bool:
+            return bool(self.parcel_troubles) != (self.status == OrderStatus.ON_HOLD)
+
+        while True:
+            await wait_until(lambda: ended.done() or out_of_step())
+            if ended.done():
+                return
+            if self.parcel_troubles:
+                self.hold_reason = "; ".join(
+                    f"the carrier reported an exception for package {p.package} "
+                    f"({p.tracking_number})"
+                    for p in sorted(self.parcel_troubles.values(), key=lambda p: p.package)
+                )
+                await self._stamp(OrderStatus.ON_HOLD, self.hold_reason)
+            else:
+                await self._resume_fulfilling()
+
+    async def _resume_fulfilling(self) -> None:
+        self.hold_reason = None
+        await self._stamp(OrderStatus.FULFILLING, "the carrier is moving the parcels again")
 
     async def _audit(self) -> None:
         """Delivered, but the times don't add up: no confirmation window; the order waits in
@@ -287,6 +318,7 @@ class OrderWorkflow:
         return ready_at
 
     def _shipment_input(self, package: Package, ready_at: datetime | None) -> ShipmentInput:
+        start = max(self._paid_at(), ready_at or self._paid_at())
         return ShipmentInput(
             order_id=self.order.order_id,
             customer_id=self.order.customer_id,
@@ -297,11 +329,9 @@ class OrderWorkflow:
             insured_value=package.value if package.insured else 0,
             transaction_id=f"{self.order.order_id}/{self.reservations}/{package.number}",
             # The ship-by clock starts at payment, or when presale goods can ship, if later.
-            sla_marks=ship_by_marks(
-                max(self._paid_at(), ready_at or self._paid_at()),
-                self.order.channel,
-                self.order.policy.sla,
-            ),
+            sla_marks=ship_by_marks(start, self.order.channel, self.order.policy.sla),
+            ready_at=start,
+            sla=self.order.policy.sla,
         )
 
     def _paid_at(self) -> datetime:
@@ -555,7 +585,10 @@ class OrderWorkflow:
 
     async def _hold_until_cancelled(self, reason: str) -> None:
         self.hold_reason = reason
-        await self._stamp(OrderStatus.ON_HOLD, reason)
+        if self.status == OrderStatus.ON_HOLD:  # held for a parcel in trouble: say what now
+            await self._note(reason)
+        else:
+            await self._stamp(OrderStatus.ON_HOLD, reason)
         await wait_until(lambda: self.cancel_request is not None)
         await self._cancel_paid_order()
 
@@ -647,12 +680,19 @@ class OrderWorkflow:
 
     @workflow.signal
     def sla_level(self, level: SlaLevel) -> None:
-        """A shipment running late: mirrored to ``SlaLevel`` so operators can filter on it."""
-        workflow.upsert_search_attributes([SLA_LEVEL.value_set(level.value)])
+        """A shipment running late: the worst level the order reached is mirrored to
+        ``SlaLevel`` so operators can filter on it."""
+        self.worst_sla = max(self.worst_sla, level, key=SLA_SEVERITY.index)
+        workflow.upsert_search_attributes([SLA_LEVEL.value_set(self.worst_sla.value)])
 
     @workflow.signal
     def shipment_progress(self, progress: ShipmentProgress) -> None:
-        """A shipment's report; the first pickup means the order is being fulfilled."""
+        """A shipment's report: the first pickup means the order is being fulfilled; an
+        exception holds it until that parcel moves again."""
+        if progress.stage == TrackingStage.EXCEPTION:
+            self.parcel_troubles[progress.package] = progress
+        else:
+            self.parcel_troubles.pop(progress.package, None)
         if progress.stage == TrackingStage.PICKED_UP and self.shipment is None:
             self.shipment = CarrierEvent(
                 kind="shipped", tracking_number=progress.tracking_number, carrier=progress.carrier

@@ -4,6 +4,10 @@ Before the parcel leaves it checks that the package's stock is still reserved an
 label. The carrier's first report means the carrier has the parcel: the stock is deducted and
 the pickup stamped in one transaction. Every later stage is stamped once, whatever order the
 reports come in or however often. A cancelled shipment voids its label while it still can.
+
+All along it keeps the clocks: the channel's ship-by deadline until the pickup, and a yellow
+and a red limit for the stage the parcel is in (pick, pack, handover, transit). A carrier
+exception puts the order on hold until the parcel moves again.
 """
 
 from __future__ import annotations
@@ -21,15 +25,19 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import OutOfStock, ScanRefused
     from domain.ids import order_workflow_id
     from domain.shipping import (
+        ROAD,
         HandOver,
         LabelRequest,
         LabelView,
         ParcelEvent,
+        ParcelTrouble,
         ScanProgress,
         ShipmentInput,
         ShipmentProgress,
         ShipmentResult,
         SlaBreach,
+        StageBreach,
+        StageLimits,
         StageStamp,
         TrackingStage,
         WarehouseScan,
@@ -37,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         progress_rank,
         shipment_id,
     )
-    from domain.sla import SlaMark
+    from domain.sla import EffectiveLimit, SlaLevel, SlaMark, Stage, StageMark, stage_marks
     from workflows.waiting import wait_until
 
 IO_TIMEOUT = timedelta(seconds=30)
@@ -60,10 +68,20 @@ class ShipmentWorkflow:
         self.cancel_requested = False
         self.expected = {line.sku: line.quantity for line in shipment.lines}
         self.scanned: dict[str, int] = {}
+        self.ready_at = shipment.ready_at or workflow.now()  # the pick stage's start
+        self.pick_started_at: datetime | None = None
         self.packed_at: datetime | None = None
+        self.limits: dict[Stage, EffectiveLimit] = {}
+        self.raised: set[tuple[Stage, SlaLevel]] = set()
+        self.reports_exceptions = False
+        self.trouble_since: datetime | None = None  # the carrier's exception, until it moves
 
     @workflow.run
     async def run(self, shipment: ShipmentInput) -> ShipmentResult:
+        # Asked before anything else: a patch asked after a local activity may be recorded in
+        # a later workflow task than the code that depends on it, and replay would fail.
+        watches_stages = workflow.patched("stage-sla")
+        self.reports_exceptions = workflow.patched("carrier-exceptions")
         if not await self._io(ShipmentActivities.check_package_stock, self._hand_over()):
             return self._result("blocked", "the package's stock is no longer reserved for it")
         self.label = await self._io(
@@ -77,15 +95,26 @@ class ShipmentWorkflow:
                 insured_value=shipment.insured_value,
                 carrier=shipment.carrier,
                 transaction_id=shipment.transaction_id,
+                ready_at=shipment.ready_at,
             ),
         )
+        if watches_stages and shipment.sla is not None:
+            watched: StageLimits = await self._io(ShipmentActivities.stage_limits, shipment.sla)
+            self.limits = watched.limits
         marks = list(shipment.sla_marks)
         while True:
-            # Until the carrier has it, the ship-by deadline's marks wake this up too.
-            due = marks[0].at if marks and not self.handed_over else None
-            woken = await wait_until(lambda: bool(self.pending) or self.cancel_requested, until=due)
+            # Until the carrier has it, the ship-by deadline's marks wake this up too; so do
+            # the limits of the stage the parcel is in, and the parcel entering another one.
+            ship_by = marks[0] if marks and not self.handed_over else None
+            late = self._stage_marks()
+            due = min([m.at for m in late] + ([ship_by.at] if ship_by else []), default=None)
+            woken = await wait_until(self._news_from_now(), until=due)
             if not woken:
-                await self._breach(marks.pop(0))
+                if ship_by is not None and ship_by.at <= workflow.now():
+                    await self._breach(marks.pop(0))
+                for mark in late:
+                    if mark.at <= workflow.now():
+                        await self._stage_breach(mark)
                 continue
             if self.pending:
                 # Reports first: a pickup reported before the cancellation means the carrier
@@ -102,7 +131,7 @@ class ShipmentWorkflow:
                 self.cancel_requested = False  # too late: already handed over
 
     async def _apply(self, event: ParcelEvent) -> ShipmentResult | None:
-        if event.stage in self.stages:
+        if not self._is_news(event):
             return None
         if not self.handed_over:
             # Any report means the carrier has the parcel, even one that skipped the pickup.
@@ -116,22 +145,37 @@ class ShipmentWorkflow:
             self.handed_over = True
             self.stages[TrackingStage.PICKED_UP] = event.at
             await self._tell_order(TrackingStage.PICKED_UP, event.at)
-        if event.stage not in self.stages:
+        moving_again = self.trouble_since is not None and event.stage in ROAD
+        if event.stage not in self.stages or moving_again:
             await self._io(
                 ShipmentActivities.stamp_stage,
                 StageStamp(shipment_id=self.id, stage=event.stage, at=event.at),
             )
-            self.stages[event.stage] = event.at
+            self.stages.setdefault(event.stage, event.at)
+        if event.stage == TrackingStage.EXCEPTION and self.reports_exceptions:
+            await self._in_trouble(event)
+        elif moving_again:
+            self.trouble_since = None
+            await self._tell_order(event.stage, event.at)
         if event.stage == TrackingStage.DELIVERED:
             return self._result("delivered", delivered_at=event.at)
         if event.stage == TrackingStage.RETURNED:
             return self._result("returned", "the carrier returned the parcel")
         return None
 
+    def _is_news(self, event: ParcelEvent) -> bool:
+        """A stage not reached before; or, after a carrier exception, a later report on the
+        road: the parcel moves again, even through a stage it had reached."""
+        if event.stage not in self.stages:
+            return True
+        return (
+            self.trouble_since is not None and event.stage in ROAD and event.at > self.trouble_since
+        )
+
     @workflow.signal
     def carrier_event(self, event: ParcelEvent) -> None:
         """Carriers repeat themselves: an event ID or a stage seen before changes nothing."""
-        if event.event_id in self.seen or event.stage in self.stages:
+        if event.event_id in self.seen or not self._is_news(event):
             return
         self.seen.add(event.event_id)
         self.pending.append(event)
@@ -145,6 +189,7 @@ class ShipmentWorkflow:
         self.scanned[scan.sku] = self.scanned.get(scan.sku, 0) + scan.quantity
         packed = self.scanned == self.expected
         if first:
+            self.pick_started_at = workflow.now()
             await self._stamp_warehouse("pick_started")
         if packed:
             self.packed_at = workflow.now()
@@ -177,6 +222,67 @@ class ShipmentWorkflow:
     def stages_reached(self) -> dict[TrackingStage, datetime]:
         return dict(self.stages)
 
+    def _news_from_now(self) -> Callable[[], bool]:
+        """What wakes the loop: a report, a cancellation, or the parcel entering a stage."""
+        entered = self._stage()
+        return lambda: bool(self.pending) or self.cancel_requested or self._stage() != entered
+
+    def _stage(self) -> tuple[Stage, datetime] | None:
+        """The stretch of its way the parcel is in, and since when; None when no stage is
+        watched or the parcel's way has ended."""
+        if not self.limits:
+            return None
+        if self.handed_over:
+            if TrackingStage.DELIVERED in self.stages or TrackingStage.RETURNED in self.stages:
+                return None
+            return Stage.TRANSIT, self.stages[TrackingStage.PICKED_UP]
+        if self.packed_at is not None:
+            return Stage.HANDOVER, self.packed_at
+        if self.pick_started_at is not None:
+            return Stage.PACK, self.pick_started_at
+        return Stage.PICK, self.ready_at
+
+    def _stage_marks(self) -> list[StageMark]:
+        """The current stage's yellow and red moments not yet raised."""
+        current = self._stage()
+        if current is None or current[0] not in self.limits:
+            return []
+        stage, since = current
+        marks = stage_marks(stage, since, self.limits[stage])
+        return [mark for mark in marks if (stage, mark.level) not in self.raised]
+
+    async def _stage_breach(self, mark: StageMark) -> None:
+        self.raised.add((mark.stage, mark.level))
+        await self._io(
+            ShipmentActivities.raise_stage_alert,
+            StageBreach(
+                shipment_id=self.id,
+                order_id=self.shipment.order_id,
+                package=self.shipment.package,
+                stage=mark.stage,
+                level=mark.level,
+                since=mark.since,
+                limit=self.limits[mark.stage],
+            ),
+        )
+        await self._order().signal("sla_level", mark.level)
+
+    async def _in_trouble(self, event: ParcelEvent) -> None:
+        """A carrier exception: support is alerted and the order waits on hold."""
+        self.trouble_since = event.at
+        await self._io(
+            ShipmentActivities.raise_parcel_exception,
+            ParcelTrouble(
+                shipment_id=self.id,
+                order_id=self.shipment.order_id,
+                package=self.shipment.package,
+                carrier=event.carrier,
+                tracking_number=self.label.tracking_number if self.label else None,
+                at=event.at,
+            ),
+        )
+        await self._tell_order(TrackingStage.EXCEPTION, event.at)
+
     async def _breach(self, mark: SlaMark) -> None:
         """Yellow, then red: an alert for the warehouse and the order's ``SlaLevel``."""
         await self._io(
@@ -195,8 +301,9 @@ class ShipmentWorkflow:
         return workflow.get_external_workflow_handle(order_workflow_id(self.shipment.order_id))
 
     async def _tell_order(self, stage: TrackingStage, at: datetime) -> None:
-        """Only what changes the order: its first parcel leaving. Every stage is in the
-        database for the API; the delivery reaches the order as this workflow's result."""
+        """Only what changes the order: its first parcel leaving, a carrier exception and the
+        parcel moving again after one. Every stage is in the database for the API; the
+        delivery reaches the order as this workflow's result."""
         await self._order().signal(
             "shipment_progress",
             ShipmentProgress(

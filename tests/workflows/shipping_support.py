@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from temporalio.common import SearchAttributeKey
 
 from domain.order import OrderStatus
 from integrations.signing import sign
@@ -26,6 +27,7 @@ CARRIER_WEBHOOK = "/webhooks/carriers/sandbox"
 # The carrier's clock: explicit report times, so every stamp can be checked to the second.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SHANGHAI = timezone(timedelta(hours=8))
+SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
 
 
 def lines(**quantities: int) -> list[Line]:
@@ -187,3 +189,28 @@ def when(text: str) -> datetime:
 
 def error_code(response: httpx.Response) -> str:
     return response.json()["error"]["code"]
+
+
+async def scan(
+    stack: Stack, order_id: str, package: int, sku: str, quantity: int = 1
+) -> httpx.Response:
+    return await stack.api.post(
+        "/warehouse/scans",
+        json={"order_id": order_id, "package": package, "sku": sku, "quantity": quantity},
+    )
+
+
+async def alerts(stack: Stack, kind: str, **params: str) -> list[dict[str, Any]]:
+    """Open alerts of this kind, newest first (``include_resolved="true"`` for all)."""
+    response = await stack.api.get("/alerts", params={"kind": kind, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def sla_alerts(stack: Stack, **params: str) -> list[dict[str, Any]]:
+    return await alerts(stack, "sla", **params)
+
+
+async def sla_level(stack: Stack, order_id: str) -> str | None:
+    description = await stack.client.get_workflow_handle(f"order-{order_id}").describe()
+    return description.typed_search_attributes.get(SLA_LEVEL)

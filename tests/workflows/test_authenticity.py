@@ -8,10 +8,12 @@ from datetime import timedelta
 from domain.order import OrderStatus
 from tests.conftest import Stack
 from tests.workflows.shipping_support import (
+    alerts,
     get_order,
     lines,
     paid_and_labelled,
     report,
+    scan,
     wait_for,
     when,
 )
@@ -19,19 +21,10 @@ from tests.workflows.shipping_support import (
 
 async def packed(stack: Stack, order_id: str) -> dict:  # type: ignore[type-arg]
     """Scan the one package's two teas at the bench; returns the package as the API shows it."""
-    response = await stack.api.post(
-        "/warehouse/scans",
-        json={"order_id": order_id, "package": 1, "sku": "TEA-001", "quantity": 2},
-    )
+    response = await scan(stack, order_id, 1, "TEA-001", quantity=2)
     assert response.status_code == 200 and response.json()["packed"], response.text
     [package] = (await get_order(stack, order_id))["packages"]
     return package
-
-
-async def audit_alerts(stack: Stack, **params: str) -> list[dict]:  # type: ignore[type-arg]
-    response = await stack.api.get("/alerts", params={"kind": "audit", **params})
-    assert response.status_code == 200, response.text
-    return response.json()["items"]
 
 
 async def test_a_parcel_scanned_by_the_carrier_49_hours_after_leaving_goes_to_audit(
@@ -49,7 +42,7 @@ async def test_a_parcel_scanned_by_the_carrier_49_hours_after_leaving_goes_to_au
     note = body["timeline"][-1]["note"]
     assert "package 1 left the warehouse 49 h before the carrier's first scan" in note
 
-    [alert] = await audit_alerts(stack)
+    [alert] = await alerts(stack, "audit")
     assert (alert["level"], alert["role"]) == ("red", "finance")
     assert order_id in alert["subject"] and f"/orders/{order_id}" in alert["message"]
 
@@ -61,9 +54,9 @@ async def test_a_parcel_scanned_by_the_carrier_49_hours_after_leaving_goes_to_au
     assert confirmed.status_code == 200, confirmed.text
     done = await wait_for(stack, order_id, OrderStatus.COMPLETED)
     assert done["timeline"][-1]["note"] == "receipt confirmed by support after audit"
-    assert await audit_alerts(stack) == []
+    assert await alerts(stack, "audit") == []
     assert [
-        a["resolved_at"] is not None for a in await audit_alerts(stack, include_resolved="true")
+        a["resolved_at"] is not None for a in await alerts(stack, "audit", include_resolved="true")
     ] == [True]
 
 
@@ -78,7 +71,7 @@ async def test_a_parcel_signed_for_before_the_carrier_had_it_goes_to_audit(
     await report(stack, tracking, "delivered", start + timedelta(hours=2))
     body = await wait_for(stack, order_id, OrderStatus.DELIVERED, "in the audit queue")
     assert "signed for before the carrier had it" in body["timeline"][-1]["note"]
-    assert len(await audit_alerts(stack)) == 1
+    assert len(await alerts(stack, "audit")) == 1
 
 
 async def test_times_that_add_up_start_the_confirmation_window_as_usual(
@@ -95,4 +88,4 @@ async def test_times_that_add_up_start_the_confirmation_window_as_usual(
     await stack.env.sleep(timedelta(hours=24, minutes=1))  # Hangzhou to Hangzhou: 24 h
     body = await wait_for(stack, order_id, OrderStatus.COMPLETED)
     assert "audit" not in " ".join(entry["note"] or "" for entry in body["timeline"])
-    assert await audit_alerts(stack, include_resolved="true") == []
+    assert await alerts(stack, "audit", include_resolved="true") == []

@@ -1,8 +1,9 @@
 """Orders already running must keep running: recorded histories replay against today's code.
 
 A change to OrderWorkflow or ShipmentWorkflow that would break a running one (a new
-activity, a reordered step) fails here. Guard such changes with ``workflow.patched``; refresh the histories with
-``pytest tests/workflows --record-histories`` only for changes that running orders never see.
+activity, a reordered step) fails here. Guard such changes with ``workflow.patched``; refresh
+the histories with ``pytest tests/workflows --record-histories`` only for changes that running
+workflows never see.
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.common import SearchAttributeKey
-
 from domain.order import OrderStatus
 from tests.conftest import Stack
 from tests.helpers import place_order
@@ -16,11 +14,11 @@ from tests.workflows.shipping_support import (
     lines,
     pay_and_notify,
     report,
+    sla_alerts,
+    sla_level,
     wait_for,
     when,
 )
-
-SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
 
 
 async def express_order(stack: Stack, localstripe_url: str) -> tuple[str, str]:
@@ -30,17 +28,6 @@ async def express_order(stack: Stack, localstripe_url: str) -> tuple[str, str]:
     await wait_for(stack, order["id"], OrderStatus.ALLOCATED)
     [package] = await labelled(stack, order["id"])
     return order["id"], package["tracking_number"]
-
-
-async def sla_alerts(stack: Stack, **params: str) -> list[dict]:  # type: ignore[type-arg]
-    response = await stack.api.get("/alerts", params={"kind": "sla", **params})
-    assert response.status_code == 200, response.text
-    return response.json()["items"]
-
-
-async def sla_level(stack: Stack, order_id: str) -> str | None:
-    description = await stack.client.get_workflow_handle(f"order-{order_id}").describe()
-    return description.typed_search_attributes.get(SLA_LEVEL)
 
 
 async def test_a_parcel_not_picked_up_in_time_warns_at_75_percent_and_alarms_at_the_deadline(

@@ -15,16 +15,10 @@ from tests.workflows.shipping_support import (
     lines,
     paid_and_labelled,
     report,
+    scan,
     wait_for,
     when,
 )
-
-
-async def scan(stack: Stack, order_id: str, package: int, sku: str, quantity: int = 1):  # type: ignore[no-untyped-def]
-    return await stack.api.post(
-        "/warehouse/scans",
-        json={"order_id": order_id, "package": package, "sku": sku, "quantity": quantity},
-    )
 
 
 def warehouse_stamps(sessions: SessionFactory, order_id: str, package: int) -> tuple:  # type: ignore[type-arg]

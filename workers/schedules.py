@@ -1,0 +1,53 @@
+"""The Temporal Schedules the worker keeps in place: created on first start, brought up to
+date with the settings on every later one. Operators pause or trigger them in the UI."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from domain.sla import StatisticsRequest
+from workflows.sla_statistics import SlaStatisticsWorkflow
+
+SLA_STATISTICS_SCHEDULE = "sla-statistics"
+
+
+def sla_statistics_schedule(
+    task_queue: str, every: timedelta, request: StatisticsRequest
+) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            SlaStatisticsWorkflow.run,
+            request,
+            id=SLA_STATISTICS_SCHEDULE,  # the schedule appends the time of each run
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        # A run still going when the next is due makes the next one pointless.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
+    """Create the schedule, or replace its action and timing; a paused one stays paused."""
+    try:
+        await client.create_schedule(schedule_id, schedule)
+    except ScheduleAlreadyRunningError:
+
+        def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            schedule.state = current.description.schedule.state
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(update)
