@@ -30,7 +30,11 @@ def test_representative_histories_are_recorded() -> None:
         assert {shape, f"before_packages__{shape}"} <= names
     for patch in ("confirmation_terms", "shipments"):
         assert f"before_{patch}__completed_after_confirmation_window" in names
-    assert "delivered_by_carrier_in_two_packages" in names
+    assert {"delivered_by_carrier_in_two_packages", "carrier_exception_then_delivered"} <= names
+    shipments = {path.stem for path in RECORDED_SHIPMENTS}
+    for shape in ("late_pickup_yellow_then_red", "picked_up_and_delivered", "voided_before_pickup"):
+        assert {shape, f"before_stage_sla__{shape}"} <= shipments
+    assert {"every_stage_late", "exception_then_delivered"} <= shipments
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])

@@ -1,0 +1,94 @@
+"""A carrier exception (lost, damaged, refused, address unknown) puts the order on hold and
+alerts support at once; the parcel moving again resumes the order and closes the alert."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from domain.order import OrderStatus
+from tests.conftest import Stack
+from tests.workflows.shipping_support import (
+    T0,
+    alerts,
+    get_order,
+    lines,
+    paid_and_labelled,
+    report,
+    settle,
+    wait_for,
+)
+
+
+async def test_an_exception_holds_the_order_until_the_parcel_moves_again(
+    stack: Stack, localstripe_url: str
+) -> None:
+    order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=2))
+    order_id, tracking = order["id"], package["tracking_number"]
+    await report(stack, tracking, "picked_up", T0)
+    await report(stack, tracking, "in_transit", T0 + timedelta(hours=3))
+    await wait_for(stack, order_id, OrderStatus.FULFILLING)
+
+    await report(stack, tracking, "exception", T0 + timedelta(hours=9))
+    body = await wait_for(stack, order_id, OrderStatus.ON_HOLD, "reported an exception")
+    reason = f"the carrier reported an exception for package 1 ({tracking})"
+    assert body["timeline"][-1]["note"] == reason
+    [alert] = await alerts(stack, "carrier_exception")
+    assert (alert["level"], alert["role"]) == ("red", "support")
+    assert alert["subject"] == f"package 1 of order {order_id}"
+    assert tracking in alert["message"] and f"/orders/{order_id}" in alert["message"]
+
+    # The same report again, or an old one arriving late, changes nothing.
+    await report(stack, tracking, "exception", T0 + timedelta(hours=9))
+    await report(stack, tracking, "in_transit", T0 + timedelta(hours=3), event_id="late-copy")
+    await settle(stack)
+    assert (await get_order(stack, order_id))["status"] == "on_hold"
+    assert len(await alerts(stack, "carrier_exception", include_resolved="true")) == 1
+
+    # A later report on the road, even of a stage it had reached: the parcel moves again.
+    await report(stack, tracking, "in_transit", T0 + timedelta(hours=20), event_id="resumed")
+    await wait_for(stack, order_id, OrderStatus.FULFILLING, "moving the parcels again")
+    assert await alerts(stack, "carrier_exception") == []
+
+    await report(stack, tracking, "delivered", T0 + timedelta(hours=30))
+    body = await wait_for(stack, order_id, OrderStatus.DELIVERED)
+    assert [e["status"] for e in body["timeline"]][-4:] == [
+        "fulfilling",
+        "on_hold",
+        "fulfilling",
+        "delivered",
+    ]
+    [package] = body["packages"]
+    assert package["shipment_status"] == "delivered"
+    assert "exception" in package["stages"]
+    await stack.keep_shipment_history(order_id, 1, "exception_then_delivered")
+    await stack.keep_history(order_id, "carrier_exception_then_delivered")
+
+
+async def test_a_parcel_delivered_straight_after_an_exception_completes_the_order(
+    stack: Stack, localstripe_url: str
+) -> None:
+    order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=1))
+    order_id, tracking = order["id"], package["tracking_number"]
+    await report(stack, tracking, "exception", T0)  # the first report: it has the parcel
+    await wait_for(stack, order_id, OrderStatus.ON_HOLD)
+    await report(stack, tracking, "delivered", T0 + timedelta(days=2))
+    body = await wait_for(stack, order_id, OrderStatus.DELIVERED)
+    assert [e["status"] for e in body["timeline"]][-3:] == ["on_hold", "fulfilling", "delivered"]
+    assert await alerts(stack, "carrier_exception") == []
+
+
+async def test_a_parcel_returned_after_an_exception_stays_on_hold_with_the_reason(
+    stack: Stack, localstripe_url: str
+) -> None:
+    order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=1))
+    order_id, tracking = order["id"], package["tracking_number"]
+    await report(stack, tracking, "picked_up", T0)
+    await report(stack, tracking, "exception", T0 + timedelta(hours=5))
+    await wait_for(stack, order_id, OrderStatus.ON_HOLD)
+
+    await report(stack, tracking, "returned", T0 + timedelta(days=3))
+    body = await wait_for(stack, order_id, OrderStatus.ON_HOLD, "package 1 returned")
+    assert body["timeline"][-1]["note"] == "package 1 returned: the carrier returned the parcel"
+    assert [e["status"] for e in body["timeline"]][-2:] == ["on_hold", "on_hold"]
+    # Support still has the exception to deal with: the parcel is back, not delivered.
+    assert len(await alerts(stack, "carrier_exception")) == 1
