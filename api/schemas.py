@@ -156,3 +156,23 @@ class StuckPackage(BaseModel):
     since: datetime
     stuck_minutes: int
     link: str
+
+
+class StageHistory(BaseModel):
+    samples: int
+    mean_seconds: float
+    stddev_seconds: float
+    computed_at: datetime
+
+
+class StageLimitPublic(BaseModel):
+    stage: str = Field(description="pick, pack, handover or transit")
+    responsible: str = Field(description="The role its alerts go to")
+    configured_yellow_seconds: float
+    configured_red_seconds: float
+    history: StageHistory | None = Field(
+        description="The last recomputation by the sla-statistics schedule, if any"
+    )
+    yellow_seconds: float = Field(description="What a shipment starting now uses")
+    red_seconds: float
+    source: str = Field(description="rules, or history once it has enough samples")

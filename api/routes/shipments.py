@@ -1,4 +1,5 @@
-"""The shipment health board: parcels stuck in one stage for too long."""
+"""The shipment health board: parcels stuck in one stage for too long, and the limits each
+stage of a parcel's way is held to."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionsDep
-from api.schemas import StuckPackage
+from api.deps import RulesDep, SessionsDep
+from api.schemas import StageHistory, StageLimitPublic, StuckPackage
+from domain.sla import RESPONSIBLE, effective_limits
 from store.db import transaction
 from store.models import utcnow
-from store.repositories import ShipmentRepository
+from store.repositories import ShipmentRepository, SlaStatisticsRepository
 
 router = APIRouter(prefix="/shipments", tags=["shipments"])
 
@@ -47,5 +49,41 @@ async def stuck_packages(
                 )
                 for shipment, stage, since in rows
             ]
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/stage-limits", response_model=list[StageLimitPublic])
+async def stage_limits(*, sessions: SessionsDep, rules: RulesDep) -> list[StageLimitPublic]:
+    """Per stage: the merchant's yellow and red limits, what recent parcels took (recomputed
+    by the ``sla-statistics`` schedule) and the limits a shipment starting now will use."""
+
+    def read() -> list[StageLimitPublic]:
+        with transaction(sessions) as session:
+            learned = SlaStatisticsRepository(session).all()
+        history = {s.stage: s for s in learned}
+        limits = effective_limits(rules.sla, learned)
+        return [
+            StageLimitPublic(
+                stage=stage.value,
+                responsible=RESPONSIBLE[stage],
+                configured_yellow_seconds=configured.yellow.total_seconds(),
+                configured_red_seconds=configured.red.total_seconds(),
+                history=(
+                    StageHistory(
+                        samples=found.samples,
+                        mean_seconds=found.mean.total_seconds(),
+                        stddev_seconds=found.stddev.total_seconds(),
+                        computed_at=found.computed_at,
+                    )
+                    if (found := history.get(stage))
+                    else None
+                ),
+                yellow_seconds=limits[stage].yellow.total_seconds(),
+                red_seconds=limits[stage].red.total_seconds(),
+                source=limits[stage].source,
+            )
+            for stage, configured in rules.sla.stages.items()
+        ]
 
     return await run_in_threadpool(read)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction, SplitRules
+from domain.sla import SlaRules
 from orderflow.rules import RulesFileError, load_rules
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rules.example.yaml"
@@ -58,6 +59,7 @@ def test_the_example_file_shows_the_defaults_it_claims_to() -> None:
     assert rules.splitting == SplitRules()
     assert rules.low_stock_threshold == FulfilmentRules().low_stock_threshold
     assert rules.for_channel("default") == ChannelRules()
+    assert rules.sla == SlaRules()
 
 
 def test_a_channel_the_file_does_not_list_uses_default() -> None:
@@ -92,6 +94,17 @@ def test_a_negative_weight_limit_is_refused(tmp_path: Path) -> None:
     message = refusal(write(tmp_path, "splitting:\n  max_parcel_weight_grams: -1\n"))
     assert "splitting.max_parcel_weight_grams" in message
     assert "greater than 0" in message
+
+
+def test_a_stage_that_turns_red_before_yellow_is_refused(tmp_path: Path) -> None:
+    text = "sla:\n  stages:\n    pack: {yellow: PT2H, red: PT1H}\n"
+    message = refusal(write(tmp_path, text))
+    assert "sla.stages.pack" in message and "0 < yellow <= red" in message
+
+
+def test_an_unknown_stage_is_refused(tmp_path: Path) -> None:
+    text = "sla:\n  stages:\n    packing: {yellow: PT2H, red: PT3H}\n"
+    assert "sla.stages.packing" in refusal(write(tmp_path, text))
 
 
 def test_an_unknown_lock_strategy_is_refused(tmp_path: Path) -> None:

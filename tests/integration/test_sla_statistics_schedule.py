@@ -1,0 +1,89 @@
+"""The ``sla-statistics`` Temporal Schedule on the real dev server: the worker puts it in
+place, keeps it up to date with the settings (leaving an operator's pause alone), and each
+run recomputes the stage statistics new shipments take their limits from."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.sla import Stage, StageStatistics
+from integrations.payments.stripe import StripePayments
+from orderflow.settings import Settings
+from store.db import SessionFactory, transaction
+from store.repositories import SlaStatisticsRepository
+from tests.store.stamped_parcels import picked_in
+from workers.main import build_worker, ensure_schedules
+from workers.schedules import SLA_STATISTICS_SCHEDULE
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(dev_server_env: WorkflowEnvironment) -> AsyncIterator[Client]:
+    client = dev_server_env.client
+    yield client
+    try:
+        await client.get_schedule_handle(SLA_STATISTICS_SCHEDULE).delete()
+    except RPCError:
+        pass  # the test failed before creating it
+
+
+async def test_the_worker_keeps_the_schedule_and_its_runs_recompute_the_statistics(
+    client: Client,
+    sessions: SessionFactory,
+    payments: StripePayments,
+    activity_executor: ThreadPoolExecutor,
+    task_queue: str,
+    settings: Settings,
+) -> None:
+    await ensure_schedules(client, settings, task_queue)
+    schedule = client.get_schedule_handle(SLA_STATISTICS_SCHEDULE)
+    described = await schedule.describe()
+    assert [i.every for i in described.schedule.spec.intervals] == [timedelta(hours=1)]
+    assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
+    action = described.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert (action.workflow, action.task_queue) == ("SlaStatisticsWorkflow", task_queue)
+
+    # An operator paused it; a restarted worker with new settings keeps the pause.
+    await schedule.pause(note="warehouse move")
+    changed = settings.model_copy(update={"sla_statistics_every_minutes": 15})
+    await ensure_schedules(client, changed, task_queue)
+    described = await schedule.describe()
+    assert [i.every for i in described.schedule.spec.intervals] == [timedelta(minutes=15)]
+    assert described.schedule.state.paused and described.schedule.state.note == "warehouse move"
+
+    # Triggered by hand (as from the UI): one run writes every stage's statistics.
+    picked_in(sessions, [10, 14], ended_ago=timedelta(hours=1))
+    worker = build_worker(
+        client, sessions=sessions, payments=payments, executor=activity_executor,
+        task_queue=task_queue,
+    )  # fmt: skip
+    async with worker:
+        await schedule.trigger()
+        run_id = await _first_run(client)
+        handle = client.get_workflow_handle(run_id, result_type=list[StageStatistics])
+        result = await handle.result()
+    assert [s.stage for s in result] == list(Stage)
+    with transaction(sessions) as session:
+        stored = SlaStatisticsRepository(session).all()
+    assert {s.stage: s.samples for s in stored} == dict.fromkeys(Stage, 0) | {Stage.PICK: 2}
+    assert next(s for s in stored if s.stage == Stage.PICK).mean == timedelta(minutes=12)
+
+
+async def _first_run(client: Client) -> str:
+    schedule = client.get_schedule_handle(SLA_STATISTICS_SCHEDULE)
+    for _ in range(200):
+        actions = (await schedule.describe()).info.recent_actions
+        if actions:
+            return actions[0].action.workflow_id
+        await asyncio.sleep(0.05)
+    raise AssertionError("the triggered run never started")
