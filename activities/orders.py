@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from temporalio import activity
 
+from activities.notifications import NotificationDelivery
 from domain.confirmation import Place, ReminderKind, is_low_activity, region_of, window_for
 from domain.messages import (
     AuditRecord,
@@ -16,9 +17,9 @@ from domain.messages import (
     ReminderRequest,
     TransitionRecord,
 )
-from integrations.notifications import DeliveryFailed, Fanout, Notifier, OutgoingMessage
+from integrations.notifications import Fanout, Notifier
 from store.db import SessionFactory, transaction
-from store.models import Customer, Notification, Order, Warehouse, utcnow
+from store.models import Order, Warehouse
 from store.repositories import (
     AlertRepository,
     CustomerRepository,
@@ -27,16 +28,11 @@ from store.repositories import (
     StockRepository,
 )
 
-SUBJECTS = {
-    ReminderKind.REMINDER: "Did your order arrive?",
-    ReminderKind.FINAL_REMINDER: "Last reminder: your order confirms itself soon",
-}
-
 
 class OrderActivities:
     def __init__(self, sessions: SessionFactory, notifier: Notifier | None = None) -> None:
         self.sessions = sessions
-        self.notifier = notifier or Fanout([])
+        self.delivery = NotificationDelivery(sessions, notifier or Fanout([]))
 
     @activity.defn
     def record_transition(self, record: TransitionRecord) -> None:
@@ -82,7 +78,8 @@ class OrderActivities:
         """Write the reminder once and deliver it; True once delivered.
 
         A channel that is down is recorded on the notification (``last_error``) instead of
-        failing the activity: a mail outage must not hold up the order's own timers.
+        failing the activity: a mail outage must not hold up the order's own timers. The
+        outbox schedule tries again later.
         """
         by = f"{request.confirm_by:%Y-%m-%d %H:%M} UTC"
         body = (
@@ -99,25 +96,11 @@ class OrderActivities:
                 recipient=request.customer_id,
                 message=body,
             )
-            if note.sent_at is not None:
-                return True
-            customer = session.get(Customer, request.customer_id)
-            note_id, email = note.id, customer.email if customer else ""
-        message = OutgoingMessage(
-            order_id=request.order_id,
-            key=request.kind.value,
-            to_email=email,
-            subject=SUBJECTS[request.kind],
-            body=body,
-        )
-        try:
-            self.notifier.send(message)
-        except DeliveryFailed as error:
+            note_id = note.id
+        error = self.delivery.deliver(note_id)
+        if error is not None:
             activity.logger.warning("reminder for %s not delivered: %s", request.order_id, error)
-            self._mark(note_id, error=str(error))
-            return False
-        self._mark(note_id)
-        return True
+        return error is None
 
     @activity.defn
     def record_confirmation(self, record: ConfirmationRecord) -> None:
@@ -169,15 +152,6 @@ class OrderActivities:
         with transaction(self.sessions) as session:
             AlertRepository(session).resolve(f"audit:{record.transition.order_id}")
             _record(OrderRepository(session), record.transition)
-
-    def _mark(self, notification_id: int, *, error: str | None = None) -> None:
-        with transaction(self.sessions) as session:
-            note = session.get(Notification, notification_id)
-            assert note is not None
-            if error is None:
-                note.sent_at, note.last_error = utcnow(), None
-            else:
-                note.last_error = error
 
 
 def _record(orders: OrderRepository, record: TransitionRecord) -> None:

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     mail_from: str = "orders@orderflow.example"
     notification_webhook_url: str | None = None
     notification_webhook_secret: str = "whsec_orderflow_notifications_dev"
+    # How often the `notification-outbox` schedule delivers what is still unsent.
+    notification_outbox_every_minutes: int = Field(1, gt=0)
 
     @model_validator(mode="after")
     def _local_addresses_follow_ports(self) -> Settings:

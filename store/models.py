@@ -265,10 +265,14 @@ class Package(Base):
 
 
 class Notification(Base):
-    """A message to a customer, written once per ``(order_id, key)``."""
+    """A message to a customer, written once per ``(order_id, key)``; the outbox delivers
+    those still unsent."""
 
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("order_id", "key", name="uq_notification_once"),)
+    __table_args__ = (
+        UniqueConstraint("order_id", "key", name="uq_notification_once"),
+        Index("ix_notifications_unsent", "sent_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -278,6 +282,7 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: not delivered yet
     last_error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Alert(Base):

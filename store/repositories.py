@@ -748,6 +748,37 @@ class NotificationRepository:
         assert notification is not None
         return notification
 
+    def pending(
+        self, *, written_after: datetime, written_before: datetime, max_attempts: int, limit: int
+    ) -> list[int]:
+        """IDs of undelivered notifications written in that span, oldest first."""
+        query = (
+            select(Notification.id)
+            .where(
+                Notification.sent_at.is_(None),
+                Notification.created_at >= written_after,
+                Notification.created_at < written_before,
+                Notification.attempts < max_attempts,
+            )
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def mark_sent(self, notification_id: int, at: datetime) -> None:
+        self.session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(sent_at=at, last_error=None, attempts=Notification.attempts + 1)
+        )
+
+    def mark_failed(self, notification_id: int, error: str) -> None:
+        self.session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(last_error=error, attempts=Notification.attempts + 1)
+        )
+
 
 STAGE_COLUMNS = {stage: f"{stage.value}_at" for stage in TrackingStage}
 WAREHOUSE_AND_CARRIER_STAMPS = (

@@ -12,6 +12,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.inventory import InventoryActivities
 from activities.noop import noop
+from activities.notifications import NotificationActivities, OutboxRequest
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.shipments import ShipmentActivities
@@ -30,7 +31,14 @@ from orderflow.rules import load_rules
 from orderflow.settings import Settings
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.client import connect
-from workers.schedules import SLA_STATISTICS_SCHEDULE, ensure_schedule, sla_statistics_schedule
+from workers.schedules import (
+    NOTIFICATION_OUTBOX_SCHEDULE,
+    SLA_STATISTICS_SCHEDULE,
+    ensure_schedule,
+    notification_outbox_schedule,
+    sla_statistics_schedule,
+)
+from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.order import OrderWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.skeleton import SkeletonWorkflow
@@ -57,10 +65,16 @@ def build_worker(
     payment = PaymentActivities(sessions, payments)
     shipping = ShipmentActivities(sessions, carriers or {})
     statistics = SlaStatisticsActivities(sessions)
+    outbox = NotificationActivities(sessions, notifier or Fanout([]))
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow, ShipmentWorkflow, SlaStatisticsWorkflow],
+        workflows=[
+            OrderWorkflow,
+            ShipmentWorkflow,
+            SlaStatisticsWorkflow,
+            NotificationOutboxWorkflow,
+        ],
         activities=[
             orders.record_transition,
             orders.record_packages,
@@ -90,6 +104,7 @@ def build_worker(
             shipping.stamp_warehouse,
             shipping.void_label,
             statistics.recompute_stage_statistics,
+            outbox.deliver_pending,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
@@ -114,6 +129,10 @@ async def ensure_schedules(
     )
     schedule = sla_statistics_schedule(task_queue, every, request)
     await ensure_schedule(client, SLA_STATISTICS_SCHEDULE, schedule)
+    outbox = notification_outbox_schedule(
+        task_queue, timedelta(minutes=settings.notification_outbox_every_minutes), OutboxRequest()
+    )
+    await ensure_schedule(client, NOTIFICATION_OUTBOX_SCHEDULE, outbox)
 
 
 def notifier_from(settings: Settings) -> Notifier:

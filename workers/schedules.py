@@ -3,7 +3,9 @@ date with the settings on every later one. Operators pause or trigger them in th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -18,20 +20,37 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from activities.notifications import OutboxRequest
 from domain.sla import StatisticsRequest
+from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.sla_statistics import SlaStatisticsWorkflow
 
 SLA_STATISTICS_SCHEDULE = "sla-statistics"
+NOTIFICATION_OUTBOX_SCHEDULE = "notification-outbox"
 
 
 def sla_statistics_schedule(
     task_queue: str, every: timedelta, request: StatisticsRequest
 ) -> Schedule:
+    return _every(every, SLA_STATISTICS_SCHEDULE, SlaStatisticsWorkflow.run, request, task_queue)
+
+
+def notification_outbox_schedule(
+    task_queue: str, every: timedelta, request: OutboxRequest
+) -> Schedule:
+    return _every(
+        every, NOTIFICATION_OUTBOX_SCHEDULE, NotificationOutboxWorkflow.run, request, task_queue
+    )
+
+
+def _every(
+    every: timedelta, schedule_id: str, run: Callable[..., Any], arg: object, task_queue: str
+) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            SlaStatisticsWorkflow.run,
-            request,
-            id=SLA_STATISTICS_SCHEDULE,  # the schedule appends the time of each run
+            run,
+            arg,
+            id=schedule_id,  # the schedule appends the time of each run
             task_queue=task_queue,
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),

@@ -1,6 +1,6 @@
-"""The ``sla-statistics`` Temporal Schedule on the real dev server: the worker puts it in
-place, keeps it up to date with the settings (leaving an operator's pause alone), and each
-run recomputes the stage statistics new shipments take their limits from."""
+"""The worker's Temporal Schedules on the real dev server: it puts them in place and keeps
+them up to date with the settings (leaving an operator's pause alone). Each run of
+``sla-statistics`` recomputes the stage statistics new shipments take their limits from."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from store.db import SessionFactory, transaction
 from store.repositories import SlaStatisticsRepository
 from tests.store.stamped_parcels import picked_in
 from workers.main import build_worker, ensure_schedules
-from workers.schedules import SLA_STATISTICS_SCHEDULE
+from workers.schedules import NOTIFICATION_OUTBOX_SCHEDULE, SLA_STATISTICS_SCHEDULE
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +30,11 @@ pytestmark = pytest.mark.integration
 async def client(dev_server_env: WorkflowEnvironment) -> AsyncIterator[Client]:
     client = dev_server_env.client
     yield client
-    try:
-        await client.get_schedule_handle(SLA_STATISTICS_SCHEDULE).delete()
-    except RPCError:
-        pass  # the test failed before creating it
+    for schedule_id in (SLA_STATISTICS_SCHEDULE, NOTIFICATION_OUTBOX_SCHEDULE):
+        try:
+            await client.get_schedule_handle(schedule_id).delete()
+        except RPCError:
+            pass  # the test failed before creating it
 
 
 async def test_the_worker_keeps_the_schedule_and_its_runs_recompute_the_statistics(
@@ -52,6 +53,10 @@ async def test_the_worker_keeps_the_schedule_and_its_runs_recompute_the_statisti
     action = described.schedule.action
     assert isinstance(action, ScheduleActionStartWorkflow)
     assert (action.workflow, action.task_queue) == ("SlaStatisticsWorkflow", task_queue)
+    outbox = await client.get_schedule_handle(NOTIFICATION_OUTBOX_SCHEDULE).describe()
+    assert [i.every for i in outbox.schedule.spec.intervals] == [timedelta(minutes=1)]
+    assert isinstance(outbox.schedule.action, ScheduleActionStartWorkflow)
+    assert outbox.schedule.action.workflow == "NotificationOutboxWorkflow"
 
     # An operator paused it; a restarted worker with new settings keeps the pause.
     await schedule.pause(note="warehouse move")
