@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 from rich.console import Console
@@ -13,6 +14,9 @@ console = Console()
 
 
 def run_dev(settings: Settings) -> int:
+    # Started from a script in the background, a process inherits Ctrl-C ignored. Ctrl-C is
+    # how this one stops, so take it back (the children, started after, get it too).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack = LocalStack(settings, data_dir=DATA_DIR)
     try:
         with console.status("starting Temporal, localstripe, the worker and the API"):
