@@ -9,7 +9,6 @@ from temporalio import activity
 from activities.failures import business_failure
 from domain.errors import OutOfStock
 from domain.shipping import (
-    ROAD,
     HandOver,
     LabelRequest,
     LabelView,
@@ -171,7 +170,7 @@ class ShipmentActivities:
             ShipmentRepository(session).stamp(stamp.shipment_id, stamp.stage, stamp.at)
             alerts = AlertRepository(session)
             _resolve_stages(alerts, stamp.shipment_id, ENDED_BY_CARRIER.get(stamp.stage, []))
-            if stamp.stage in ROAD:
+            if stamp.moving_again:
                 alerts.resolve(_exception_key(stamp.shipment_id))
 
     @activity.defn

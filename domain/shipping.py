@@ -147,6 +147,7 @@ class StageStamp(BaseModel):
     shipment_id: str
     stage: TrackingStage
     at: datetime
+    moving_again: bool = False  # after a carrier exception: it closes the exception's alert
 
 
 class ShipmentProgress(BaseModel):

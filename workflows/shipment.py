@@ -145,11 +145,13 @@ class ShipmentWorkflow:
             self.handed_over = True
             self.stages[TrackingStage.PICKED_UP] = event.at
             await self._tell_order(TrackingStage.PICKED_UP, event.at)
-        moving_again = self.trouble_since is not None and event.stage in ROAD
+        moving_again = self._moves_again(event)
         if event.stage not in self.stages or moving_again:
             await self._io(
                 ShipmentActivities.stamp_stage,
-                StageStamp(shipment_id=self.id, stage=event.stage, at=event.at),
+                StageStamp(
+                    shipment_id=self.id, stage=event.stage, at=event.at, moving_again=moving_again
+                ),
             )
             self.stages.setdefault(event.stage, event.at)
         if event.stage == TrackingStage.EXCEPTION and self.reports_exceptions:
@@ -164,10 +166,12 @@ class ShipmentWorkflow:
         return None
 
     def _is_news(self, event: ParcelEvent) -> bool:
-        """A stage not reached before; or, after a carrier exception, a later report on the
-        road: the parcel moves again, even through a stage it had reached."""
-        if event.stage not in self.stages:
-            return True
+        """A stage not reached before, or a sign the parcel moves again after an exception."""
+        return event.stage not in self.stages or self._moves_again(event)
+
+    def _moves_again(self, event: ParcelEvent) -> bool:
+        """After a carrier exception, a later report on the road, even of a stage the parcel
+        had reached; a report older than the exception is news of nothing."""
         return (
             self.trouble_since is not None and event.stage in ROAD and event.at > self.trouble_since
         )

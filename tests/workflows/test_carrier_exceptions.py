@@ -37,11 +37,14 @@ async def test_an_exception_holds_the_order_until_the_parcel_moves_again(
     assert alert["subject"] == f"package 1 of order {order_id}"
     assert tracking in alert["message"] and f"/orders/{order_id}" in alert["message"]
 
-    # The same report again, or an old one arriving late, changes nothing.
+    # The same report again, or old ones arriving late, change nothing: not even a stage
+    # never seen before, when the carrier reached it before the exception.
     await report(stack, tracking, "exception", T0 + timedelta(hours=9))
     await report(stack, tracking, "in_transit", T0 + timedelta(hours=3), event_id="late-copy")
+    await report(stack, tracking, "out_for_delivery", T0 + timedelta(hours=8))
     await settle(stack)
     assert (await get_order(stack, order_id))["status"] == "on_hold"
+    assert [a["id"] for a in await alerts(stack, "carrier_exception")] == [alert["id"]]
     assert len(await alerts(stack, "carrier_exception", include_resolved="true")) == 1
 
     # A later report on the road, even of a stage it had reached: the parcel moves again.
