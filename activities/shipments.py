@@ -12,6 +12,7 @@ from domain.shipping import (
     HandOver,
     LabelRequest,
     LabelView,
+    ParcelEvent,
     ParcelTrouble,
     SlaBreach,
     StageBreach,
@@ -195,6 +196,25 @@ class ShipmentActivities:
         with transaction(self.sessions) as session:
             ShipmentRepository(session).void(request.shipment_id, request.at)
         return True
+
+    @activity.defn
+    def carrier_tracking(self, request: HandOver) -> list[ParcelEvent]:
+        """What the carrier recorded for the parcel, asked directly: its webhooks may be late."""
+        with transaction(self.sessions) as session:
+            shipment = ShipmentRepository(session).get(request.shipment_id)
+            if shipment is None or shipment.tracking_number is None:
+                return []
+            carrier, tracking_number = shipment.carrier, shipment.tracking_number
+        return [
+            ParcelEvent(
+                carrier=event.carrier,
+                event_id=event.event_id,
+                tracking_number=event.tracking_number,
+                stage=event.stage,
+                at=event.at,
+            )
+            for event in self._carrier(carrier).tracking(tracking_number)
+        ]
 
     def _carrier(self, name: str) -> Carrier:
         try:

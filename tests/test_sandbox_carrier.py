@@ -218,6 +218,24 @@ def test_a_label_cannot_be_voided_after_pickup(carrier: SandboxCarrier, sandbox_
         carrier.void_label(label.label_id)
 
 
+def test_the_carrier_tells_what_it_recorded_when_asked(
+    carrier: SandboxCarrier, sandbox_url: str
+) -> None:
+    """A refused void is followed by this question: its webhooks may not have arrived."""
+    label = carrier.buy_label(parcel("shp-asked"), key="ship-asked")
+    assert carrier.tracking(label.tracking_number) == []
+    at = "2026-03-02T09:00:00+00:00"
+    sent = send(sandbox_url, label.tracking_number, stage="picked_up", event_id="evt-a", at=at)
+    assert sent.status_code == 202
+    [event] = carrier.tracking(label.tracking_number)
+    assert (event.carrier, event.event_id, event.tracking_number) == (
+        "sandbox", "evt-a", label.tracking_number,
+    )  # fmt: skip
+    assert (event.stage, event.at.isoformat()) == ("picked_up", at)
+    with pytest.raises(CarrierError, match="no tracking for SBX-NOPE"):
+        carrier.tracking("SBX-NOPE")
+
+
 def test_voiding_an_unknown_label_is_404_and_counts_as_gone(
     carrier: SandboxCarrier, sandbox_url: str
 ) -> None:
@@ -231,6 +249,8 @@ def test_an_unreachable_carrier_is_a_carrier_error() -> None:
         down.buy_label(parcel(), key="ship-down")
     with pytest.raises(CarrierError, match="sandbox carrier at"):
         down.void_label("lbl_down")
+    with pytest.raises(CarrierError, match="sandbox carrier at"):
+        down.tracking("SBX-DOWN")
 
 
 # --- tracking events -------------------------------------------------------------------------

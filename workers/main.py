@@ -103,6 +103,7 @@ def build_worker(
             shipping.raise_parcel_exception,
             shipping.stamp_warehouse,
             shipping.void_label,
+            shipping.carrier_tracking,
             statistics.recompute_stage_statistics,
             outbox.deliver_pending,
         ],

@@ -82,6 +82,7 @@ class ShipmentWorkflow:
         # a later workflow task than the code that depends on it, and replay would fail.
         watches_stages = workflow.patched("stage-sla")
         self.reports_exceptions = workflow.patched("carrier-exceptions")
+        asks_carrier = workflow.patched("tracking-after-refused-void")
         if not await self._io(ShipmentActivities.check_package_stock, self._hand_over()):
             return self._result("blocked", "the package's stock is no longer reserved for it")
         self.label = await self._io(
@@ -127,6 +128,12 @@ class ShipmentWorkflow:
                 if await self._io(ShipmentActivities.void_label, self._hand_over()):
                     return self._result("cancelled", "label voided before pickup")
                 self.cancel_requested = False  # the carrier has it: it travels on
+                if asks_carrier:
+                    # Its report is still on the way: ask the carrier now, so the order (and
+                    # whoever asked to cancel) learns of the pickup without waiting for it.
+                    reports = await self._io(ShipmentActivities.carrier_tracking, self._hand_over())
+                    for event in reports:
+                        self.carrier_event(event)
             else:
                 self.cancel_requested = False  # too late: already handed over
 

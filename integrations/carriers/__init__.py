@@ -53,3 +53,7 @@ class Carrier(Protocol):
 
     def void_label(self, label_id: str) -> None:
         """Idempotent; raises ``LabelAlreadyUsed`` once the parcel is picked up."""
+
+    def tracking(self, tracking_number: str) -> list[TrackingEvent]:
+        """Every event the carrier recorded for the parcel, oldest first: for when its
+        webhooks haven't arrived (yet)."""

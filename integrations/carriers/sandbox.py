@@ -48,6 +48,15 @@ class SandboxCarrier:
             raise LabelAlreadyUsed(f"label {label_id}: {_describe(response)}")
         raise CarrierError(f"sandbox carrier could not void {label_id}: {_describe(response)}")
 
+    def tracking(self, tracking_number: str) -> list[TrackingEvent]:
+        try:
+            response = self.client.get(f"/parcels/{tracking_number}")
+        except httpx.HTTPError as error:
+            raise CarrierError(f"sandbox carrier at {self.base_url}: {error}") from error
+        if response.status_code != 200:
+            raise CarrierError(f"no tracking for {tracking_number}: {_describe(response)}")
+        return [tracking_event(event) for event in response.json()["events"]]
+
     def close(self) -> None:
         self.client.close()
 
@@ -70,6 +79,11 @@ def parse_tracking_event(body: bytes) -> TrackingEvent:
         raise ValueError(f"the body is not JSON: {error}") from None
     if not isinstance(payload, dict):
         raise ValueError("the body must be a JSON object")
+    return tracking_event(payload)
+
+
+def tracking_event(payload: dict[str, Any]) -> TrackingEvent:
+    """One event as the sandbox sends and lists it; ValueError saying what is wrong."""
     event_id = _text(payload, "event_id")
     tracking_number = _text(payload, "tracking_number")
     stage_name = _text(payload, "stage")

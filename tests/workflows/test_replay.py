@@ -35,6 +35,7 @@ def test_representative_histories_are_recorded() -> None:
     for shape in ("late_pickup_yellow_then_red", "picked_up_and_delivered", "voided_before_pickup"):
         assert {shape, f"before_stage_sla__{shape}"} <= shipments
     assert {"every_stage_late", "exception_then_delivered"} <= shipments
+    assert "void_refused_then_asked_the_carrier" in shipments
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
