@@ -82,7 +82,8 @@ class NotificationActivities:
 
     @activity.defn
     def deliver_pending(self, request: OutboxRequest) -> OutboxReport:
-        """One pass over the unsent notifications, oldest first. A notification that failed
+        """One pass over the unsent notifications, oldest first; a reminder to confirm receipt
+        only while the order still waits for it. A notification that failed
         ``max_attempts`` times is left alone and support is told, once."""
         now = utcnow()
         with transaction(self.sessions) as session:
@@ -91,6 +92,7 @@ class NotificationActivities:
                 written_before=now - request.grace,
                 max_attempts=request.max_attempts,
                 limit=request.batch,
+                while_delivered=[kind.value for kind in ReminderKind],
             )
         report = OutboxReport()
         for done, note_id in enumerate(pending, start=1):

@@ -99,6 +99,8 @@ class ShipmentActivities:
                     alerts.resolve(_sla_key(request.shipment_id, level))
                 _resolve_stages(alerts, request.shipment_id, ENDED_BY_PICKUP)
         except OutOfStock as error:
+            with transaction(self.sessions) as session:  # it won't leave: nothing is late
+                AlertRepository(session).resolve_prefix(_sla_prefix(request.shipment_id))
             raise business_failure(error) from error
         return shipped
 
@@ -168,7 +170,9 @@ class ShipmentActivities:
     @activity.defn
     def stamp_stage(self, stamp: StageStamp) -> None:
         with transaction(self.sessions) as session:
-            ShipmentRepository(session).stamp(stamp.shipment_id, stamp.stage, stamp.at)
+            ShipmentRepository(session).stamp(
+                stamp.shipment_id, stamp.stage, stamp.at, resumed=stamp.moving_again
+            )
             alerts = AlertRepository(session)
             _resolve_stages(alerts, stamp.shipment_id, ENDED_BY_CARRIER.get(stamp.stage, []))
             if stamp.moving_again:
@@ -195,6 +199,7 @@ class ShipmentActivities:
             return False
         with transaction(self.sessions) as session:
             ShipmentRepository(session).void(request.shipment_id, request.at)
+            AlertRepository(session).resolve_prefix(_sla_prefix(request.shipment_id))
         return True
 
     @activity.defn
@@ -223,12 +228,17 @@ class ShipmentActivities:
             raise CarrierError(f"no carrier named {name} is configured") from None
 
 
+def _sla_prefix(shipment_id: str) -> str:
+    """Every SLA alert of the shipment: its ship-by deadline's and its stages'."""
+    return f"sla:{shipment_id}:"
+
+
 def _sla_key(shipment_id: str, level: SlaLevel) -> str:
-    return f"sla:{shipment_id}:{level.value}"
+    return f"{_sla_prefix(shipment_id)}{level.value}"
 
 
 def _stage_key(shipment_id: str, stage: Stage, level: SlaLevel) -> str:
-    return f"sla:{shipment_id}:{stage.value}:{level.value}"
+    return f"{_sla_prefix(shipment_id)}{stage.value}:{level.value}"
 
 
 def _exception_key(shipment_id: str) -> str:

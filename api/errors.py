@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from domain.errors import (
     ActionRefused,
+    AlertNotFound,
     IdempotencyConflict,
     InvalidOrder,
     InvalidRequest,
@@ -31,6 +32,7 @@ STATUS_OF: dict[type[OrderflowError], int] = {
     InvalidRequest: 400,
     InvalidOrder: 422,
     OrderNotFound: 404,
+    AlertNotFound: 404,
     UnknownCarrier: 404,
     OutOfStock: 409,
     IdempotencyConflict: 409,

@@ -45,6 +45,10 @@ class UnknownCarrier(OrderflowError):
     code = "unknown_carrier"
 
 
+class AlertNotFound(OrderflowError):
+    code = "alert_not_found"
+
+
 class ScanRefused(OrderflowError):
     """A scanned item that does not belong in the package, or one too many."""
 

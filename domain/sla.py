@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class SlaLevel(StrEnum):
@@ -77,11 +77,17 @@ class SlaRules(BaseModel):
     # How long each stage may take before it turns yellow, then red. Once a stage has
     # ``min_samples`` recent durations, mean + 2σ (yellow) and mean + 3σ (red) take over, never
     # later than these: history may only make the limits tighter.
+    # A stage the rules leave out keeps its default.
     stages: dict[Stage, StageLimit] = Field(default_factory=_default_stage_limits)
     min_samples: int = Field(30, ge=2)
-    # Nor earlier than this: a stage that always takes the same time has σ = 0, and its
-    # first slightly slow parcel shouldn't raise an alarm.
-    learned_floor: timedelta = timedelta(minutes=5)
+    # The least margin over the mean a learned limit keeps: a stage that always takes the
+    # same time has σ = 0, and its first slightly slow parcel shouldn't raise an alarm.
+    learned_floor: timedelta = Field(timedelta(minutes=2), gt=timedelta(0))
+
+    @field_validator("stages", mode="after")
+    @classmethod
+    def _defaults_for_the_rest(cls, stages: dict[Stage, StageLimit]) -> dict[Stage, StageLimit]:
+        return _default_stage_limits() | stages
 
     def ship_by_for(self, channel: str) -> timedelta:
         return self.ship_by.get(channel) or self.ship_by.get("default") or timedelta(days=1)
@@ -148,7 +154,8 @@ def effective_limits(
     rules: SlaRules, learned: Sequence[StageStatistics]
 ) -> dict[Stage, EffectiveLimit]:
     """Per stage: mean + 2σ (yellow) and mean + 3σ (red) of history when there is enough of
-    it, between ``learned_floor`` and the configured limit; the configured limit otherwise."""
+    it, at least ``learned_floor`` over the mean and never later than the configured limit;
+    the configured limit otherwise."""
     statistics = {s.stage: s for s in learned}
     limits: dict[Stage, EffectiveLimit] = {}
     for stage, limit in rules.stages.items():
@@ -157,7 +164,7 @@ def effective_limits(
             limits[stage] = EffectiveLimit(yellow=limit.yellow, red=limit.red, source="rules")
             continue
         mean, sigma = history.mean, history.stddev
-        yellow = min(max(mean + 2 * sigma, rules.learned_floor), limit.yellow)
+        yellow = min(mean + max(2 * sigma, rules.learned_floor), limit.yellow)
         red = min(max(mean + 3 * sigma, yellow), limit.red)
         limits[stage] = EffectiveLimit(
             yellow=yellow, red=red, source="history", samples=history.samples

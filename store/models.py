@@ -359,4 +359,5 @@ class Shipment(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     exception_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # moving after an exception
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -653,6 +653,22 @@ class AlertRepository:
         )
         return bool(resolved.rowcount)
 
+    def resolve_id(self, alert_id: int) -> Alert | None:
+        """A person closes the alert; one already closed stays as it was."""
+        alert = self.session.get(Alert, alert_id, with_for_update=True)
+        if alert is not None and alert.resolved_at is None:
+            alert.open_key, alert.resolved_at = None, utcnow()
+        return alert
+
+    def resolve_prefix(self, prefix: str) -> int:
+        """Every open alert whose key starts with ``prefix`` (all of one shipment's)."""
+        resolved = self.session.execute(
+            update(Alert)
+            .where(Alert.open_key.startswith(prefix, autoescape=True))
+            .values(open_key=None, resolved_at=utcnow())
+        )
+        return resolved.rowcount
+
     def page(
         self, *, kind: str | None, include_resolved: bool, limit: int, before_id: int | None
     ) -> list[Alert]:
@@ -749,16 +765,26 @@ class NotificationRepository:
         return notification
 
     def pending(
-        self, *, written_after: datetime, written_before: datetime, max_attempts: int, limit: int
+        self,
+        *,
+        written_after: datetime,
+        written_before: datetime,
+        max_attempts: int,
+        limit: int,
+        while_delivered: Sequence[str] = (),
     ) -> list[int]:
-        """IDs of undelivered notifications written in that span, oldest first."""
+        """IDs of undelivered notifications written in that span, oldest first. Those under
+        ``while_delivered`` keys only while their order is delivered (a reminder to confirm
+        means nothing once the order is completed)."""
         query = (
             select(Notification.id)
+            .join(Order, Order.id == Notification.order_id)
             .where(
                 Notification.sent_at.is_(None),
                 Notification.created_at >= written_after,
                 Notification.created_at < written_before,
                 Notification.attempts < max_attempts,
+                or_(Notification.key.not_in(while_delivered), Order.status == "delivered"),
             )
             .order_by(Notification.id)
             .limit(limit)
@@ -782,7 +808,7 @@ class NotificationRepository:
 
 STAGE_COLUMNS = {stage: f"{stage.value}_at" for stage in TrackingStage}
 WAREHOUSE_AND_CARRIER_STAMPS = (
-    "label_bought_at", "pick_started_at", "packed_at", *STAGE_COLUMNS.values(),
+    "label_bought_at", "pick_started_at", "packed_at", *STAGE_COLUMNS.values(), "resumed_at",
 )  # fmt: skip
 
 
@@ -824,15 +850,20 @@ class ShipmentRepository:
             },
         )
 
-    def stamp(self, shipment_id: str, stage: TrackingStage, at: datetime) -> None:
-        """The first report of a stage sets its stamp; the status only moves forward."""
+    def stamp(
+        self, shipment_id: str, stage: TrackingStage, at: datetime, *, resumed: bool = False
+    ) -> None:
+        """The first report of a stage sets its stamp; the status only moves forward, except
+        when the parcel moves on after an exception (``resumed``)."""
         shipment = self.session.get(Shipment, shipment_id, with_for_update=True)
         if shipment is None:
             raise LookupError(f"no shipment {shipment_id}")
         column = STAGE_COLUMNS[stage]
         if getattr(shipment, column) is None:
             setattr(shipment, column, at)
-        if progress_rank(stage) >= progress_rank(shipment.status):
+        if resumed:
+            shipment.status, shipment.resumed_at = stage.value, at
+        elif progress_rank(stage) >= progress_rank(shipment.status):
             shipment.status = stage.value
 
     def stamp_warehouse(self, shipment_id: str, step: str, at: datetime) -> None:

@@ -251,22 +251,30 @@ class OrderWorkflow:
         """A carrier exception puts the order on hold for support; once every parcel in
         trouble moves again, fulfilment resumes."""
 
+        told: set[int] = set()  # the packages the timeline names as in trouble
+
         def out_of_step() -> bool:
-            return bool(self.parcel_troubles) != (self.status == OrderStatus.ON_HOLD)
+            if self.status != OrderStatus.ON_HOLD:
+                return bool(self.parcel_troubles)
+            return set(self.parcel_troubles) != told
 
         while True:
             await wait_until(lambda: ended.done() or out_of_step())
             if ended.done():
                 return
-            if self.parcel_troubles:
-                self.hold_reason = "; ".join(
-                    f"the carrier reported an exception for package {p.package} "
-                    f"({p.tracking_number})"
-                    for p in sorted(self.parcel_troubles.values(), key=lambda p: p.package)
-                )
-                await self._stamp(OrderStatus.ON_HOLD, self.hold_reason)
-            else:
+            if not self.parcel_troubles:
+                told = set()
                 await self._resume_fulfilling()
+                continue
+            told = set(self.parcel_troubles)
+            self.hold_reason = "; ".join(
+                f"the carrier reported an exception for package {p.package} ({p.tracking_number})"
+                for p in sorted(self.parcel_troubles.values(), key=lambda p: p.package)
+            )
+            if self.status == OrderStatus.ON_HOLD:  # another parcel in trouble, or one less
+                await self._note(self.hold_reason)
+            else:
+                await self._stamp(OrderStatus.ON_HOLD, self.hold_reason)
 
     async def _resume_fulfilling(self) -> None:
         self.hold_reason = None

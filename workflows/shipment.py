@@ -52,6 +52,8 @@ IO_TIMEOUT = timedelta(seconds=30)
 IO_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1), non_retryable_error_types=[OutOfStock.__name__]
 )
+# A question that may go unanswered: the parcel's other clocks must not wait on it.
+ASK_RETRY = RetryPolicy(maximum_attempts=3)
 
 
 @workflow.defn
@@ -75,6 +77,7 @@ class ShipmentWorkflow:
         self.raised: set[tuple[Stage, SlaLevel]] = set()
         self.reports_exceptions = False
         self.trouble_since: datetime | None = None  # the carrier's exception, until it moves
+        self.latest_road_at: datetime | None = None  # the newest report on the normal road
 
     @workflow.run
     async def run(self, shipment: ShipmentInput) -> ShipmentResult:
@@ -114,7 +117,8 @@ class ShipmentWorkflow:
                 if ship_by is not None and ship_by.at <= workflow.now():
                     await self._breach(marks.pop(0))
                 for mark in late:
-                    if mark.at <= workflow.now():
+                    # A scan during the awaits above may have ended the stage.
+                    if mark.at <= workflow.now() and self._stage() == (mark.stage, mark.since):
                         await self._stage_breach(mark)
                 continue
             if self.pending:
@@ -131,8 +135,7 @@ class ShipmentWorkflow:
                 if asks_carrier:
                     # Its report is still on the way: ask the carrier now, so the order (and
                     # whoever asked to cancel) learns of the pickup without waiting for it.
-                    reports = await self._io(ShipmentActivities.carrier_tracking, self._hand_over())
-                    for event in reports:
+                    for event in await self._ask_carrier():
                         self.carrier_event(event)
             else:
                 self.cancel_requested = False  # too late: already handed over
@@ -161,11 +164,13 @@ class ShipmentWorkflow:
                 ),
             )
             self.stages.setdefault(event.stage, event.at)
-        if event.stage == TrackingStage.EXCEPTION and self.reports_exceptions:
+        if event.stage == TrackingStage.EXCEPTION and self._fresh_trouble(event):
             await self._in_trouble(event)
         elif moving_again:
             self.trouble_since = None
             await self._tell_order(event.stage, event.at)
+        if event.stage in ROAD:
+            self.latest_road_at = max(event.at, self.latest_road_at or event.at)
         if event.stage == TrackingStage.DELIVERED:
             return self._result("delivered", delivered_at=event.at)
         if event.stage == TrackingStage.RETURNED:
@@ -173,8 +178,22 @@ class ShipmentWorkflow:
         return None
 
     def _is_news(self, event: ParcelEvent) -> bool:
-        """A stage not reached before, or a sign the parcel moves again after an exception."""
-        return event.stage not in self.stages or self._moves_again(event)
+        """A stage not reached before, a new exception after the parcel moved on from one, or
+        a sign it moves again after an exception."""
+        if event.stage not in self.stages:
+            return True
+        if event.stage == TrackingStage.EXCEPTION:
+            return self._fresh_trouble(event)
+        return self._moves_again(event)
+
+    def _fresh_trouble(self, event: ParcelEvent) -> bool:
+        """An exception newer than every report on the road: one the parcel has not already
+        moved past (a delayed report of an old problem holds nothing)."""
+        return (
+            self.reports_exceptions
+            and self.trouble_since is None
+            and (self.latest_road_at is None or event.at > self.latest_road_at)
+        )
 
     def _moves_again(self, event: ParcelEvent) -> bool:
         """After a carrier exception, a later report on the road, even of a stage the parcel
@@ -352,12 +371,23 @@ class ShipmentWorkflow:
             picked_up_at=self.stages.get(TrackingStage.PICKED_UP),
         )
 
-    async def _io(self, method: Callable[..., object], arg: object):  # type: ignore[no-untyped-def]
+    async def _ask_carrier(self) -> list[ParcelEvent]:
+        """The carrier's tracking, or nothing when it can't tell us now: its webhook will."""
+        try:
+            return await self._io(
+                ShipmentActivities.carrier_tracking, self._hand_over(), retry=ASK_RETRY
+            )
+        except ActivityError:
+            return []
+
+    async def _io(  # type: ignore[no-untyped-def]
+        self, method: Callable[..., object], arg: object, retry: RetryPolicy = IO_RETRY
+    ):
         return await workflow.execute_local_activity_method(
             method,  # type: ignore[arg-type]
             arg,
             start_to_close_timeout=IO_TIMEOUT,
-            retry_policy=IO_RETRY,
+            retry_policy=retry,
         )
 
 

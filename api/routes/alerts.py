@@ -1,4 +1,6 @@
-"""Alerts people must act on: low stock now, late shipments later."""
+"""Alerts people must act on: low stock, late parcels, carrier exceptions, audits, customer
+messages that never went out. Most close themselves when the condition ends; a person closes
+the rest once they dealt with it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionsDep
 from api.schemas import AlertPage, AlertPublic
-from domain.errors import InvalidRequest
+from domain.errors import AlertNotFound, InvalidRequest
 from store.db import transaction
 from store.repositories import AlertRepository
 
@@ -39,6 +41,21 @@ async def list_alerts(
         return AlertPage(items=items, next_cursor=next_cursor)
 
     return await run_in_threadpool(page)
+
+
+@router.post("/{alert_id}/resolve", response_model=AlertPublic)
+async def resolve_alert(alert_id: int, *, sessions: SessionsDep) -> AlertPublic:
+    """Close an alert someone dealt with (a returned parcel, a message sent by hand). Closing
+    one already closed changes nothing; if the condition comes back, a new alert opens."""
+
+    def resolve() -> AlertPublic:
+        with transaction(sessions) as session:
+            alert = AlertRepository(session).resolve_id(alert_id)
+            if alert is None:
+                raise AlertNotFound(f"no alert {alert_id}")
+            return AlertPublic.model_validate(alert, from_attributes=True)
+
+    return await run_in_threadpool(resolve)
 
 
 def _decode(cursor: str) -> int:

@@ -82,11 +82,21 @@ def test_with_enough_history_yellow_is_mean_plus_two_sigma_and_red_three() -> No
     )
 
 
-def test_history_never_loosens_a_limit_nor_goes_below_the_floor() -> None:
+def test_history_never_loosens_a_limit_and_keeps_a_least_margin_over_the_mean() -> None:
     slow = effective_limits(SlaRules(), [history(Stage.PACK, 50, 40, 10)])[Stage.PACK]
     assert (slow.yellow, slow.red) == (timedelta(minutes=30), timedelta(hours=1))
-    steady = effective_limits(SlaRules(), [history(Stage.PICK, 50, 2, 0)])[Stage.PICK]
-    assert (steady.yellow, steady.red) == (timedelta(minutes=5), timedelta(minutes=5))
+    # Always 20 minutes (σ = 0): yellow 2 minutes over, not at the mean itself.
+    steady = effective_limits(SlaRules(), [history(Stage.PICK, 50, 20, 0)])[Stage.PICK]
+    assert (steady.yellow, steady.red) == (timedelta(minutes=22), timedelta(minutes=22))
+
+
+def test_rules_that_name_some_stages_keep_the_defaults_for_the_others() -> None:
+    rules = SlaRules(
+        stages={Stage.PACK: StageLimit(yellow=timedelta(hours=1), red=timedelta(hours=2))}
+    )
+    assert rules.stages[Stage.PACK].yellow == timedelta(hours=1)
+    assert rules.stages[Stage.PICK] == SlaRules().stages[Stage.PICK]
+    assert set(rules.stages) == set(Stage)
 
 
 def test_summarize_gives_the_population_mean_and_sigma() -> None:

@@ -6,15 +6,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain.order import OrderStatus
+from store.db import SessionFactory
 from tests.conftest import Stack
 from tests.workflows.shipping_support import (
     T0,
     alerts,
+    eventually,
     get_order,
     lines,
     paid_and_labelled,
     report,
     settle,
+    shipment_rows,
+    stamped,
     wait_for,
 )
 
@@ -95,3 +99,82 @@ async def test_a_parcel_returned_after_an_exception_stays_on_hold_with_the_reaso
     assert [e["status"] for e in body["timeline"]][-2:] == ["on_hold", "on_hold"]
     # Support still has the exception to deal with: the parcel is back, not delivered.
     assert len(await alerts(stack, "carrier_exception")) == 1
+
+
+async def test_a_new_exception_after_the_parcel_moved_on_holds_the_order_again(
+    stack: Stack, localstripe_url: str
+) -> None:
+    order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=1))
+    order_id, tracking = order["id"], package["tracking_number"]
+    await report(stack, tracking, "picked_up", T0)
+    await report(stack, tracking, "exception", T0 + timedelta(hours=2), event_id="first")
+    await wait_for(stack, order_id, OrderStatus.ON_HOLD)
+    await report(stack, tracking, "in_transit", T0 + timedelta(hours=4))
+    await wait_for(stack, order_id, OrderStatus.FULFILLING, "moving the parcels again")
+
+    await report(stack, tracking, "exception", T0 + timedelta(hours=6), event_id="second")
+    body = await wait_for(stack, order_id, OrderStatus.ON_HOLD)
+    assert [e["status"] for e in body["timeline"]].count("on_hold") == 2
+    assert len(await alerts(stack, "carrier_exception")) == 1
+    assert len(await alerts(stack, "carrier_exception", include_resolved="true")) == 2
+
+    await report(stack, tracking, "delivered", T0 + timedelta(hours=9))
+    await wait_for(stack, order_id, OrderStatus.DELIVERED)
+    assert await alerts(stack, "carrier_exception") == []
+
+
+async def test_an_exception_older_than_the_parcels_progress_holds_nothing(
+    stack: Stack, localstripe_url: str, sessions: SessionFactory
+) -> None:
+    """A delayed report of a problem the parcel already moved past."""
+    order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=1))
+    order_id, tracking = order["id"], package["tracking_number"]
+    await report(stack, tracking, "picked_up", T0)
+    await report(stack, tracking, "in_transit", T0 + timedelta(hours=5))
+    await wait_for(stack, order_id, OrderStatus.FULFILLING)
+    await stamped(stack, order_id, 1, "in_transit")
+
+    await report(stack, tracking, "exception", T0 + timedelta(hours=3))
+    await stamped(stack, order_id, 1, "exception")  # on the record all the same
+    await settle(stack)
+    assert (await get_order(stack, order_id))["status"] == "fulfilling"
+    assert await alerts(stack, "carrier_exception", include_resolved="true") == []
+    await report(stack, tracking, "delivered", T0 + timedelta(hours=9))
+    await wait_for(stack, order_id, OrderStatus.DELIVERED)
+
+
+async def test_a_second_parcel_in_trouble_while_on_hold_is_named_and_both_must_move(
+    stack: Stack, localstripe_url: str, sessions: SessionFactory
+) -> None:
+    order, packages = await paid_and_labelled(
+        stack, localstripe_url, lines(TEA_001=1, MOON_003=1), count=2
+    )
+    order_id = order["id"]
+    first, second = (p["tracking_number"] for p in packages)
+    for tracking in (first, second):
+        await report(stack, tracking, "picked_up", T0)
+    await report(stack, first, "exception", T0 + timedelta(hours=2))
+    await wait_for(stack, order_id, OrderStatus.ON_HOLD, "package 1")
+    await report(stack, second, "exception", T0 + timedelta(hours=3))
+    body = await wait_for(stack, order_id, OrderStatus.ON_HOLD, "package 2")
+    assert body["timeline"][-1]["note"] == (
+        f"the carrier reported an exception for package 1 ({first}); "
+        f"the carrier reported an exception for package 2 ({second})"
+    )
+
+    await report(stack, first, "in_transit", T0 + timedelta(hours=5))
+    only_second = f"the carrier reported an exception for package 2 ({second})"
+
+    async def noted() -> bool:
+        body = await get_order(stack, order_id)
+        return body["status"] == "on_hold" and body["timeline"][-1]["note"] == only_second
+
+    await eventually(stack, noted, "a note that only package 2 is in trouble")
+    await report(stack, second, "in_transit", T0 + timedelta(hours=6))
+    await wait_for(stack, order_id, OrderStatus.FULFILLING, "moving the parcels again")
+    rows = {r.package: r for r in shipment_rows(sessions, order_id)}
+    assert (rows[1].status, rows[1].resumed_at) == ("in_transit", T0 + timedelta(hours=5))
+
+    for tracking in (first, second):
+        await report(stack, tracking, "delivered", T0 + timedelta(hours=9))
+    await wait_for(stack, order_id, OrderStatus.DELIVERED)

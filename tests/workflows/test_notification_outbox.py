@@ -16,7 +16,7 @@ from integrations.notifications.mail import MailNotifier
 from integrations.notifications.mail_sink import Collector
 from orderflow.stack import free_port
 from store.db import SessionFactory, transaction
-from store.models import Notification, utcnow
+from store.models import Notification, Order, utcnow
 from tests.conftest import Stack
 from tests.workflows.shipping_support import alerts, lines, pay_and_notify, place, wait_for
 from workflows.notification_outbox import NotificationOutboxWorkflow
@@ -134,3 +134,38 @@ async def test_too_old_a_notification_is_not_sent_any_more(
         note.created_at = utcnow() - timedelta(days=4)
     assert await run_outbox(stack) == OutboxReport()
     assert mails_about(mail_sink, order_id) == []
+
+
+async def test_a_reminder_to_confirm_goes_out_only_while_the_order_waits_for_it(
+    stack: Stack, localstripe_url: str, sessions: SessionFactory, mail_sink: Collector
+) -> None:
+    """A reminder a channel was down for is retried while the order is delivered; once the
+    order completed (confirmed, or the window ran out) it would only confuse the customer."""
+    order_id = await allocated_order(stack, localstripe_url)
+    with transaction(sessions) as session:
+        note = session.scalar(select(Notification).where(Notification.order_id == order_id))
+        assert note is not None
+        note.sent_at = utcnow()  # the packages notice went out
+        session.add(
+            Notification(
+                order_id=order_id,
+                key="reminder",
+                recipient=note.recipient,
+                message=f"Did order {order_id} arrive?",
+                created_at=utcnow() - timedelta(minutes=5),
+                last_error="mail to 127.0.0.1:1: connection refused",
+                attempts=1,
+            )
+        )
+        order = session.get(Order, order_id)
+        assert order is not None
+        order.status = "completed"
+    assert await run_outbox(stack) == OutboxReport()
+
+    with transaction(sessions) as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        order.status = "delivered"
+    assert await run_outbox(stack) == OutboxReport(sent=1)
+    assert mails_about(mail_sink, order_id) == ["reminder"]
+    assert mail_sink.messages[-1]["Subject"] == "Did your order arrive?"

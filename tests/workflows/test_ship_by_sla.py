@@ -76,3 +76,17 @@ async def test_a_parcel_picked_up_in_time_raises_nothing(
     assert await sla_level(stack, order_id) is None
     await report(stack, tracking, "delivered", ordered_at + timedelta(hours=5))
     await wait_for(stack, order_id, OrderStatus.DELIVERED)
+
+
+async def test_a_late_parcel_cancelled_before_pickup_closes_its_alerts(
+    stack: Stack, localstripe_url: str
+) -> None:
+    """The parcel will never leave: nothing about it is late any more."""
+    order_id, _ = await express_order(stack, localstripe_url)
+    await stack.env.sleep(timedelta(hours=1, minutes=31))
+    assert [a["level"] for a in await sla_alerts(stack)] == ["yellow"]
+    response = await stack.api.post(f"/orders/{order_id}/cancel", json={"reason": "too slow"})
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    assert await sla_alerts(stack) == []
+    assert len(await sla_alerts(stack, include_resolved="true")) == 1
