@@ -9,6 +9,7 @@ from domain.errors import OutOfStock, StockMoved
 from domain.messages import (
     PackageReservation,
     ReservationResult,
+    ReturnedParcels,
     StockQuery,
     StockRequest,
     StockSnapshot,
@@ -68,6 +69,18 @@ class InventoryActivities:
             released = stock.release(request.order_id)
             review_low_stock(session, places, self.low_stock_threshold)
             return released
+
+    @activity.defn
+    def restock_returned(self, request: ReturnedParcels) -> None:
+        """The returned parcels' units are sellable again (and may close low-stock alerts)."""
+        with transaction(self.sessions) as session:
+            stock = StockRepository(session)
+            places = [
+                place
+                for package in request.packages
+                for place in stock.restock_package(request.order_id, package)
+            ]
+            review_low_stock(session, places, self.low_stock_threshold)
 
     @activity.defn
     def ship_stock(self, request: StockRequest) -> int:

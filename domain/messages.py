@@ -126,6 +126,13 @@ class StockRequest(BaseModel):
     lines: list[OrderedLine] = []
 
 
+class ReturnedParcels(BaseModel):
+    """Packages the carrier brought back to the sender."""
+
+    order_id: str
+    packages: list[int]
+
+
 class Allocation(BaseModel):
     sku: str
     warehouse: str

@@ -96,10 +96,11 @@ class StockLevel(Base):
 class StockMovement(Base):
     """The stock ledger: every change to a stock level is a row naming the order behind it.
 
-    ``kind`` is receipt (on_hand +q), reserve (reserved +q), release (reserved -q) or
-    ship (on_hand -q and reserved -q). The unique key makes each movement happen once: for
-    an order's reservation the reference is ``<order>/<round>/<package>``, so a retried
-    activity never reserves twice while a new round (after a pre-reservation expired) can.
+    ``kind`` is receipt (on_hand +q), reserve (reserved +q), release (reserved -q),
+    ship (on_hand -q and reserved -q) or restock (on_hand +q: a parcel came back). The
+    unique key makes each movement happen once: for an order's reservation the reference is
+    ``<order>/<round>/<package>``, so a retried activity never reserves twice while a new
+    round (after a pre-reservation expired) can.
     """
 
     __tablename__ = "stock_movements"

@@ -291,6 +291,26 @@ class StockRepository:
             raise OutOfStock(f"package {package} of {order_id} holds no stock to ship")
         return self._settle_movements(held, order_id, "ship", leaves_warehouse=True)
 
+    def restock_package(self, order_id: str, package: int) -> list[tuple[str, str]]:
+        """A parcel came back to the sender: its units go back on the shelf, once. Returns
+        the (sku, warehouse) places restocked by this call."""
+        restocked = []
+        for shipped in self.movements_of(order_id):
+            if shipped.kind != "ship" or shipped.package != package:
+                continue
+            if not self._move(
+                shipped.reference, order_id, shipped.sku, shipped.warehouse, "restock",
+                shipped.quantity, package=package,
+            ):  # fmt: skip
+                continue  # an earlier attempt put it back
+            self.session.execute(
+                update(StockLevel)
+                .where(StockLevel.sku == shipped.sku, StockLevel.warehouse == shipped.warehouse)
+                .values(on_hand=StockLevel.on_hand + shipped.quantity)
+            )
+            restocked.append((shipped.sku, shipped.warehouse))
+        return restocked
+
     def release(self, order_id: str) -> int:
         """Give back whatever this order still holds; returns the units released."""
         return self._settle(order_id, "release", leaves_warehouse=False)

@@ -88,6 +88,7 @@ def build_worker(
             inventory.reserve_packages,
             inventory.reserve_stock,
             inventory.release_stock,
+            inventory.restock_returned,
             inventory.ship_stock,
             payment.create_payment,
             payment.check_payment,

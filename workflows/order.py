@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         PresaleNotice,
         RefundRequest,
         ReminderRequest,
+        ReturnedParcels,
         StockQuery,
         StockRequest,
         StockSnapshot,
@@ -84,6 +85,9 @@ PACKAGES_PATCH = "packages"
 CONFIRMATION_PATCH = "confirmation-terms"
 # Orders started before it are shipped and delivered by hand (carrier-events), one package.
 SHIPMENTS_PATCH = "shipments"
+# Orders started before it stay on hold when their parcels come back, and keep a cancellation
+# refused as too late.
+RETURNED_PARCELS_PATCH = "returned-parcels"
 # Stock taken between planning and reserving makes the workflow plan again, this many times.
 PLAN_ATTEMPTS = 3
 
@@ -119,6 +123,9 @@ class OrderWorkflow:
         self.reserved = False
         self.reserved_until: datetime | None = None  # a pre-reservation's end
         self.parcel_troubles: dict[int, ShipmentProgress] = {}  # carrier exceptions, by package
+        self.takes_back_parcels = False
+        self.returned: list[int] = []  # packages the carrier brought back
+        self.nothing_out = False  # on hold with no parcel at the customer's or on its way
         self.worst_sla = SlaLevel.OK
 
     @workflow.run
@@ -133,6 +140,7 @@ class OrderWorkflow:
         self.packaged = workflow.patched(PACKAGES_PATCH)
         self.region_windows = workflow.patched(CONFIRMATION_PATCH)
         self.by_shipments = self.packaged and workflow.patched(SHIPMENTS_PATCH)
+        self.takes_back_parcels = workflow.patched(RETURNED_PARCELS_PATCH)
         if self.packaged and self.order.policy.stock.lock == LockStrategy.AT_PAYMENT:
             shortage, self.payment = None, await self._create_payment()
         else:
@@ -218,6 +226,10 @@ class OrderWorkflow:
         # A parcel was picked up before the cancellation reached it: the order goes on.
         self.cancel_too_late = self.cancel_request is not None
         problems = [r for r in results if r.outcome not in ("delivered", "cancelled")]
+        if problems and self.takes_back_parcels:
+            # Nothing reached the customer: cancelling refunds all and restocks what came back.
+            self.returned = [r.package for r in results if r.outcome == "returned"]
+            self.nothing_out = all(r.outcome != "delivered" for r in results)
         if problems:
             # A person decides; cancelling refunds and releases what is left (returns of
             # parcels that did travel come with the returns flow).
@@ -586,6 +598,11 @@ class OrderWorkflow:
         await self._io(
             InventoryActivities.release_stock, StockRequest(order_id=self.order.order_id)
         )
+        if self.returned:
+            await self._io(
+                InventoryActivities.restock_returned,
+                ReturnedParcels(order_id=self.order.order_id, packages=self.returned),
+            )
         refunded = format_amount(refund.amount, self.order.currency)
         await self._stamp(
             OrderStatus.CANCELLED, f"cancelled: {self.cancel_request.reason}; refunded {refunded}"
@@ -721,8 +738,14 @@ class OrderWorkflow:
     @workflow.update
     async def cancel(self, request: CancelRequest) -> OrderSnapshot:
         self.cancel_request = self.cancel_request or request
-        await workflow.wait_condition(lambda: is_final(self.status) or self.cancel_too_late)
+        await workflow.wait_condition(
+            lambda: is_final(self.status) or (self.cancel_too_late and not self.nothing_out)
+        )
         if not is_final(self.status):
+            if self.takes_back_parcels:
+                # Refused means not recorded: it must not cancel the order later, say when a
+                # parcel comes back while another one was delivered.
+                self.cancel_request = None
             raise _refused(
                 "a parcel was picked up before the cancellation reached it; "
                 "ask for a return instead"
@@ -731,7 +754,7 @@ class OrderWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
-        if self.shipment is not None or self.status not in (
+        if (self.shipment is not None and not self.nothing_out) or self.status not in (
             OrderStatus.PENDING_PAYMENT,
             OrderStatus.PAID,
             OrderStatus.ALLOCATED,

@@ -28,9 +28,13 @@ def test_representative_histories_are_recorded() -> None:
     names = {path.stem for path in RECORDED}
     for shape in ("completed_after_confirmation_window", "cancelled_unpaid"):
         assert {shape, f"before_packages__{shape}"} <= names
-    for patch in ("confirmation_terms", "shipments"):
+    for patch in ("confirmation_terms", "shipments", "returned_parcels"):
         assert f"before_{patch}__completed_after_confirmation_window" in names
-    assert {"delivered_by_carrier_in_two_packages", "carrier_exception_then_delivered"} <= names
+    assert {
+        "delivered_by_carrier_in_two_packages",
+        "carrier_exception_then_delivered",
+        "returned_then_cancelled_and_restocked",
+    } <= names
     shipments = {path.stem for path in RECORDED_SHIPMENTS}
     for shape in ("late_pickup_yellow_then_red", "picked_up_and_delivered", "voided_before_pickup"):
         assert {shape, f"before_stage_sla__{shape}"} <= shipments
