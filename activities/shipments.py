@@ -171,11 +171,16 @@ class ShipmentActivities:
     def stamp_stage(self, stamp: StageStamp) -> None:
         with transaction(self.sessions) as session:
             ShipmentRepository(session).stamp(
-                stamp.shipment_id, stamp.stage, stamp.at, resumed=stamp.moving_again
+                stamp.shipment_id,
+                stamp.stage,
+                stamp.at,
+                resumed=stamp.moving_again,
+                keep_status=stamp.stale,
             )
             alerts = AlertRepository(session)
             _resolve_stages(alerts, stamp.shipment_id, ENDED_BY_CARRIER.get(stamp.stage, []))
-            if stamp.moving_again:
+            # Delivered settles an exception too, even one the carrier dated after it.
+            if stamp.moving_again or stamp.stage == TrackingStage.DELIVERED:
                 alerts.resolve(_exception_key(stamp.shipment_id))
 
     @activity.defn

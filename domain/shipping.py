@@ -148,6 +148,7 @@ class StageStamp(BaseModel):
     stage: TrackingStage
     at: datetime
     moving_again: bool = False  # after a carrier exception: it closes the exception's alert
+    stale: bool = False  # an exception older than the parcel's progress: stamped, no status
 
 
 class ShipmentProgress(BaseModel):

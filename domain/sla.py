@@ -165,7 +165,7 @@ def effective_limits(
             continue
         mean, sigma = history.mean, history.stddev
         yellow = min(mean + max(2 * sigma, rules.learned_floor), limit.yellow)
-        red = min(max(mean + 3 * sigma, yellow), limit.red)
+        red = min(max(mean + 3 * sigma, yellow + rules.learned_floor), limit.red)
         limits[stage] = EffectiveLimit(
             yellow=yellow, red=red, source="history", samples=history.samples
         )

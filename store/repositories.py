@@ -871,10 +871,17 @@ class ShipmentRepository:
         )
 
     def stamp(
-        self, shipment_id: str, stage: TrackingStage, at: datetime, *, resumed: bool = False
+        self,
+        shipment_id: str,
+        stage: TrackingStage,
+        at: datetime,
+        *,
+        resumed: bool = False,
+        keep_status: bool = False,
     ) -> None:
         """The first report of a stage sets its stamp; the status only moves forward, except
-        when the parcel moves on after an exception (``resumed``)."""
+        when the parcel moves on after an exception (``resumed``), and not at all for a
+        report the parcel already moved past (``keep_status``)."""
         shipment = self.session.get(Shipment, shipment_id, with_for_update=True)
         if shipment is None:
             raise LookupError(f"no shipment {shipment_id}")
@@ -883,7 +890,7 @@ class ShipmentRepository:
             setattr(shipment, column, at)
         if resumed:
             shipment.status, shipment.resumed_at = stage.value, at
-        elif progress_rank(stage) >= progress_rank(shipment.status):
+        elif not keep_status and progress_rank(stage) >= progress_rank(shipment.status):
             shipment.status = stage.value
 
     def stamp_warehouse(self, shipment_id: str, step: str, at: datetime) -> None:

@@ -18,7 +18,7 @@ from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.shipments import ShipmentActivities
@@ -156,15 +156,22 @@ class ShipmentWorkflow:
             self.stages[TrackingStage.PICKED_UP] = event.at
             await self._tell_order(TrackingStage.PICKED_UP, event.at)
         moving_again = self._moves_again(event)
-        if event.stage not in self.stages or moving_again:
+        exception = event.stage == TrackingStage.EXCEPTION
+        fresh_trouble = exception and self._fresh_trouble(event)
+        if event.stage not in self.stages or moving_again or fresh_trouble:
             await self._io(
                 ShipmentActivities.stamp_stage,
                 StageStamp(
-                    shipment_id=self.id, stage=event.stage, at=event.at, moving_again=moving_again
+                    shipment_id=self.id,
+                    stage=event.stage,
+                    at=event.at,
+                    moving_again=moving_again,
+                    # An exception the parcel already moved past: on the record, nothing more.
+                    stale=exception and self.reports_exceptions and not fresh_trouble,
                 ),
             )
             self.stages.setdefault(event.stage, event.at)
-        if event.stage == TrackingStage.EXCEPTION and self._fresh_trouble(event):
+        if fresh_trouble:
             await self._in_trouble(event)
         elif moving_again:
             self.trouble_since = None
@@ -377,7 +384,9 @@ class ShipmentWorkflow:
             return await self._io(
                 ShipmentActivities.carrier_tracking, self._hand_over(), retry=ASK_RETRY
             )
-        except ActivityError:
+        except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                raise
             return []
 
     async def _io(  # type: ignore[no-untyped-def]

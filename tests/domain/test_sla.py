@@ -85,9 +85,9 @@ def test_with_enough_history_yellow_is_mean_plus_two_sigma_and_red_three() -> No
 def test_history_never_loosens_a_limit_and_keeps_a_least_margin_over_the_mean() -> None:
     slow = effective_limits(SlaRules(), [history(Stage.PACK, 50, 40, 10)])[Stage.PACK]
     assert (slow.yellow, slow.red) == (timedelta(minutes=30), timedelta(hours=1))
-    # Always 20 minutes (σ = 0): yellow 2 minutes over, not at the mean itself.
+    # Always 20 minutes (σ = 0): yellow 2 minutes over, not at the mean itself; red 2 later.
     steady = effective_limits(SlaRules(), [history(Stage.PICK, 50, 20, 0)])[Stage.PICK]
-    assert (steady.yellow, steady.red) == (timedelta(minutes=22), timedelta(minutes=22))
+    assert (steady.yellow, steady.red) == (timedelta(minutes=22), timedelta(minutes=24))
 
 
 def test_rules_that_name_some_stages_keep_the_defaults_for_the_others() -> None:
