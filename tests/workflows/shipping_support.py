@@ -148,6 +148,18 @@ async def paid_and_labelled(
     return order, await labelled(stack, order["id"], count)
 
 
+async def two_parcels_picked_up(stack: Stack, localstripe_url: str) -> tuple[str, str, str]:
+    """A paid order of tea and mooncakes in two packages, both with the carrier since T0:
+    the order's ID and the two tracking numbers."""
+    order, packages = await paid_and_labelled(
+        stack, localstripe_url, lines(TEA_001=1, MOON_003=1), count=2
+    )
+    first, second = (p["tracking_number"] for p in packages)
+    for tracking in (first, second):
+        await report(stack, tracking, "picked_up", T0)
+    return order["id"], first, second
+
+
 def report_body(tracking: str, stage: str, at: datetime, event_id: str | None = None) -> bytes:
     event_id = event_id or f"evt-{tracking}-{stage}"
     body = {"event_id": event_id, "tracking_number": tracking, "stage": stage}

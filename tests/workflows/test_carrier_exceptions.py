@@ -19,6 +19,7 @@ from tests.workflows.shipping_support import (
     settle,
     shipment_rows,
     stamped,
+    two_parcels_picked_up,
     wait_for,
 )
 
@@ -152,13 +153,7 @@ async def test_an_exception_older_than_the_parcels_progress_holds_nothing(
 async def test_a_second_parcel_in_trouble_while_on_hold_is_named_and_both_must_move(
     stack: Stack, localstripe_url: str, sessions: SessionFactory
 ) -> None:
-    order, packages = await paid_and_labelled(
-        stack, localstripe_url, lines(TEA_001=1, MOON_003=1), count=2
-    )
-    order_id = order["id"]
-    first, second = (p["tracking_number"] for p in packages)
-    for tracking in (first, second):
-        await report(stack, tracking, "picked_up", T0)
+    order_id, first, second = await two_parcels_picked_up(stack, localstripe_url)
     await report(stack, first, "exception", T0 + timedelta(hours=2))
     await wait_for(stack, order_id, OrderStatus.ON_HOLD, "package 1")
     await report(stack, second, "exception", T0 + timedelta(hours=3))

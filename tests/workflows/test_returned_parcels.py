@@ -20,6 +20,7 @@ from tests.workflows.shipping_support import (
     report,
     settle,
     stock,
+    two_parcels_picked_up,
     wait_for,
 )
 
@@ -56,13 +57,7 @@ async def test_an_order_whose_parcel_came_back_can_be_cancelled_refunded_and_res
 async def test_a_delivered_parcel_makes_cancelling_a_return_instead(
     stack: Stack, localstripe_url: str, sessions: SessionFactory
 ) -> None:
-    order, packages = await paid_and_labelled(
-        stack, localstripe_url, lines(TEA_001=1, MOON_003=1), count=2
-    )
-    order_id = order["id"]
-    delivered, came_back = (p["tracking_number"] for p in packages)
-    for tracking in (delivered, came_back):
-        await report(stack, tracking, "picked_up", T0)
+    order_id, delivered, came_back = await two_parcels_picked_up(stack, localstripe_url)
     await report(stack, delivered, "delivered", T0 + timedelta(days=1))
     await report(stack, came_back, "returned", T0 + timedelta(days=2))
     await wait_for(stack, order_id, OrderStatus.ON_HOLD, "package 2 returned")
