@@ -215,16 +215,7 @@ class ShipmentActivities:
             if shipment is None or shipment.tracking_number is None:
                 return []
             carrier, tracking_number = shipment.carrier, shipment.tracking_number
-        return [
-            ParcelEvent(
-                carrier=event.carrier,
-                event_id=event.event_id,
-                tracking_number=event.tracking_number,
-                stage=event.stage,
-                at=event.at,
-            )
-            for event in self._carrier(carrier).tracking(tracking_number)
-        ]
+        return self._carrier(carrier).tracking(tracking_number)
 
     def _carrier(self, name: str) -> Carrier:
         try:

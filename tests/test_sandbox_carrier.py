@@ -25,7 +25,7 @@ from integrations.carriers import (
     CarrierError,
     LabelAlreadyUsed,
     Parcel,
-    TrackingEvent,
+    ParcelEvent,
     TrackingStage,
 )
 from integrations.carriers.sandbox import SandboxCarrier, parse_tracking_event
@@ -278,7 +278,7 @@ def test_events_arrive_signed_with_the_right_json(
         "stage": "in_transit",
         "at": "2025-03-01T02:00:00+00:00",
     }
-    assert parse_tracking_event(body) == TrackingEvent(
+    assert parse_tracking_event(body) == ParcelEvent(
         carrier="sandbox",
         event_id="evt_signed_1",
         tracking_number=label.tracking_number,
@@ -435,7 +435,7 @@ def test_parse_tracking_event_rejects_garbage(body: bytes, complaint: str) -> No
 
 def test_parse_tracking_event_reads_a_webhook_body() -> None:
     event = parse_tracking_event(json.dumps(GOOD).encode())
-    assert event == TrackingEvent(
+    assert event == ParcelEvent(
         carrier="sandbox",
         event_id="evt_1",
         tracking_number="SBX0123456789",

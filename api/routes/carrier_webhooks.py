@@ -13,7 +13,6 @@ from api.deps import SessionsDep, SettingsDep, WorkflowsDep
 from api.routes.webhooks import BadSignature
 from api.schemas import Accepted
 from domain.errors import InvalidRequest, UnknownCarrier
-from domain.shipping import ParcelEvent
 from integrations.carriers.sandbox import parse_tracking_event
 from integrations.signing import verify
 from store.db import SessionFactory, transaction
@@ -50,14 +49,7 @@ async def carrier_webhook(
     shipment_id = await run_in_threadpool(_shipment_of, sessions, carrier, report.tracking_number)
     if shipment_id is None:
         return Accepted(accepted=False, detail=f"no parcel {report.tracking_number} here")
-    event = ParcelEvent(
-        carrier=carrier,
-        event_id=report.event_id,
-        tracking_number=report.tracking_number,
-        stage=report.stage,
-        at=report.at,
-    )
-    if not await workflows.shipment_event(shipment_id, event):
+    if not await workflows.shipment_event(shipment_id, report):
         return Accepted(accepted=False, detail=f"{shipment_id} has ended; report ignored")
     return Accepted()
 

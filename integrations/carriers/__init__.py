@@ -4,10 +4,11 @@ tracking events they send back."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
-from domain.shipping import TrackingStage as TrackingStage  # the stages, for adapters
+# What adapters speak: the stages, and a tracking report as the shipment workflow takes it.
+from domain.shipping import ParcelEvent as ParcelEvent
+from domain.shipping import TrackingStage as TrackingStage
 
 
 @dataclass(frozen=True)
@@ -28,15 +29,6 @@ class Parcel:
     insured_value: int  # minor units; 0 when not insured
 
 
-@dataclass(frozen=True)
-class TrackingEvent:
-    carrier: str
-    event_id: str
-    tracking_number: str
-    stage: TrackingStage
-    at: datetime
-
-
 class CarrierError(RuntimeError):
     """The carrier refused or could not be reached; retrying may help."""
 
@@ -54,6 +46,6 @@ class Carrier(Protocol):
     def void_label(self, label_id: str) -> None:
         """Idempotent; raises ``LabelAlreadyUsed`` once the parcel is picked up."""
 
-    def tracking(self, tracking_number: str) -> list[TrackingEvent]:
+    def tracking(self, tracking_number: str) -> list[ParcelEvent]:
         """Every event the carrier recorded for the parcel, oldest first: for when its
         webhooks haven't arrived (yet)."""

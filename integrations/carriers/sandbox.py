@@ -15,7 +15,7 @@ from integrations.carriers import (
     Label,
     LabelAlreadyUsed,
     Parcel,
-    TrackingEvent,
+    ParcelEvent,
     TrackingStage,
 )
 
@@ -48,7 +48,7 @@ class SandboxCarrier:
             raise LabelAlreadyUsed(f"label {label_id}: {_describe(response)}")
         raise CarrierError(f"sandbox carrier could not void {label_id}: {_describe(response)}")
 
-    def tracking(self, tracking_number: str) -> list[TrackingEvent]:
+    def tracking(self, tracking_number: str) -> list[ParcelEvent]:
         try:
             response = self.client.get(f"/parcels/{tracking_number}")
         except httpx.HTTPError as error:
@@ -70,8 +70,8 @@ class SandboxCarrier:
         return response
 
 
-def parse_tracking_event(body: bytes) -> TrackingEvent:
-    """A webhook body ``{"event_id", "tracking_number", "stage", "at"}`` as a TrackingEvent;
+def parse_tracking_event(body: bytes) -> ParcelEvent:
+    """A webhook body ``{"event_id", "tracking_number", "stage", "at"}`` as a ParcelEvent;
     ValueError saying what is wrong otherwise. Does not check the signature."""
     try:
         payload = json.loads(body)
@@ -82,7 +82,7 @@ def parse_tracking_event(body: bytes) -> TrackingEvent:
     return tracking_event(payload)
 
 
-def tracking_event(payload: dict[str, Any]) -> TrackingEvent:
+def tracking_event(payload: dict[str, Any]) -> ParcelEvent:
     """One event as the sandbox sends and lists it; ValueError saying what is wrong."""
     event_id = _text(payload, "event_id")
     tracking_number = _text(payload, "tracking_number")
@@ -99,7 +99,7 @@ def tracking_event(payload: dict[str, Any]) -> TrackingEvent:
         raise ValueError(f"at is not an ISO datetime: {at_text!r}") from None
     if at.tzinfo is None:
         raise ValueError(f"at has no time zone: {at_text!r}")
-    return TrackingEvent(
+    return ParcelEvent(
         carrier=NAME,
         event_id=event_id,
         tracking_number=tracking_number,
