@@ -87,7 +87,7 @@ CONFIRMATION_PATCH = "confirmation-terms"
 SHIPMENTS_PATCH = "shipments"
 # Orders started before it stay on hold when their parcels come back, and keep a cancellation
 # refused as too late.
-RETURNED_PARCELS_PATCH = "returned-parcels"
+PARTIAL_FULFILMENT_PATCH = "partial-fulfilment"
 # Stock taken between planning and reserving makes the workflow plan again, this many times.
 PLAN_ATTEMPTS = 3
 
@@ -123,7 +123,7 @@ class OrderWorkflow:
         self.reserved = False
         self.reserved_until: datetime | None = None  # a pre-reservation's end
         self.parcel_troubles: dict[int, ShipmentProgress] = {}  # carrier exceptions, by package
-        self.takes_back_parcels = False
+        self.settles_partly = False
         self.returned: list[int] = []  # packages the carrier brought back
         self.nothing_out = False  # on hold with no parcel at the customer's or on its way
         self.worst_sla = SlaLevel.OK
@@ -140,7 +140,7 @@ class OrderWorkflow:
         self.packaged = workflow.patched(PACKAGES_PATCH)
         self.region_windows = workflow.patched(CONFIRMATION_PATCH)
         self.by_shipments = self.packaged and workflow.patched(SHIPMENTS_PATCH)
-        self.takes_back_parcels = workflow.patched(RETURNED_PARCELS_PATCH)
+        self.settles_partly = workflow.patched(PARTIAL_FULFILMENT_PATCH)
         if self.packaged and self.order.policy.stock.lock == LockStrategy.AT_PAYMENT:
             shortage, self.payment = None, await self._create_payment()
         else:
@@ -226,7 +226,7 @@ class OrderWorkflow:
         # A parcel was picked up before the cancellation reached it: the order goes on.
         self.cancel_too_late = self.cancel_request is not None
         problems = [r for r in results if r.outcome not in ("delivered", "cancelled")]
-        if problems and self.takes_back_parcels:
+        if problems and self.settles_partly:
             # Nothing reached the customer: cancelling refunds all and restocks what came back.
             self.returned = [r.package for r in results if r.outcome == "returned"]
             self.nothing_out = all(r.outcome != "delivered" for r in results)
@@ -742,7 +742,7 @@ class OrderWorkflow:
             lambda: is_final(self.status) or (self.cancel_too_late and not self.nothing_out)
         )
         if not is_final(self.status):
-            if self.takes_back_parcels:
+            if self.settles_partly:
                 # Refused means not recorded: it must not cancel the order later, say when a
                 # parcel comes back while another one was delivered.
                 self.cancel_request = None

@@ -28,7 +28,7 @@ def test_representative_histories_are_recorded() -> None:
     names = {path.stem for path in RECORDED}
     for shape in ("completed_after_confirmation_window", "cancelled_unpaid"):
         assert {shape, f"before_packages__{shape}"} <= names
-    for patch in ("confirmation_terms", "shipments", "returned_parcels"):
+    for patch in ("confirmation_terms", "shipments", "partial_fulfilment"):
         assert f"before_{patch}__completed_after_confirmation_window" in names
     assert {
         "delivered_by_carrier_in_two_packages",
