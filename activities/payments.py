@@ -83,7 +83,7 @@ class PaymentActivities:
         refund = self.provider.refund_payment(
             payment_id=request.payment_intent_id,
             amount=request.amount,
-            idempotency_key=f"order-{request.order_id}-refund-{request.amount}",
+            idempotency_key=f"order-{request.order_id}-refund-{request.purpose or request.amount}",
         )
         with transaction(self.sessions) as session:
             PaymentRepository(session).record_refund(

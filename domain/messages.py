@@ -204,6 +204,9 @@ class RefundRequest(BaseModel):
     payment_intent_id: str
     amount: int
     reason: str
+    # What the money is for ("cancel", "packages-2"): one refund per purpose, whatever the
+    # retries. Unset (orders started before partial refunds): one per amount.
+    purpose: str | None = None
 
 
 class RefundResult(BaseModel):

@@ -85,8 +85,8 @@ PACKAGES_PATCH = "packages"
 CONFIRMATION_PATCH = "confirmation-terms"
 # Orders started before it are shipped and delivered by hand (carrier-events), one package.
 SHIPMENTS_PATCH = "shipments"
-# Orders started before it stay on hold when their parcels come back, and keep a cancellation
-# refused as too late.
+# Orders started before it keep the money and stock of packages a late cancellation voided,
+# stay on hold when their parcels come back, and keep a cancellation refused as too late.
 PARTIAL_FULFILMENT_PATCH = "partial-fulfilment"
 # Stock taken between planning and reserving makes the workflow plan again, this many times.
 PLAN_ATTEMPTS = 3
@@ -126,6 +126,8 @@ class OrderWorkflow:
         self.settles_partly = False
         self.returned: list[int] = []  # packages the carrier brought back
         self.nothing_out = False  # on hold with no parcel at the customer's or on its way
+        self.refunded = 0  # minor units already given back (packages that never left)
+        self.settled: set[int] = set()  # those packages
         self.worst_sla = SlaLevel.OK
 
     @workflow.run
@@ -217,7 +219,7 @@ class OrderWorkflow:
         if self.shipment is not None:
             self.cancel_too_late = self.cancel_request is not None
             await self._stamp(OrderStatus.FULFILLING, self._shipment_note())
-            await self._follow_parcel_troubles(ended)
+            await self._follow_parcels(shipments, ended)
         results: list[ShipmentResult] = list(await ended)
         forwarding.cancel()
         if all(result.outcome == "cancelled" for result in results):
@@ -225,6 +227,9 @@ class OrderWorkflow:
             return False
         # A parcel was picked up before the cancellation reached it: the order goes on.
         self.cancel_too_late = self.cancel_request is not None
+        voided = [r.package for r in results if r.outcome == "cancelled"]
+        if self.settles_partly and (unsettled := [p for p in voided if p not in self.settled]):
+            await self._settle_voided(unsettled)
         problems = [r for r in results if r.outcome not in ("delivered", "cancelled")]
         if problems and self.settles_partly:
             # Nothing reached the customer: cancelling refunds all and restocks what came back.
@@ -259,9 +264,14 @@ class OrderWorkflow:
         )
         return True
 
-    async def _follow_parcel_troubles(self, ended: asyncio.Future[list[ShipmentResult]]) -> None:
-        """A carrier exception puts the order on hold for support; once every parcel in
-        trouble moves again, fulfilment resumes."""
+    async def _follow_parcels(
+        self,
+        shipments: list[ChildWorkflowHandle[ShipmentWorkflow, ShipmentResult]],
+        ended: asyncio.Future[list[ShipmentResult]],
+    ) -> None:
+        """While parcels travel: a carrier exception puts the order on hold for support, and
+        once every parcel in trouble moves again, fulfilment resumes. A package a late
+        cancellation stopped is refunded as soon as its label is voided."""
 
         told: set[int] = set()  # the packages the timeline names as in trouble
 
@@ -270,10 +280,24 @@ class OrderWorkflow:
                 return bool(self.parcel_troubles)
             return set(self.parcel_troubles) != told
 
+        def stopped() -> list[int]:
+            if not self.settles_partly:
+                return []
+            return [
+                result.package
+                for handle in shipments
+                if handle.done() and not handle.cancelled() and handle.exception() is None
+                and (result := handle.result()).outcome == "cancelled"
+                and result.package not in self.settled
+            ]  # fmt: skip
+
         while True:
-            await wait_until(lambda: ended.done() or out_of_step())
+            await wait_until(lambda: ended.done() or out_of_step() or bool(stopped()))
             if ended.done():
                 return
+            if voided := stopped():
+                await self._settle_voided(voided)
+                continue
             if not self.parcel_troubles:
                 told = set()
                 await self._resume_fulfilling()
@@ -287,6 +311,31 @@ class OrderWorkflow:
                 await self._note(self.hold_reason)
             else:
                 await self._stamp(OrderStatus.ON_HOLD, self.hold_reason)
+
+    async def _settle_voided(self, packages: list[int]) -> None:
+        """The packages the cancellation stopped in time: their money back, their stock
+        released; the parcels already on their way go on."""
+        assert self.plan is not None and self.payment is not None
+        self.settled.update(packages)
+        value = sum(p.value for p in self.plan.packages if p.number in packages)
+        names = ", ".join(str(number) for number in packages)
+        reason = f"package{'s' if len(packages) > 1 else ''} {names} cancelled before pickup"
+        refund = await self._io(
+            PaymentActivities.refund_payment,
+            RefundRequest(
+                order_id=self.order.order_id,
+                payment_intent_id=self.payment.payment_intent_id,
+                amount=value,
+                reason=reason,
+                purpose=f"packages-{'-'.join(str(number) for number in packages)}",
+            ),
+        )
+        self.refunded += refund.amount
+        await self._io(
+            InventoryActivities.release_stock, StockRequest(order_id=self.order.order_id)
+        )
+        refunded = format_amount(refund.amount, self.order.currency)
+        await self._note(f"{reason}: refunded {refunded}, stock released")
 
     async def _resume_fulfilling(self) -> None:
         self.hold_reason = None
@@ -591,8 +640,9 @@ class OrderWorkflow:
             RefundRequest(
                 order_id=self.order.order_id,
                 payment_intent_id=self.payment.payment_intent_id,
-                amount=self.order.amount,
+                amount=self.order.amount - self.refunded,  # what voided packages left
                 reason=self.cancel_request.reason,
+                purpose="cancel" if self.settles_partly else None,
             ),
         )
         await self._io(

@@ -34,6 +34,7 @@ def test_representative_histories_are_recorded() -> None:
         "delivered_by_carrier_in_two_packages",
         "carrier_exception_then_delivered",
         "returned_then_cancelled_and_restocked",
+        "late_cancel_voided_one_of_two_packages",
     } <= names
     shipments = {path.stem for path in RECORDED_SHIPMENTS}
     for shape in ("late_pickup_yellow_then_red", "picked_up_and_delivered", "voided_before_pickup"):

@@ -361,6 +361,49 @@ async def test_a_cancel_that_finds_the_parcel_already_with_the_carrier_is_refuse
     await stack.keep_shipment_history(order_id, 1, "void_refused_then_asked_the_carrier")
 
 
+async def test_a_late_cancellation_refunds_and_releases_the_packages_it_stopped(
+    stack: Stack, localstripe_url: str, sandbox_carrier_url: str, sessions: SessionFactory
+) -> None:
+    """Tea (package 1) is with the carrier when the customer cancels; the mooncakes (package
+    2) still wait at the warehouse. The cancellation is refused, the tea travels on, and the
+    mooncakes' label is voided, their price refunded and their stock released."""
+    order, packages = await paid_and_labelled(
+        stack, localstripe_url, lines(TEA_001=2, MOON_003=1), count=2
+    )
+    order_id = order["id"]
+    tea, mooncakes = (p["tracking_number"] for p in sorted(packages, key=lambda p: p["number"]))
+    async with httpx.AsyncClient(base_url=sandbox_carrier_url) as carrier:
+        taken = await carrier.post(
+            f"/parcels/{tea}/events",
+            json={"stage": "picked_up", "event_id": "evt-tea", "at": T0.isoformat()},
+        )
+        assert taken.status_code == 202, taken.text
+
+    cancelling = stack.api.post(f"/orders/{order_id}/cancel", json={"reason": "changed mind"})
+    response = await asyncio.wait_for(cancelling, timeout=10)
+    assert response.status_code == 409, response.text
+    await settle(stack)
+    print(
+        (await get_order(stack, order_id))["timeline"],
+        [(r.package, r.status) for r in shipment_rows(sessions, order_id)],
+    )
+    body = await wait_for(stack, order_id, OrderStatus.FULFILLING, "package 2 cancelled")
+    assert body["timeline"][-1]["note"] == (
+        "package 2 cancelled before pickup: refunded 32.00 USD, stock released"
+    )
+    [refund] = refunds(sessions, order_id)
+    assert (refund.amount, refund.reason) == (3200, "package 2 cancelled before pickup")
+    assert stock(sessions, "MOON-003", "SH") == (80, 0)
+    assert ledger(sessions, order_id, "release") == [(f"{order_id}/1/2", 2, "MOON-003", "SH", 1)]
+    rows = {r.package: r.status for r in shipment_rows(sessions, order_id)}
+    assert rows == {1: "picked_up", 2: "voided"}
+
+    await report(stack, tea, "delivered", T0 + timedelta(days=1))
+    await wait_for(stack, order_id, OrderStatus.DELIVERED, "delivered: 2 packages")
+    assert [r.amount for r in refunds(sessions, order_id)] == [3200]  # once, whatever happens
+    await stack.keep_history(order_id, "late_cancel_voided_one_of_two_packages")
+
+
 # --- the manual path and blocked parcels -----------------------------------------------------
 
 
