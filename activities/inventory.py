@@ -7,9 +7,9 @@ from temporalio import activity
 from activities.failures import business_failure
 from domain.errors import OutOfStock, StockMoved
 from domain.messages import (
+    OrderPackages,
     PackageReservation,
     ReservationResult,
-    ReturnedParcels,
     StockQuery,
     StockRequest,
     StockSnapshot,
@@ -71,7 +71,18 @@ class InventoryActivities:
             return released
 
     @activity.defn
-    def restock_returned(self, request: ReturnedParcels) -> None:
+    def release_packages(self, request: OrderPackages) -> int:
+        """The stock of packages that won't leave after all; the order's others keep theirs."""
+        with transaction(self.sessions) as session:
+            stock = StockRepository(session)
+            held = stock.held_by(request.order_id)
+            places = [(m.sku, m.warehouse) for m in held if m.package in request.packages]
+            released = stock.release_packages(request.order_id, request.packages)
+            review_low_stock(session, places, self.low_stock_threshold)
+            return released
+
+    @activity.defn
+    def restock_returned(self, request: OrderPackages) -> None:
         """The returned parcels' units are sellable again (and may close low-stock alerts)."""
         with transaction(self.sessions) as session:
             stock = StockRepository(session)

@@ -126,8 +126,9 @@ class StockRequest(BaseModel):
     lines: list[OrderedLine] = []
 
 
-class ReturnedParcels(BaseModel):
-    """Packages the carrier brought back to the sender."""
+class OrderPackages(BaseModel):
+    """Some packages of an order: those the carrier brought back, or those a cancellation
+    stopped before they left."""
 
     order_id: str
     packages: list[int]

@@ -311,6 +311,11 @@ class StockRepository:
             restocked.append((shipped.sku, shipped.warehouse))
         return restocked
 
+    def release_packages(self, order_id: str, packages: Sequence[int]) -> int:
+        """Give back what these packages of the order still hold, and nothing else."""
+        held = [m for m in self.held_by(order_id) if m.package in packages]
+        return self._settle_movements(held, order_id, "release", leaves_warehouse=False)
+
     def release(self, order_id: str) -> int:
         """Give back whatever this order still holds; returns the units released."""
         return self._settle(order_id, "release", leaves_warehouse=False)

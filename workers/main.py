@@ -89,6 +89,7 @@ def build_worker(
             inventory.reserve_stock,
             inventory.release_stock,
             inventory.restock_returned,
+            inventory.release_packages,
             inventory.ship_stock,
             payment.create_payment,
             payment.check_payment,

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ConfirmationTerms,
         ConfirmReceipt,
         CreatePaymentRequest,
+        OrderPackages,
         OrderSnapshot,
         OrderWorkflowInput,
         PackageReservation,
@@ -44,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
         PresaleNotice,
         RefundRequest,
         ReminderRequest,
-        ReturnedParcels,
         StockQuery,
         StockRequest,
         StockSnapshot,
@@ -331,8 +331,10 @@ class OrderWorkflow:
             ),
         )
         self.refunded += refund.amount
+        # Only theirs: another package may still be on its way to the carrier.
         await self._io(
-            InventoryActivities.release_stock, StockRequest(order_id=self.order.order_id)
+            InventoryActivities.release_packages,
+            OrderPackages(order_id=self.order.order_id, packages=packages),
         )
         refunded = format_amount(refund.amount, self.order.currency)
         await self._note(f"{reason}: refunded {refunded}, stock released")
@@ -651,7 +653,7 @@ class OrderWorkflow:
         if self.returned:
             await self._io(
                 InventoryActivities.restock_returned,
-                ReturnedParcels(order_id=self.order.order_id, packages=self.returned),
+                OrderPackages(order_id=self.order.order_id, packages=self.returned),
             )
         refunded = format_amount(refund.amount, self.order.currency)
         await self._stamp(

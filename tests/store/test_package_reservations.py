@@ -143,3 +143,27 @@ def test_a_stock_level_can_set_its_own_threshold(sessions: SessionFactory) -> No
     reserve(sessions, "o-1", 1, package(1, "HZ", ("TEA-001", 1)))
     with transaction(sessions) as session:
         assert review_low_stock(session, [("TEA-001", "HZ")], threshold=5) == 1
+
+
+def test_releasing_some_packages_leaves_the_others_reserved_and_happens_once(
+    sessions: SessionFactory,
+) -> None:
+    """A cancellation stopped package 2; package 3 may still be on its way to the carrier."""
+    reserve(
+        sessions,
+        "o-7",
+        1,
+        package(1, "HZ", ("TEA-001", 1)),
+        package(2, "SH", ("MOON-003", 2)),
+        package(3, "HZ", ("CUP-002", 1)),
+    )
+    for _ in range(2):  # a retried activity releases nothing more
+        with transaction(sessions) as session:
+            StockRepository(session).release_packages("o-7", [2])
+    assert free(sessions, "MOON-003", "SH") == 80
+    assert (free(sessions, "TEA-001", "HZ"), free(sessions, "CUP-002", "HZ")) == (499, 119)
+    assert [row for row in ledger(sessions, "o-7") if row[1] == "release"] == [
+        ("o-7/1/2", "release", "MOON-003", 2)
+    ]
+    with transaction(sessions) as session:
+        assert StockRepository(session).ship_package("o-7", 3) == 1  # still its own to ship
