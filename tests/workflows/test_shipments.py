@@ -382,11 +382,6 @@ async def test_a_late_cancellation_refunds_and_releases_the_packages_it_stopped(
     cancelling = stack.api.post(f"/orders/{order_id}/cancel", json={"reason": "changed mind"})
     response = await asyncio.wait_for(cancelling, timeout=10)
     assert response.status_code == 409, response.text
-    await settle(stack)
-    print(
-        (await get_order(stack, order_id))["timeline"],
-        [(r.package, r.status) for r in shipment_rows(sessions, order_id)],
-    )
     body = await wait_for(stack, order_id, OrderStatus.FULFILLING, "package 2 cancelled")
     assert body["timeline"][-1]["note"] == (
         "package 2 cancelled before pickup: refunded 32.00 USD, stock released"
