@@ -32,9 +32,8 @@ from store.repositories import (
     StockRepository,
 )
 
-# The stages a stamp ends: the carrier's pickup ends every warehouse stage, even unscanned.
+# The stages a stamp ends (the carrier's pickup ends all the warehouse's: see hand_over).
 ENDED_BY_WAREHOUSE = {"pick_started": [Stage.PICK], "packed": [Stage.PACK]}
-ENDED_BY_PICKUP = [Stage.PICK, Stage.PACK, Stage.HANDOVER]
 ENDED_BY_CARRIER = {
     TrackingStage.DELIVERED: [Stage.TRANSIT],
     TrackingStage.RETURNED: [Stage.TRANSIT],
@@ -94,10 +93,9 @@ class ShipmentActivities:
                 ShipmentRepository(session).stamp(
                     request.shipment_id, TrackingStage.PICKED_UP, request.at
                 )
-                alerts = AlertRepository(session)
-                for level in (SlaLevel.YELLOW, SlaLevel.RED):
-                    alerts.resolve(_sla_key(request.shipment_id, level))
-                _resolve_stages(alerts, request.shipment_id, ENDED_BY_PICKUP)
+                # The pickup ends the ship-by clock and every warehouse stage; transit, the
+                # only stage left, starts now: every SLA alert of the parcel so far is over.
+                AlertRepository(session).resolve_prefix(_sla_prefix(request.shipment_id))
         except OutOfStock as error:
             with transaction(self.sessions) as session:  # it won't leave: nothing is late
                 AlertRepository(session).resolve_prefix(_sla_prefix(request.shipment_id))
