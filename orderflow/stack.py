@@ -209,8 +209,10 @@ class LocalStack:
         for key in SEARCH_ATTRIBUTES:
             temporal += ["--search-attribute", f"{key.name}=Keyword"]
         localstripe = [sys.executable, "-m", "integrations.payments.localstripe_server"]
-        if not persistent_localstripe:
-            localstripe.append("--in-memory")
+        # Its payments live beside this stack's database, never where another stack looks.
+        localstripe += (
+            ["--data-dir", str(self.data_dir)] if persistent_localstripe else ["--in-memory"]
+        )
         me = [sys.executable, "-m", "orderflow"]
         return [
             Child("Temporal dev server", temporal, s.temporal_port),

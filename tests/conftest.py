@@ -141,25 +141,25 @@ def sessions(engine: Engine) -> SessionFactory:
 
 @pytest.fixture(scope="session")
 def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This run's own localstripe: its state in this run's temporary folder, never shared."""
     port = free_port()
     yield from _serve(
         [
             sys.executable,
             "-m",
             "integrations.payments.localstripe_server",
-            "--in-memory",
+            "--data-dir",
+            str(tmp_path_factory.mktemp("localstripe")),
             "--port",
             str(port),
-            "--from-scratch",
         ],  # fmt: skip
         port,
-        cwd=tmp_path_factory.mktemp("localstripe"),
     )
 
 
-def _serve(argv: list[str], port: int, *, cwd: Path | None = None) -> Iterator[str]:
+def _serve(argv: list[str], port: int) -> Iterator[str]:
     """Run a local HTTP service for the session; yields its base URL."""
-    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"

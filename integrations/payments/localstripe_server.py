@@ -1,21 +1,31 @@
-"""localstripe as orderflow runs it in development and tests: closer to Stripe in two ways.
+"""localstripe as orderflow runs it in development and tests: closer to Stripe in three ways.
 
 - It honours ``Idempotency-Key`` as Stripe does: a POST repeated with the same key gets the
   first answer back instead of creating a second object. Stripe's key is what closes the gap
   between "the provider created the payment" and "we recorded it" when a worker dies in
   between; without it, a crash test would see a second, never-charged PaymentIntent.
-- ``--in-memory`` skips localstripe's snapshot to disk, which pickles the whole store after
-  every write (each request then costs in proportion to everything created before it).
-  Benchmarks and crash tests create thousands of payments and must measure orderflow.
+- ``--data-dir DIR`` keeps the store in ``DIR/localstripe.pickle``. Plain localstripe keeps it
+  in one fixed file in the system temp folder, so every stack on a machine (a dev stack, a test
+  run, a second checkout) read the others' payments, and one starting while another wrote
+  crashed on the half-written file.
+- ``--in-memory`` skips the snapshot to disk, which pickles the whole store after every write
+  (each request then costs in proportion to everything created before it). Benchmarks and
+  crash tests create thousands of payments and must measure orderflow.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import pickle
 import sys
+from pathlib import Path
 
 from aiohttp import web
 from localstripe import resources, server
+
+STATE_FILE = "localstripe.pickle"
 
 _answers: dict[tuple[str, str, str], tuple[int, bytes, str]] = {}
 _locks: dict[tuple[str, str, str], asyncio.Lock] = {}
@@ -37,10 +47,58 @@ async def idempotency(request: web.Request, handler):  # type: ignore[no-untyped
     return web.Response(status=status, body=body, content_type=content_type)
 
 
+def load_state(path: Path) -> dict[str, object]:
+    """The store saved at ``path``; empty if there is none, or if it cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            state = pickle.load(file)
+    except FileNotFoundError:
+        return {}
+    # A damaged pickle raises almost any exception type (EOFError, UnpicklingError, KeyError...).
+    except Exception:
+        state = None
+    if not isinstance(state, dict):
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        message = f"localstripe: {path} is unreadable, set aside as {aside}; starting empty"
+        print(message, file=sys.stderr)
+        return {}
+    return state
+
+
+def save_state(store: dict[str, object], path: Path) -> None:
+    """Write to a side file, then rename: a reader never sees half a store."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    with open(partial, "wb") as file:
+        pickle.dump(store, file, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, path)
+
+
+def keep_state(path: Path | None) -> None:
+    """Point localstripe's load and save at ``path``, or at nothing (None: memory only)."""
+
+    def load(store: resources.Store) -> None:
+        state = load_state(path) if path else {}
+        store.clear()
+        store.update(state)
+
+    def save(store: resources.Store) -> None:
+        if path:
+            save_state(store, path)
+
+    resources.Store.try_load_from_disk = load  # type: ignore[method-assign]
+    resources.Store.dump_to_disk = save  # type: ignore[method-assign]
+
+
 def main() -> None:
-    if "--in-memory" in sys.argv:
-        sys.argv.remove("--in-memory")
-        resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
+    parser = argparse.ArgumentParser(add_help=False)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data-dir", type=Path)
+    where.add_argument("--in-memory", action="store_true")
+    ours, sys.argv[1:] = parser.parse_known_args()  # the rest is localstripe's own
+    if ours.data_dir:
+        ours.data_dir.mkdir(parents=True, exist_ok=True)
+    keep_state(None if ours.in_memory else ours.data_dir / STATE_FILE)
     server.app.middlewares.append(idempotency)
     server.start()
 

@@ -82,6 +82,8 @@ def test_demo_order_completes_on_the_dev_stack_and_ctrl_c_stops_everything(
     assert "ships in 2 packages" in demo.stdout
     for stage in ("picked_up", "in_transit", "out_for_delivery"):
         assert demo.stdout.count(stage) == 2, demo.stdout
+    # The demo's payment is kept with this stack's data, where no other stack reads it.
+    assert (tmp_path / ".data" / "localstripe.pickle").stat().st_size > 0
 
     dev_stack.send_signal(signal.SIGINT)
     assert dev_stack.wait(timeout=30) == 0
