@@ -5,13 +5,21 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 ORDERS_TASK_QUEUE = "orders"
 SKELETON_TASK_QUEUE = "bench-skeleton"
 
-CHANNEL_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
-EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-ORDER_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}-[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A channel is named as merchants write it ("flash-sale"); intake, the rules file and order IDs
+# all build on these two, so a name one of them accepts is never refused by another.
+_CHANNEL = r"[a-z][a-z0-9_-]{0,31}"
+_EXTERNAL_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+CHANNEL_PATTERN = rf"^{_CHANNEL}$"
+EXTERNAL_ID_PATTERN = rf"^{_EXTERNAL_ID}$"
+ORDER_ID_PATTERN = re.compile(rf"^{_CHANNEL}-{_EXTERNAL_ID}$")
+ChannelName = Annotated[str, StringConstraints(pattern=CHANNEL_PATTERN)]
 
 
 def order_workflow_id(order_id: str) -> str:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.confirmation import ConfirmationRules
+from domain.ids import ChannelName
 from domain.sla import SlaRules
 
 
@@ -64,7 +65,9 @@ class ChannelRules(Strict):
 class FulfilmentRules(Strict):
     splitting: SplitRules = SplitRules()
     # Channels not listed here use "default".
-    channels: dict[str, ChannelRules] = Field(default_factory=lambda: {"default": ChannelRules()})
+    channels: dict[ChannelName, ChannelRules] = Field(
+        default_factory=lambda: {"default": ChannelRules()}
+    )
     # Units available at or below which a SKU in a warehouse raises a low-stock alert,
     # unless its stock level sets its own threshold.
     low_stock_threshold: int = Field(5, ge=0)

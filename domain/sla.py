@@ -12,6 +12,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.ids import ChannelName
+
 
 class SlaLevel(StrEnum):
     OK = "ok"
@@ -64,7 +66,7 @@ class SlaRules(BaseModel):
 
     # From payment to the carrier's pickup, per channel (the articles: own site 2 h, Tmall 4 h,
     # PDD next day). Channels not listed use "default".
-    ship_by: dict[str, timedelta] = Field(
+    ship_by: dict[ChannelName, timedelta] = Field(
         default_factory=lambda: {
             "web": timedelta(hours=2),
             "tmall": timedelta(hours=4),

@@ -130,12 +130,15 @@ def test_without_key_or_number_every_request_is_a_new_order() -> None:
     assert derive_order_id("web", None, None) != derive_order_id("web", None, None)
 
 
+@pytest.mark.parametrize("channel", ["web", "flash-sale"])
 @pytest.mark.parametrize(
     ("external_id", "key"),
     [("A-1001", None), (None, "a key with spaces / and slashes"), (None, None), ("x" * 64, None)],
 )
-def test_derived_ids_are_valid_order_ids(external_id: str | None, key: str | None) -> None:
-    assert ORDER_ID_PATTERN.match(derive_order_id("web", external_id, key))
+def test_derived_ids_are_valid_order_ids(
+    channel: str, external_id: str | None, key: str | None
+) -> None:
+    assert ORDER_ID_PATTERN.match(derive_order_id(channel, external_id, key))
 
 
 # --- payment verdicts ------------------------------------------------------------------------

@@ -7,10 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
+from api.schemas import OrderCreate
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction, SplitRules
 from domain.sla import SlaRules
 from orderflow.rules import RulesFileError, load_rules
+from tests.helpers import order_body
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rules.example.yaml"
 
@@ -52,6 +55,22 @@ def test_the_example_file_loads_with_its_channels() -> None:
     assert flash.lock == LockStrategy.PRE_RESERVE
     assert flash.reservation_ttl == timedelta(minutes=10)
     assert flash.on_shortage == ShortageAction.HOLD
+
+
+def test_every_channel_the_example_names_is_one_intake_accepts() -> None:
+    # A channel intake refuses can never place an order, so its rules would never apply.
+    example = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    named = (set(example["channels"]) | set(example["sla"]["ship_by"])) - {"default"}
+    assert "flash-sale" in named
+    for channel in sorted(named):
+        assert OrderCreate.model_validate(order_body(channel=channel)).channel == channel
+
+
+def test_a_channel_intake_would_refuse_is_refused_in_the_rules_file(tmp_path: Path) -> None:
+    message = refusal(write(tmp_path, "channels:\n  Flash Sale:\n    lock: at_payment\n"))
+    assert "channels.Flash Sale" in message
+    message = refusal(write(tmp_path, "sla:\n  ship_by: {Tmall: PT4H}\n"))
+    assert "sla.ship_by.Tmall" in message
 
 
 def test_the_example_file_shows_the_defaults_it_claims_to() -> None:
