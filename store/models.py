@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -93,11 +94,45 @@ class StockLevel(Base):
     low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
 
 
+class MovementKind(StrEnum):
+    RECEIPT = "receipt"  # goods arrive
+    RESERVE = "reserve"  # an order holds units
+    RELEASE = "release"  # an order gives back what it held
+    SHIP = "ship"  # held units leave the warehouse
+    RESTOCK = "restock"  # a parcel came back: its units are on the shelf again
+
+
+class StockEffect(NamedTuple):
+    on_hand: int
+    reserved: int
+
+
+# What one unit of each kind does to its stock level. A stock level must always equal its
+# ledger summed through this table, so a new kind cannot be added without saying its effect.
+MOVEMENT_EFFECTS: dict[MovementKind, StockEffect] = {
+    MovementKind.RECEIPT: StockEffect(on_hand=1, reserved=0),
+    MovementKind.RESERVE: StockEffect(on_hand=0, reserved=1),
+    MovementKind.RELEASE: StockEffect(on_hand=0, reserved=-1),
+    MovementKind.SHIP: StockEffect(on_hand=-1, reserved=-1),
+    MovementKind.RESTOCK: StockEffect(on_hand=1, reserved=0),
+}
+
+
+def ledger_balance(units: Mapping[str, int]) -> StockEffect:
+    """The stock level that a ledger's units per kind add up to."""
+    unknown = set(units) - set(MovementKind)
+    if unknown:
+        raise ValueError(f"stock movements of unknown kinds: {sorted(unknown)}")
+    return StockEffect(
+        on_hand=sum(MOVEMENT_EFFECTS[k].on_hand * units.get(k, 0) for k in MovementKind),
+        reserved=sum(MOVEMENT_EFFECTS[k].reserved * units.get(k, 0) for k in MovementKind),
+    )
+
+
 class StockMovement(Base):
     """The stock ledger: every change to a stock level is a row naming the order behind it.
 
-    ``kind`` is receipt (on_hand +q), reserve (reserved +q), release (reserved -q),
-    ship (on_hand -q and reserved -q) or restock (on_hand +q: a parcel came back). The
+    ``kind`` is a ``MovementKind``; ``MOVEMENT_EFFECTS`` says what it does to the level. The
     unique key makes each movement happen once: for an order's reservation the reference is
     ``<order>/<round>/<package>``, so a retried activity never reserves twice while a new
     round (after a pre-reservation expired) can.

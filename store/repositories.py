@@ -24,6 +24,7 @@ from store.models import (
     ConfirmationOutcome,
     Customer,
     EventOutcome,
+    MovementKind,
     Notification,
     Order,
     OrderEvent,
@@ -223,7 +224,7 @@ class StockRepository:
                 "reference": reference,
                 "sku": sku,
                 "warehouse": warehouse,
-                "kind": "receipt",
+                "kind": MovementKind.RECEIPT,
                 "quantity": quantity,
             },
         ):
@@ -234,7 +235,7 @@ class StockRepository:
         else:
             level.on_hand += quantity
 
-    def movements(self, reference: str, kind: str) -> list[StockMovement]:
+    def movements(self, reference: str, kind: MovementKind) -> list[StockMovement]:
         query = select(StockMovement).where(
             StockMovement.reference == reference, StockMovement.kind == kind
         )
@@ -247,7 +248,7 @@ class StockRepository:
         availability and takes the units in one statement, so concurrent orders can never
         take the same unit (on PostgreSQL the row lock re-checks the condition).
         """
-        existing = self.movements(order_id, "reserve")
+        existing = self.movements(order_id, MovementKind.RESERVE)
         if existing:
             return [
                 Allocation(sku=m.sku, warehouse=m.warehouse, quantity=m.quantity) for m in existing
@@ -257,7 +258,9 @@ class StockRepository:
             warehouse = self._take_from_any_warehouse(line.sku, line.quantity)
             if warehouse is None:
                 raise OutOfStock(f"not enough stock for {line.sku} (wanted {line.quantity})")
-            if not self._move(order_id, order_id, line.sku, warehouse, "reserve", line.quantity):
+            if not self._move(
+                order_id, order_id, line.sku, warehouse, MovementKind.RESERVE, line.quantity
+            ):
                 # Another attempt of the same activity got there first; roll back and retry.
                 raise ConcurrentReservation(
                     f"order {order_id} is being reserved by another attempt"
@@ -286,20 +289,23 @@ class StockRepository:
         """
         held = [m for m in self.held_by(order_id) if m.package == package]
         if not held:
-            if any(m.kind == "ship" and m.package == package for m in self.movements_of(order_id)):
+            if any(
+                m.kind == MovementKind.SHIP and m.package == package
+                for m in self.movements_of(order_id)
+            ):
                 return 0
             raise OutOfStock(f"package {package} of {order_id} holds no stock to ship")
-        return self._settle_movements(held, order_id, "ship", leaves_warehouse=True)
+        return self._settle_movements(held, order_id, MovementKind.SHIP, leaves_warehouse=True)
 
     def restock_package(self, order_id: str, package: int) -> list[tuple[str, str]]:
         """A parcel came back to the sender: its units go back on the shelf, once. Returns
         the (sku, warehouse) places restocked by this call."""
         restocked = []
         for shipped in self.movements_of(order_id):
-            if shipped.kind != "ship" or shipped.package != package:
+            if shipped.kind != MovementKind.SHIP or shipped.package != package:
                 continue
             if not self._move(
-                shipped.reference, order_id, shipped.sku, shipped.warehouse, "restock",
+                shipped.reference, order_id, shipped.sku, shipped.warehouse, MovementKind.RESTOCK,
                 shipped.quantity, package=package,
             ):  # fmt: skip
                 continue  # an earlier attempt put it back
@@ -314,23 +320,23 @@ class StockRepository:
     def release_packages(self, order_id: str, packages: Sequence[int]) -> int:
         """Give back what these packages of the order still hold, and nothing else."""
         held = [m for m in self.held_by(order_id) if m.package in packages]
-        return self._settle_movements(held, order_id, "release", leaves_warehouse=False)
+        return self._settle_movements(held, order_id, MovementKind.RELEASE, leaves_warehouse=False)
 
     def release(self, order_id: str) -> int:
         """Give back whatever this order still holds; returns the units released."""
-        return self._settle(order_id, "release", leaves_warehouse=False)
+        return self._settle(order_id, MovementKind.RELEASE, leaves_warehouse=False)
 
     def ship(self, order_id: str) -> int:
         """The reserved units leave the warehouse: on hand and reserved both go down."""
-        return self._settle(order_id, "ship", leaves_warehouse=True)
+        return self._settle(order_id, MovementKind.SHIP, leaves_warehouse=True)
 
-    def _settle(self, order_id: str, kind: str, *, leaves_warehouse: bool) -> int:
+    def _settle(self, order_id: str, kind: MovementKind, *, leaves_warehouse: bool) -> int:
         return self._settle_movements(
             self.held_by(order_id), order_id, kind, leaves_warehouse=leaves_warehouse
         )
 
     def _settle_movements(
-        self, reservations: Sequence[StockMovement], order_id: str, kind: str, *,
+        self, reservations: Sequence[StockMovement], order_id: str, kind: MovementKind, *,
         leaves_warehouse: bool,
     ) -> int:  # fmt: skip
         settled = 0
@@ -359,11 +365,13 @@ class StockRepository:
     def held_by(self, order_id: str) -> list[StockMovement]:
         """The reservations of this order not yet released or shipped."""
         movements = self.movements_of(order_id)
-        settled = {(m.reference, m.sku, m.warehouse) for m in movements if m.kind != "reserve"}
+        settled = {
+            (m.reference, m.sku, m.warehouse) for m in movements if m.kind != MovementKind.RESERVE
+        }
         return [
             m
             for m in movements
-            if m.kind == "reserve" and (m.reference, m.sku, m.warehouse) not in settled
+            if m.kind == MovementKind.RESERVE and (m.reference, m.sku, m.warehouse) not in settled
         ]
 
     def _move(
@@ -372,7 +380,7 @@ class StockRepository:
         order_id: str,
         sku: str,
         warehouse: str,
-        kind: str,
+        kind: MovementKind,
         quantity: int,
         *,
         package: int | None = None,
@@ -418,7 +426,7 @@ class StockRepository:
             select(StockMovement)
             .where(
                 StockMovement.order_id == order_id,
-                StockMovement.kind == "reserve",
+                StockMovement.kind == MovementKind.RESERVE,
                 StockMovement.reference.startswith(prefix, autoescape=True),
             )
             .order_by(StockMovement.id)
@@ -436,8 +444,8 @@ class StockRepository:
                     )
                 reference = f"{prefix}{package.number}"
                 if not self._move(
-                    reference, order_id, line.sku, package.warehouse, "reserve", line.quantity,
-                    package=package.number,
+                    reference, order_id, line.sku, package.warehouse, MovementKind.RESERVE,
+                    line.quantity, package=package.number,
                 ):  # fmt: skip
                     raise ConcurrentReservation(f"order {order_id} is being reserved twice")
                 allocations.append(

@@ -43,7 +43,7 @@ from orderflow.customer import pay_with_card
 from orderflow.settings import Settings
 from orderflow.stack import CARRIER_STANDS_STILL, LocalStack, ephemeral_settings, free_port
 from store.db import SessionFactory, transaction
-from store.models import Order, OrderEvent, Payment, StockLevel, StockMovement
+from store.models import Order, OrderEvent, Payment, StockLevel, StockMovement, ledger_balance
 from store.repositories import StockRepository
 from store.seed import STOCK
 from tests.helpers import order_body
@@ -496,8 +496,7 @@ def _database_problems(sessions: SessionFactory, placed: dict[str, PlacedOrder])
         problems.append(f"ledger has {sorted(totals)}, stock levels {sorted(levels)}")
     for key, level in sorted(levels.items()):
         kinds = totals.get(key, {})
-        on_hand = kinds.get("receipt", 0) - kinds.get("ship", 0)
-        reserved = kinds.get("reserve", 0) - kinds.get("release", 0) - kinds.get("ship", 0)
+        on_hand, reserved = ledger_balance(kinds)
         if (level.on_hand, level.reserved) != (on_hand, reserved):
             problems.append(
                 f"stock {key}: on hand {level.on_hand}, reserved {level.reserved}; "

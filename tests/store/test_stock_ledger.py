@@ -7,8 +7,15 @@ from sqlalchemy import select
 
 from domain.errors import OutOfStock
 from domain.messages import OrderedLine
+from domain.splitting import Package, PackageLine
 from store.db import SessionFactory, transaction
-from store.models import StockLevel, StockMovement
+from store.models import (
+    MOVEMENT_EFFECTS,
+    MovementKind,
+    StockLevel,
+    StockMovement,
+    ledger_balance,
+)
 from store.repositories import StockRepository
 from store.seed import STOCK
 
@@ -52,12 +59,12 @@ def assert_ledger_reconciles(sessions: SessionFactory) -> None:
     current = levels(sessions)
     assert set(totals) == set(current)
     for key, (on_hand, reserved) in current.items():
-        kinds = totals[key]
-        assert on_hand == kinds.get("receipt", 0) - kinds.get("ship", 0), key
-        assert reserved == (
-            kinds.get("reserve", 0) - kinds.get("release", 0) - kinds.get("ship", 0)
-        ), key
+        assert (on_hand, reserved) == ledger_balance(totals[key]), key
         assert 0 <= reserved <= on_hand, key
+
+
+def test_every_movement_kind_says_what_it_does_to_a_stock_level() -> None:
+    assert set(MOVEMENT_EFFECTS) == set(MovementKind)
 
 
 def test_seeded_levels_match_the_seed_and_the_ledger(sessions: SessionFactory) -> None:
@@ -181,4 +188,24 @@ def test_ledger_reconciles_after_a_mixed_day(sessions: SessionFactory) -> None:
     now = levels(sessions)
     assert now[("TEA-001", "HZ")] == (300, 100)  # web-0..4 took HZ; 0, 1 shipped; 2, 3 released
     assert now[("TEA-001", "SH")] == (250, 100)  # web-5 spilled over to SH
+    assert_ledger_reconciles(sessions)
+
+
+def test_ledger_reconciles_after_a_parcel_comes_back(sessions: SessionFactory) -> None:
+    parcel = Package(
+        number=1,
+        warehouse="HZ",
+        lines=[PackageLine(sku="TEA-001", quantity=2)],
+        reasons=["test"],
+        weight_grams=0,
+        value=0,
+    )
+    with transaction(sessions) as session:
+        StockRepository(session).reserve_packages("web-back", 1, [parcel])
+    with transaction(sessions) as session:
+        assert StockRepository(session).ship_package("web-back", 1) == 2
+    assert levels(sessions)[("TEA-001", "HZ")] == (498, 0)
+    with transaction(sessions) as session:
+        assert StockRepository(session).restock_package("web-back", 1) == [("TEA-001", "HZ")]
+    assert levels(sessions)[("TEA-001", "HZ")] == (500, 0)
     assert_ledger_reconciles(sessions)
