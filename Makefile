@@ -16,11 +16,20 @@ CHAOS_DATABASE_URL ?= $(POSTGRES_URL)
 
 install: $(VENV)/.installed
 
+# Two installs at once in one checkout (two terminals, a script and a person) take turns on a
+# lock (flock, from util-linux, where it exists): the second then finds the venv up to date
+# instead of installing over the first. pip stays the one the venv came with: upgrading it
+# made pip replace itself under a concurrent pip.
+FLOCK := $(if $(shell command -v flock 2>/dev/null),flock $(abspath $(firstword $(MAKEFILE_LIST))))
+
 $(VENV)/.installed: pyproject.toml
+ifeq ($(INSTALL_LOCKED),)
+	@$(FLOCK) $(MAKE) --no-print-directory INSTALL_LOCKED=1 $@
+else
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
+endif
 
 run: install
 	ORDERFLOW_CONFIRMATION_WINDOW_SECONDS=$${ORDERFLOW_CONFIRMATION_WINDOW_SECONDS:-$(DEMO_CONFIRMATION_WINDOW)} \

@@ -1,0 +1,73 @@
+"""`make install`: what it runs, and two of it at once in one checkout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+# Stands in for python: `-m venv DIR` makes DIR/bin/python (this script), anything else takes
+# a moment; each run is logged, so overlapping or repeated work shows.
+FAKE_PYTHON = """#!/bin/sh
+echo "start $*" >> "$INSTALL_LOG"
+sleep 0.5
+if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi
+echo "end $*" >> "$INSTALL_LOG"
+"""
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """Ours, less what an enclosing `make test` passes down to its children."""
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+    }
+    return inherited | extra
+
+
+def make_install(tmp_path: Path) -> subprocess.Popen[str]:
+    python = tmp_path / "python"
+    if not python.exists():
+        python.write_text(FAKE_PYTHON)
+        python.chmod(0o755)
+    return subprocess.Popen(
+        ["make", "--no-print-directory", "-C", str(ROOT), "install",
+         f"VENV={tmp_path / 'venv'}", f"PYTHON={python}"],
+        env=environment(INSTALL_LOG=str(tmp_path / "install.log")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
+def test_install_leaves_pip_as_the_venv_made_it(tmp_path: Path) -> None:
+    # Upgrading pip on every fresh install made pip replace itself under a running pip.
+    install = make_install(tmp_path)
+    output, _ = install.communicate(timeout=60)
+    assert install.returncode == 0, output
+    runs = (tmp_path / "install.log").read_text().splitlines()
+    assert [run for run in runs if run.startswith("start")] == [
+        f"start -m venv {tmp_path / 'venv'}",
+        "start -m pip install --quiet -e .[dev]",
+    ]
+
+
+@pytest.mark.skipif(shutil.which("flock") is None, reason="installs take turns through flock")
+def test_two_installs_at_once_take_turns_and_the_second_finds_it_done(tmp_path: Path) -> None:
+    installs = [make_install(tmp_path), make_install(tmp_path)]
+    for install in installs:
+        output, _ = install.communicate(timeout=60)
+        assert install.returncode == 0, output
+    runs = (tmp_path / "install.log").read_text().splitlines()
+    assert runs == [
+        f"start -m venv {tmp_path / 'venv'}",
+        f"end -m venv {tmp_path / 'venv'}",
+        "start -m pip install --quiet -e .[dev]",
+        "end -m pip install --quiet -e .[dev]",
+    ]
