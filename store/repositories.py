@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,6 +55,21 @@ def insert_once(session: Session, model: type[Base], values: dict[str, Any]) -> 
 
 class ConcurrentReservation(RuntimeError):
     """Two attempts reserved for one order at once; the loser rolls back and retries."""
+
+
+def _round_prefix(order_id: str, round_: int) -> str:
+    """A reservation round's references are ``<order>/<round>/<package>``."""
+    return f"{order_id}/{round_}/"
+
+
+def _held(movements: Sequence[StockMovement]) -> list[StockMovement]:
+    """The reservations among ``movements`` not yet released or shipped."""
+    settled = {(m.reference, m.sku, m.warehouse) for m in movements if m.kind != "reserve"}
+    return [
+        m
+        for m in movements
+        if m.kind == "reserve" and (m.reference, m.sku, m.warehouse) not in settled
+    ]
 
 
 class CatalogRepository:
@@ -320,6 +336,19 @@ class StockRepository:
         """Give back whatever this order still holds; returns the units released."""
         return self._settle(order_id, "release", leaves_warehouse=False)
 
+    def release_round(self, order_id: str, round_: int) -> int:
+        """Give back what reservation round ``round_`` still holds, and nothing of a later
+        round. Returns every unit of that round given back, by this call or an earlier one:
+        the same answer however often it runs."""
+        prefix = _round_prefix(order_id, round_)
+        held = [m for m in self.held_by(order_id) if m.reference.startswith(prefix)]
+        self._settle_movements(held, order_id, "release", leaves_warehouse=False)
+        return sum(
+            m.quantity
+            for m in self.movements_of(order_id)
+            if m.kind == "release" and m.reference.startswith(prefix)
+        )
+
     def ship(self, order_id: str) -> int:
         """The reserved units leave the warehouse: on hand and reserved both go down."""
         return self._settle(order_id, "ship", leaves_warehouse=True)
@@ -358,13 +387,13 @@ class StockRepository:
 
     def held_by(self, order_id: str) -> list[StockMovement]:
         """The reservations of this order not yet released or shipped."""
-        movements = self.movements_of(order_id)
-        settled = {(m.reference, m.sku, m.warehouse) for m in movements if m.kind != "reserve"}
-        return [
-            m
-            for m in movements
-            if m.kind == "reserve" and (m.reference, m.sku, m.warehouse) not in settled
-        ]
+        return _held(self.movements_of(order_id))
+
+    def package_keeps_its_stock(self, order_id: str, package: int) -> bool:
+        """True while the package's units are reserved for it, and once they left with it:
+        a hand-over moves the stock with the parcel, it does not take it away."""
+        movements = [m for m in self.movements_of(order_id) if m.package == package]
+        return bool(_held(movements)) or any(m.kind == "ship" for m in movements)
 
     def _move(
         self,
@@ -392,11 +421,19 @@ class StockRepository:
             },
         )
 
-    def snapshot(self, skus: Sequence[str]) -> list[WarehouseStock]:
-        """Every warehouse with the units of these SKUs free to reserve."""
+    def snapshot(self, skus: Sequence[str], order_id: str | None = None) -> list[WarehouseStock]:
+        """Every warehouse with the units of these SKUs free to reserve for ``order_id``.
+
+        The units the order holds already count as its own: a snapshot taken again after the
+        order's reservation (a replay of the task that planned and reserved) sees what the
+        first one saw, so the planner plans the packages that reservation holds.
+        """
+        own: Counter[tuple[str, str]] = Counter()
+        for held in self.held_by(order_id) if order_id else []:
+            own[(held.sku, held.warehouse)] += held.quantity
         available: dict[str, dict[str, int]] = {}
         for level in self.session.scalars(select(StockLevel).where(StockLevel.sku.in_(skus))):
-            free = level.on_hand - level.reserved
+            free = level.on_hand - level.reserved + own[(level.sku, level.warehouse)]
             if free > 0:
                 available.setdefault(level.warehouse, {})[level.sku] = free
         return [
@@ -413,20 +450,9 @@ class StockRepository:
     ) -> list[Allocation]:
         """Reserve every package or nothing (the caller's transaction rolls back on
         ``StockMoved``). Called again for the same round, it returns what that call reserved."""
-        prefix = f"{order_id}/{round_}/"
-        existing = self.session.scalars(
-            select(StockMovement)
-            .where(
-                StockMovement.order_id == order_id,
-                StockMovement.kind == "reserve",
-                StockMovement.reference.startswith(prefix, autoescape=True),
-            )
-            .order_by(StockMovement.id)
-        ).all()
-        if existing:
-            return [
-                Allocation(sku=m.sku, warehouse=m.warehouse, quantity=m.quantity) for m in existing
-            ]
+        if existing := self.reserved_in_round(order_id, round_):
+            return existing
+        prefix = _round_prefix(order_id, round_)
         allocations: list[Allocation] = []
         for package in packages:
             for line in package.lines:
@@ -444,6 +470,21 @@ class StockRepository:
                     Allocation(sku=line.sku, warehouse=package.warehouse, quantity=line.quantity)
                 )
         return allocations
+
+    def reserved_in_round(self, order_id: str, round_: int) -> list[Allocation]:
+        """What reservation round ``round_`` of the order took; empty while it took nothing."""
+        reserved = self.session.scalars(
+            select(StockMovement)
+            .where(
+                StockMovement.order_id == order_id,
+                StockMovement.kind == "reserve",
+                StockMovement.reference.startswith(
+                    _round_prefix(order_id, round_), autoescape=True
+                ),
+            )
+            .order_by(StockMovement.id)
+        )
+        return [Allocation(sku=m.sku, warehouse=m.warehouse, quantity=m.quantity) for m in reserved]
 
     def _take(self, sku: str, warehouse: str, quantity: int) -> bool:
         """The atomic conditional update: the database takes the units only if they are free."""

@@ -105,7 +105,6 @@ def held_and_shipped(sessions: SessionFactory) -> tuple[int, int]:
     return held, shipped
 
 
-@pytest.mark.xfail(strict=True, reason="the step is not yet safe to run again")
 def test_the_stock_check_run_again_after_the_hand_over_still_finds_the_packages_stock(
     sessions: SessionFactory, order: str
 ) -> None:
@@ -136,7 +135,6 @@ def test_the_stock_check_still_refuses_a_package_whose_stock_was_released(
     assert ActivityEnvironment().run(check, labelled(sessions, 2)) is True
 
 
-@pytest.mark.xfail(strict=True, reason="the step is not yet safe to run again")
 def test_the_stock_snapshot_run_again_after_the_reservation_plans_the_same_packages(
     sessions: SessionFactory, order: str
 ) -> None:
@@ -166,7 +164,6 @@ def test_a_reservation_run_again_after_its_commit_answers_the_same_and_takes_not
     assert held_and_shipped(sessions) == (3, 0)
 
 
-@pytest.mark.xfail(strict=True, reason="the step is not yet safe to run again")
 def test_the_lapsed_pre_reservations_release_run_again_keeps_the_next_rounds_reservation(
     sessions: SessionFactory, order: str
 ) -> None:
@@ -186,7 +183,6 @@ def test_the_lapsed_pre_reservations_release_run_again_keeps_the_next_rounds_res
     assert held == [f"{ORDER}/2/1"]
 
 
-@pytest.mark.xfail(strict=True, reason="the step is not yet safe to run again")
 def test_an_attempt_that_waited_for_another_attempt_of_its_round_answers_with_its_reservation(
     engine: Engine, sessions: SessionFactory, order: str
 ) -> None:
