@@ -31,7 +31,7 @@ class InventoryActivities:
             order = session.get(Order, query.order_id)
             return StockSnapshot(
                 destination=_rounded_destination(order.shipping_address if order else {}),
-                warehouses=StockRepository(session).snapshot(query.skus),
+                warehouses=StockRepository(session).snapshot(query.skus, query.order_id),
             )
 
     @activity.defn
@@ -46,7 +46,16 @@ class InventoryActivities:
                     session, [(a.sku, a.warehouse) for a in allocations], self.low_stock_threshold
                 )
         except StockMoved as error:
-            raise business_failure(error) from error  # the plan is stale: plan again
+            # On PostgreSQL a retry can queue behind a slow attempt of this same round for the
+            # rows that attempt locked, and find the units gone once it commits: gone to this
+            # round. Then the plan is reserved, and planning again would keep a plan the
+            # database does not hold. Asked in a new transaction, which sees that commit.
+            with transaction(self.sessions) as session:
+                allocations = StockRepository(session).reserved_in_round(
+                    request.order_id, request.round
+                )
+            if not allocations:
+                raise business_failure(error) from error  # the plan is stale: plan again
         activity.logger.info("reserved stock for %s: %s", request.order_id, allocations)
         return ReservationResult(allocations=allocations)
 
@@ -63,10 +72,16 @@ class InventoryActivities:
 
     @activity.defn
     def release_stock(self, request: StockRequest) -> int:
+        """Everything the order holds, or only the reservation round the request names (a
+        lapsed pre-reservation: run again after the order reserved anew, it must not give
+        the new round back)."""
         with transaction(self.sessions) as session:
             stock = StockRepository(session)
             places = [(m.sku, m.warehouse) for m in stock.held_by(request.order_id)]
-            released = stock.release(request.order_id)
+            if request.round is None:
+                released = stock.release(request.order_id)
+            else:
+                released = stock.release_round(request.order_id, request.round)
             review_low_stock(session, places, self.low_stock_threshold)
             return released
 

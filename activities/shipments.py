@@ -47,10 +47,13 @@ class ShipmentActivities:
 
     @activity.defn
     def check_package_stock(self, request: HandOver) -> bool:
-        """True while the package's units are still reserved for it."""
+        """True while the package's units are still reserved for it, and once they left with
+        it: a pickup reported early is handed over in the same workflow task as this check,
+        and a replay of that task runs the check again after the hand-over."""
         with transaction(self.sessions) as session:
-            held = StockRepository(session).held_by(request.order_id)
-            return any(m.package == request.package for m in held)
+            return StockRepository(session).package_keeps_its_stock(
+                request.order_id, request.package
+            )
 
     @activity.defn
     def buy_label(self, request: LabelRequest) -> LabelView:

@@ -124,6 +124,8 @@ class TransitionRecord(BaseModel):
 class StockRequest(BaseModel):
     order_id: str
     lines: list[OrderedLine] = []
+    # Releasing: only this reservation round (None: everything the order holds).
+    round: int | None = Field(None, ge=1)
 
 
 class OrderPackages(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,23 @@ def insert_once(session: Session, model: type[Base], values: dict[str, Any]) -> 
 
 class ConcurrentReservation(RuntimeError):
     """Two attempts reserved for one order at once; the loser rolls back and retries."""
+
+
+def _round_prefix(order_id: str, round_: int) -> str:
+    """A reservation round's references are ``<order>/<round>/<package>``."""
+    return f"{order_id}/{round_}/"
+
+
+def _held(movements: Sequence[StockMovement]) -> list[StockMovement]:
+    """The reservations among ``movements`` not yet released or shipped."""
+    settled = {
+        (m.reference, m.sku, m.warehouse) for m in movements if m.kind != MovementKind.RESERVE
+    }
+    return [
+        m
+        for m in movements
+        if m.kind == MovementKind.RESERVE and (m.reference, m.sku, m.warehouse) not in settled
+    ]
 
 
 class CatalogRepository:
@@ -326,6 +344,19 @@ class StockRepository:
         """Give back whatever this order still holds; returns the units released."""
         return self._settle(order_id, MovementKind.RELEASE, leaves_warehouse=False)
 
+    def release_round(self, order_id: str, round_: int) -> int:
+        """Give back what reservation round ``round_`` still holds, and nothing of a later
+        round. Returns every unit of that round given back, by this call or an earlier one:
+        the same answer however often it runs."""
+        prefix = _round_prefix(order_id, round_)
+        held = [m for m in self.held_by(order_id) if m.reference.startswith(prefix)]
+        self._settle_movements(held, order_id, MovementKind.RELEASE, leaves_warehouse=False)
+        return sum(
+            m.quantity
+            for m in self.movements_of(order_id)
+            if m.kind == MovementKind.RELEASE and m.reference.startswith(prefix)
+        )
+
     def ship(self, order_id: str) -> int:
         """The reserved units leave the warehouse: on hand and reserved both go down."""
         return self._settle(order_id, MovementKind.SHIP, leaves_warehouse=True)
@@ -336,7 +367,7 @@ class StockRepository:
         )
 
     def _settle_movements(
-        self, reservations: Sequence[StockMovement], order_id: str, kind: MovementKind, *,
+        self, reservations: Sequence[StockMovement], order_id: str, kind: str, *,
         leaves_warehouse: bool,
     ) -> int:  # fmt: skip
         settled = 0
@@ -364,15 +395,13 @@ class StockRepository:
 
     def held_by(self, order_id: str) -> list[StockMovement]:
         """The reservations of this order not yet released or shipped."""
-        movements = self.movements_of(order_id)
-        settled = {
-            (m.reference, m.sku, m.warehouse) for m in movements if m.kind != MovementKind.RESERVE
-        }
-        return [
-            m
-            for m in movements
-            if m.kind == MovementKind.RESERVE and (m.reference, m.sku, m.warehouse) not in settled
-        ]
+        return _held(self.movements_of(order_id))
+
+    def package_keeps_its_stock(self, order_id: str, package: int) -> bool:
+        """True while the package's units are reserved for it, and once they left with it:
+        a hand-over moves the stock with the parcel, it does not take it away."""
+        movements = [m for m in self.movements_of(order_id) if m.package == package]
+        return bool(_held(movements)) or any(m.kind == MovementKind.SHIP for m in movements)
 
     def _move(
         self,
@@ -380,7 +409,7 @@ class StockRepository:
         order_id: str,
         sku: str,
         warehouse: str,
-        kind: MovementKind,
+        kind: str,
         quantity: int,
         *,
         package: int | None = None,
@@ -400,11 +429,19 @@ class StockRepository:
             },
         )
 
-    def snapshot(self, skus: Sequence[str]) -> list[WarehouseStock]:
-        """Every warehouse with the units of these SKUs free to reserve."""
+    def snapshot(self, skus: Sequence[str], order_id: str | None = None) -> list[WarehouseStock]:
+        """Every warehouse with the units of these SKUs free to reserve for ``order_id``.
+
+        The units the order holds already count as its own: a snapshot taken again after the
+        order's reservation (a replay of the task that planned and reserved) sees what the
+        first one saw, so the planner plans the packages that reservation holds.
+        """
+        own: Counter[tuple[str, str]] = Counter()
+        for held in self.held_by(order_id) if order_id else []:
+            own[(held.sku, held.warehouse)] += held.quantity
         available: dict[str, dict[str, int]] = {}
         for level in self.session.scalars(select(StockLevel).where(StockLevel.sku.in_(skus))):
-            free = level.on_hand - level.reserved
+            free = level.on_hand - level.reserved + own[(level.sku, level.warehouse)]
             if free > 0:
                 available.setdefault(level.warehouse, {})[level.sku] = free
         return [
@@ -421,20 +458,9 @@ class StockRepository:
     ) -> list[Allocation]:
         """Reserve every package or nothing (the caller's transaction rolls back on
         ``StockMoved``). Called again for the same round, it returns what that call reserved."""
-        prefix = f"{order_id}/{round_}/"
-        existing = self.session.scalars(
-            select(StockMovement)
-            .where(
-                StockMovement.order_id == order_id,
-                StockMovement.kind == MovementKind.RESERVE,
-                StockMovement.reference.startswith(prefix, autoescape=True),
-            )
-            .order_by(StockMovement.id)
-        ).all()
-        if existing:
-            return [
-                Allocation(sku=m.sku, warehouse=m.warehouse, quantity=m.quantity) for m in existing
-            ]
+        if existing := self.reserved_in_round(order_id, round_):
+            return existing
+        prefix = _round_prefix(order_id, round_)
         allocations: list[Allocation] = []
         for package in packages:
             for line in package.lines:
@@ -444,14 +470,29 @@ class StockRepository:
                     )
                 reference = f"{prefix}{package.number}"
                 if not self._move(
-                    reference, order_id, line.sku, package.warehouse, MovementKind.RESERVE,
-                    line.quantity, package=package.number,
+                    reference, order_id, line.sku, package.warehouse, MovementKind.RESERVE, line.quantity,
+                    package=package.number,
                 ):  # fmt: skip
                     raise ConcurrentReservation(f"order {order_id} is being reserved twice")
                 allocations.append(
                     Allocation(sku=line.sku, warehouse=package.warehouse, quantity=line.quantity)
                 )
         return allocations
+
+    def reserved_in_round(self, order_id: str, round_: int) -> list[Allocation]:
+        """What reservation round ``round_`` of the order took; empty while it took nothing."""
+        reserved = self.session.scalars(
+            select(StockMovement)
+            .where(
+                StockMovement.order_id == order_id,
+                StockMovement.kind == MovementKind.RESERVE,
+                StockMovement.reference.startswith(
+                    _round_prefix(order_id, round_), autoescape=True
+                ),
+            )
+            .order_by(StockMovement.id)
+        )
+        return [Allocation(sku=m.sku, warehouse=m.warehouse, quantity=m.quantity) for m in reserved]
 
     def _take(self, sku: str, warehouse: str, quantity: int) -> bool:
         """The atomic conditional update: the database takes the units only if they are free."""

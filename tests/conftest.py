@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from temporalio.client import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Interceptor as WorkerInterceptor
 from temporalio.worker import Worker
 
 from api.main import create_app
@@ -363,6 +364,7 @@ async def _stack(
     notifier: Notifier | None = None,
     carriers: dict[str, Carrier] | None = None,
     record: bool = False,
+    interceptors: Sequence[WorkerInterceptor] = (),
 ) -> AsyncIterator[Stack]:
     started = StartedWorkflows()
     client = Client(**{**env.client.config(), "interceptors": [started]})
@@ -375,6 +377,7 @@ async def _stack(
         rules=rules,
         notifier=notifier,
         carriers=carriers,
+        interceptors=interceptors,
     )
     app = create_app(settings, client=client, sessions=sessions, task_queue=task_queue, rules=rules)
     async with worker, app.router.lifespan_context(app):

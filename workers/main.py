@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.inventory import InventoryActivities
@@ -57,8 +58,10 @@ def build_worker(
     rules: FulfilmentRules | None = None,
     notifier: Notifier | None = None,
     carriers: dict[str, Carrier] | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
-    """Wire the activities to their dependencies; tests call this with their own."""
+    """Wire the activities to their dependencies; tests call this with their own (and with
+    interceptors that break the worker on purpose)."""
     rules = rules or FulfilmentRules()
     orders = OrderActivities(sessions, notifier)
     inventory = InventoryActivities(sessions, low_stock_threshold=rules.low_stock_threshold)
@@ -112,6 +115,7 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_local_activities=ACTIVITY_THREADS,
+        interceptors=interceptors,
         # The sandbox re-imports each workflow module per run, but everything the modules
         # import is shared: re-importing those cost a fifth of the worker's CPU at load and
         # doubled intake latency (docs/benchmarks.md). Workflow code stays deterministic

@@ -542,8 +542,10 @@ class OrderWorkflow:
         return False
 
     async def _release_pre_reservation(self) -> None:
+        # Only this round: run again after the payment reserved the next one, it keeps that.
         released = await self._io(
-            InventoryActivities.release_stock, StockRequest(order_id=self.order.order_id)
+            InventoryActivities.release_stock,
+            StockRequest(order_id=self.order.order_id, round=self.reservations),
         )
         ttl = describe_duration(self.order.policy.stock.reservation_ttl)
         self.plan, self.reserved, self.reserved_until = None, False, None
