@@ -18,7 +18,8 @@ import httpx
 import pytest
 import stripe
 from sqlalchemy import select
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.ids import order_workflow_id
 from domain.messages import CarrierEvent, PaymentNotification
@@ -237,3 +238,33 @@ async def test_a_signal_arriving_while_the_cancelled_order_closes_loses_nothing(
     assert seen == (cancelled_unpaid() if state == "unpaid" else cancelled_and_refunded(order))
     name = "cancelled_unpaid" if state == "unpaid" else "cancelled_on_hold_and_refunded"
     await dev_stack.keep_history(order["id"], f"{name}_while_a_signal_arrived")
+
+
+# --- and if the server drops an update all the same ---------------------------------------------
+
+DROPPED = "Unable to perform workflow execution update due to unexpected workflow task failure."
+
+
+async def test_a_cancellation_the_server_dropped_is_asked_again(
+    dev_stack: Stack,
+    sessions: SessionFactory,
+    localstripe_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server's answer when the task that saw an update failed: it never happened for the
+    workflow, so the API asks again and answers with what did happen."""
+    [order] = await unpaid_orders(dev_stack, 1)
+    execute_update = WorkflowHandle.execute_update
+    dropped: list[object] = []
+
+    async def drop_once(self: WorkflowHandle, update: Any, *args: Any, **kwargs: Any) -> Any:
+        if not dropped:
+            dropped.append(update)
+            raise RPCError(DROPPED, RPCStatusCode.FAILED_PRECONDITION, b"")
+        return await execute_update(self, update, *args, **kwargs)
+
+    monkeypatch.setattr(WorkflowHandle, "execute_update", drop_once)
+    answer = await cancel(dev_stack, order)
+
+    assert dropped
+    assert await outcome(dev_stack, sessions, localstripe_url, order, answer) == cancelled_unpaid()
