@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio.client import (
@@ -39,6 +40,11 @@ from workflows.order import OrderWorkflow
 from workflows.shipment import ShipmentWorkflow
 
 QUERY_TIMEOUT = timedelta(seconds=2)
+# An update the server dropped before recording it: the workflow task that saw it failed on
+# completion (say, refused because a signal arrived while it ran) and the server answers
+# FAILED_PRECONDITION. For the workflow it never happened, so it is asked again, a few times.
+UPDATE_ATTEMPTS = 4
+UPDATE_RETRY_DELAY = timedelta(milliseconds=50)
 
 
 class OrderWorkflows:
@@ -146,14 +152,21 @@ class OrderWorkflows:
         return True
 
     async def _update(self, order_id: str, update, arg) -> OrderSnapshot:  # type: ignore[no-untyped-def]
-        try:
-            return await self._handle(order_id).execute_update(update, arg)
-        except WorkflowUpdateFailedError as error:
-            raise _refusal(error) from error
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise ActionRefused(f"order {order_id} is closed") from error
-            raise _unavailable(error) from error
+        """Cancel and confirm-receipt: asking twice is asking once, so a dropped one is retried."""
+        handle = self._handle(order_id)
+        attempt = 1
+        while True:
+            try:
+                return await handle.execute_update(update, arg)
+            except WorkflowUpdateFailedError as error:
+                raise _refusal(error) from error
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    raise ActionRefused(f"order {order_id} is closed") from error
+                if error.status != RPCStatusCode.FAILED_PRECONDITION or attempt == UPDATE_ATTEMPTS:
+                    raise _unavailable(error) from error
+            await asyncio.sleep(UPDATE_RETRY_DELAY.total_seconds() * attempt)
+            attempt += 1
 
 
 REFUSALS: dict[str, type[OrderflowError]] = {

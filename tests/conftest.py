@@ -352,6 +352,31 @@ async def stack(
         yield running
 
 
+@pytest.fixture
+async def dev_stack(
+    dev_server_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    payments: StripePayments,
+    activity_executor: ThreadPoolExecutor,
+    task_queue: str,
+    settings: Settings,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Stack]:
+    """The same on the full dev server, in real time: what messages racing each other need
+    (only the real server refuses a workflow task's completion when news arrived meanwhile)."""
+    async for running in _stack(
+        dev_server_env,
+        sessions,
+        payments,
+        activity_executor,
+        task_queue,
+        settings,
+        carriers={"sandbox": SandboxCarrier(base_url=settings.carrier_api_base)},
+        record=request.config.getoption("--record-histories"),
+    ):
+        yield running
+
+
 async def _stack(
     env: WorkflowEnvironment,
     sessions: SessionFactory,

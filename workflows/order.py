@@ -88,6 +88,8 @@ SHIPMENTS_PATCH = "shipments"
 # Orders started before it keep the money and stock of packages a late cancellation voided,
 # stay on hold when their parcels come back, and keep a cancellation refused as too late.
 PARTIAL_FULFILMENT_PATCH = "partial-fulfilment"
+# Orders started before it run a cancellation's first step in the task that accepted it.
+CANCEL_RECORDED_FIRST_PATCH = "cancel-recorded-first"
 # Stock taken between planning and reserving makes the workflow plan again, this many times.
 PLAN_ATTEMPTS = 3
 
@@ -106,6 +108,7 @@ class OrderWorkflow:
         self.accepted = False
         self.payment_hint = False
         self.cancel_request: CancelRequest | None = None
+        self.cancel_unrecorded = False  # see ``cancel``
         self.shipment: CarrierEvent | None = None
         self.delivery: CarrierEvent | None = None
         self.receipt: ConfirmReceipt | None = None
@@ -791,6 +794,17 @@ class OrderWorkflow:
 
     @workflow.update
     async def cancel(self, request: CancelRequest) -> OrderSnapshot:
+        if self.cancel_request is None and workflow.patched(CANCEL_RECORDED_FIRST_PATCH):
+            # The server records this update's acceptance only when the workflow task that
+            # accepted it completes. Compensating with local activities in that same task
+            # (cancel the payment or refund it, release the stock, record the cancellation)
+            # and ending the order there too, a signal arriving meanwhile made the server
+            # refuse the completion: the update was dropped with the task and its caller told
+            # it failed, though all of it had happened; the retried task, without the update,
+            # left the order as it was. So the cancellation's first I/O goes through the
+            # server (``_io``): scheduling it completes the accepting task before anything
+            # moves, and a refused task after that is retried with the update in its history.
+            self.cancel_unrecorded = True
         self.cancel_request = self.cancel_request or request
         await workflow.wait_condition(
             lambda: is_final(self.status) or (self.cancel_too_late and not self.nothing_out)
@@ -871,7 +885,16 @@ class OrderWorkflow:
     async def _io(self, method: Callable[..., object], arg: object):  # type: ignore[no-untyped-def]
         """Every step here is short and idempotent, so it runs as a local activity: the worker
         runs it inside the workflow task and records one marker, instead of a round trip
-        through the server and three events. Retries are the same, so are the guarantees."""
+        through the server and three events. Retries are the same, so are the guarantees.
+        The exception: the first step of a cancellation (see ``cancel``)."""
+        if self.cancel_unrecorded:
+            self.cancel_unrecorded = False
+            return await workflow.execute_activity_method(
+                method,  # type: ignore[arg-type]
+                arg,
+                start_to_close_timeout=IO_TIMEOUT,
+                retry_policy=IO_RETRY,
+            )
         return await workflow.execute_local_activity_method(
             method,  # type: ignore[arg-type]
             arg,

@@ -30,6 +30,13 @@ def test_representative_histories_are_recorded() -> None:
         assert {shape, f"before_packages__{shape}"} <= names
     for patch in ("confirmation_terms", "shipments", "partial_fulfilment"):
         assert f"before_{patch}__completed_after_confirmation_window" in names
+    # A cancellation whose last task the server refused (a signal came in) and retried.
+    assert {
+        "before_cancel_recorded_first__cancelled_and_refunded",
+        "cancelled_and_refunded",
+        "cancelled_unpaid_while_a_signal_arrived",
+        "cancelled_on_hold_and_refunded_while_a_signal_arrived",
+    } <= names
     assert {
         "delivered_by_carrier_in_two_packages",
         "carrier_exception_then_delivered",
