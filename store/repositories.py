@@ -367,7 +367,7 @@ class StockRepository:
         )
 
     def _settle_movements(
-        self, reservations: Sequence[StockMovement], order_id: str, kind: str, *,
+        self, reservations: Sequence[StockMovement], order_id: str, kind: MovementKind, *,
         leaves_warehouse: bool,
     ) -> int:  # fmt: skip
         settled = 0
@@ -409,7 +409,7 @@ class StockRepository:
         order_id: str,
         sku: str,
         warehouse: str,
-        kind: str,
+        kind: MovementKind,
         quantity: int,
         *,
         package: int | None = None,
@@ -470,9 +470,14 @@ class StockRepository:
                     )
                 reference = f"{prefix}{package.number}"
                 if not self._move(
-                    reference, order_id, line.sku, package.warehouse, MovementKind.RESERVE, line.quantity,
+                    reference,
+                    order_id,
+                    line.sku,
+                    package.warehouse,
+                    MovementKind.RESERVE,
+                    line.quantity,
                     package=package.number,
-                ):  # fmt: skip
+                ):
                     raise ConcurrentReservation(f"order {order_id} is being reserved twice")
                 allocations.append(
                     Allocation(sku=line.sku, warehouse=package.warehouse, quantity=line.quantity)
