@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.failures import business_failure
-from domain.errors import OutOfStock, StockMoved
+from domain.errors import StockMoved
 from domain.messages import (
     OrderPackages,
     PackageReservation,
@@ -45,7 +44,7 @@ class InventoryActivities:
                 review_low_stock(
                     session, [(a.sku, a.warehouse) for a in allocations], self.low_stock_threshold
                 )
-        except StockMoved as error:
+        except StockMoved:
             # On PostgreSQL a retry can queue behind a slow attempt of this same round for the
             # rows that attempt locked, and find the units gone once it commits: gone to this
             # round. Then the plan is reserved, and planning again would keep a plan the
@@ -55,18 +54,7 @@ class InventoryActivities:
                     request.order_id, request.round
                 )
             if not allocations:
-                raise business_failure(error) from error  # the plan is stale: plan again
-        activity.logger.info("reserved stock for %s: %s", request.order_id, allocations)
-        return ReservationResult(allocations=allocations)
-
-    @activity.defn
-    def reserve_stock(self, request: StockRequest) -> ReservationResult:
-        """Orders started before packages existed reserve their lines here."""
-        try:
-            with transaction(self.sessions) as session:
-                allocations = StockRepository(session).reserve(request.order_id, request.lines)
-        except OutOfStock as error:
-            raise business_failure(error) from error
+                raise  # the plan is stale: the workflow plans again
         activity.logger.info("reserved stock for %s: %s", request.order_id, allocations)
         return ReservationResult(allocations=allocations)
 
@@ -107,11 +95,6 @@ class InventoryActivities:
                 for place in stock.restock_package(request.order_id, package)
             ]
             review_low_stock(session, places, self.low_stock_threshold)
-
-    @activity.defn
-    def ship_stock(self, request: StockRequest) -> int:
-        with transaction(self.sessions) as session:
-            return StockRepository(session).ship(request.order_id)
 
 
 def _rounded_destination(address: dict[str, object]) -> GeoPoint | None:

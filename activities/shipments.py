@@ -6,8 +6,7 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from activities.failures import business_failure
-from domain.errors import OutOfStock
+from domain.errors import OutOfStock, UnknownCarrier
 from domain.shipping import (
     HandOver,
     LabelRequest,
@@ -22,7 +21,7 @@ from domain.shipping import (
     WarehouseStamp,
 )
 from domain.sla import RESPONSIBLE, SlaLevel, SlaRules, Stage, effective_limits
-from integrations.carriers import Carrier, CarrierError, LabelAlreadyUsed, Parcel
+from integrations.carriers import Carrier, LabelAlreadyUsed, Parcel
 from store.db import SessionFactory, transaction
 from store.models import Order
 from store.repositories import (
@@ -99,10 +98,10 @@ class ShipmentActivities:
                 # The pickup ends the ship-by clock and every warehouse stage; transit, the
                 # only stage left, starts now: every SLA alert of the parcel so far is over.
                 AlertRepository(session).resolve_prefix(_sla_prefix(request.shipment_id))
-        except OutOfStock as error:
+        except OutOfStock:
             with transaction(self.sessions) as session:  # it won't leave: nothing is late
                 AlertRepository(session).resolve_prefix(_sla_prefix(request.shipment_id))
-            raise business_failure(error) from error
+            raise
         return shipped
 
     @activity.defn
@@ -222,7 +221,10 @@ class ShipmentActivities:
         try:
             return self.carriers[name]
         except KeyError:
-            raise CarrierError(f"no carrier named {name} is configured") from None
+            known = ", ".join(sorted(self.carriers)) or "none"
+            raise UnknownCarrier(
+                f"no carrier named {name} is configured (known: {known})"
+            ) from None
 
 
 def _sla_prefix(shipment_id: str) -> str:

@@ -1,10 +1,16 @@
-"""All the API knows of Temporal: start an order, ask it, tell it things."""
+"""All the API knows of Temporal: start an order, ask it, tell it things.
+
+Workflows are addressed by the contract's names (``domain.contract``): the API process never
+imports a workflow, an activity or a worker.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
+from pydantic import BaseModel
 from temporalio.client import (
     Client,
     RPCError,
@@ -13,18 +19,31 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
-    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCStatusCode
 
 from api.errors import ServiceUnavailable
-from domain.errors import ActionRefused, OrderflowError, OrderNotFound, OutOfStock, ScanRefused
-from domain.ids import ORDERS_TASK_QUEUE, order_workflow_id
+from domain.contract import (
+    CHANNEL,
+    CUSTOMER_ID,
+    ORDER_STATUS,
+    ORDERS_TASK_QUEUE,
+    OrderQuery,
+    OrderSignal,
+    OrderUpdate,
+    ShipmentSignal,
+    ShipmentUpdate,
+    WorkflowName,
+    order_workflow_id,
+    shipment_workflow_id,
+)
+from domain.errors import ActionRefused, OrderflowError, OrderNotFound
+from domain.failures import business_error
 from domain.messages import (
     CancelRequest,
     CarrierEvent,
@@ -35,9 +54,7 @@ from domain.messages import (
     PaymentView,
 )
 from domain.order import OrderStatus
-from domain.shipping import ParcelEvent, ScanProgress, WarehouseScan, shipment_id
-from workflows.order import OrderWorkflow
-from workflows.shipment import ShipmentWorkflow
+from domain.shipping import ParcelEvent, ScanProgress, WarehouseScan
 
 QUERY_TIMEOUT = timedelta(seconds=2)
 # An update the server dropped before recording it: the workflow task that saw it failed on
@@ -59,28 +76,26 @@ class OrderWorkflows:
         gets it in the same request. None means the order's workflow already ended.
         """
         operation = WithStartWorkflowOperation(
-            OrderWorkflow.run,
+            WorkflowName.ORDER,
             order,
+            result_type=OrderSnapshot,
             id=order_workflow_id(order.order_id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(
-                        SearchAttributeKey.for_keyword("OrderStatus"),
-                        OrderStatus.PENDING_PAYMENT.value,
-                    ),
-                    SearchAttributePair(SearchAttributeKey.for_keyword("Channel"), order.channel),
-                    SearchAttributePair(
-                        SearchAttributeKey.for_keyword("CustomerId"), order.customer_id
-                    ),
+                    SearchAttributePair(ORDER_STATUS, OrderStatus.PENDING_PAYMENT.value),
+                    SearchAttributePair(CHANNEL, order.channel),
+                    SearchAttributePair(CUSTOMER_ID, order.customer_id),
                 ]
             ),
         )
         try:
             return await self.client.execute_update_with_start_workflow(
-                OrderWorkflow.payment_details, start_workflow_operation=operation
+                OrderUpdate.PAYMENT_DETAILS,
+                start_workflow_operation=operation,
+                result_type=PaymentView,
             )
         except WorkflowAlreadyStartedError:
             return None
@@ -95,22 +110,22 @@ class OrderWorkflows:
         """The live state, or None when the workflow can't answer quickly."""
         try:
             return await self._handle(order_id).query(
-                OrderWorkflow.status, rpc_timeout=QUERY_TIMEOUT
+                OrderQuery.STATUS, result_type=OrderSnapshot, rpc_timeout=QUERY_TIMEOUT
             )
         except Exception:  # noqa: BLE001 - any failure means: read the database instead
             return None
 
     async def notify_payment(self, order_id: str, notification: PaymentNotification) -> bool:
-        return await self._signal(order_id, OrderWorkflow.payment_notified, notification)
+        return await self._signal(order_id, OrderSignal.PAYMENT_NOTIFIED, notification)
 
     async def carrier_event(self, order_id: str, event: CarrierEvent) -> bool:
-        return await self._signal(order_id, OrderWorkflow.carrier_event, event)
+        return await self._signal(order_id, OrderSignal.CARRIER_EVENT, event)
 
     async def shipment_event(self, shipment_id: str, event: ParcelEvent) -> bool:
         """True when delivered; False when that shipment's workflow has ended."""
         try:
-            await self.client.get_workflow_handle_for(ShipmentWorkflow.run, shipment_id).signal(
-                ShipmentWorkflow.carrier_event, event
+            await self.client.get_workflow_handle(shipment_id).signal(
+                ShipmentSignal.CARRIER_EVENT, event
             )
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
@@ -119,10 +134,12 @@ class OrderWorkflows:
         return True
 
     async def scan(self, scan: WarehouseScan) -> ScanProgress:
-        shipment = shipment_id(scan.order_id, scan.package)
-        handle = self.client.get_workflow_handle_for(ShipmentWorkflow.run, shipment)
+        shipment = shipment_workflow_id(scan.order_id, scan.package)
+        handle = self.client.get_workflow_handle(shipment)
         try:
-            return await handle.execute_update(ShipmentWorkflow.warehouse_scan, scan)
+            return await handle.execute_update(
+                ShipmentUpdate.WAREHOUSE_SCAN, scan, result_type=ScanProgress
+            )
         except WorkflowUpdateFailedError as error:
             raise _refusal(error) from error
         except RPCError as error:
@@ -133,15 +150,17 @@ class OrderWorkflows:
             raise _unavailable(error) from error
 
     async def cancel(self, order_id: str, request: CancelRequest) -> OrderSnapshot:
-        return await self._update(order_id, OrderWorkflow.cancel, request)
+        return await self._update(order_id, OrderUpdate.CANCEL, request)
 
     async def confirm_receipt(self, order_id: str, receipt: ConfirmReceipt) -> OrderSnapshot:
-        return await self._update(order_id, OrderWorkflow.confirm_receipt, receipt)
+        return await self._update(order_id, OrderUpdate.CONFIRM_RECEIPT, receipt)
 
-    def _handle(self, order_id: str) -> WorkflowHandle[OrderWorkflow, OrderSnapshot]:
-        return self.client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order_id))
+    def _handle(self, order_id: str) -> WorkflowHandle[Any, OrderSnapshot]:
+        return self.client.get_workflow_handle(
+            order_workflow_id(order_id), result_type=OrderSnapshot
+        )
 
-    async def _signal(self, order_id: str, signal, arg) -> bool:  # type: ignore[no-untyped-def]
+    async def _signal(self, order_id: str, signal: OrderSignal, arg: BaseModel) -> bool:
         """True when delivered; False when the order's workflow is not running."""
         try:
             await self._handle(order_id).signal(signal, arg)
@@ -151,13 +170,13 @@ class OrderWorkflows:
             raise _unavailable(error) from error
         return True
 
-    async def _update(self, order_id: str, update, arg) -> OrderSnapshot:  # type: ignore[no-untyped-def]
+    async def _update(self, order_id: str, update: OrderUpdate, arg: BaseModel) -> OrderSnapshot:
         """Cancel and confirm-receipt: asking twice is asking once, so a dropped one is retried."""
         handle = self._handle(order_id)
         attempt = 1
         while True:
             try:
-                return await handle.execute_update(update, arg)
+                return await handle.execute_update(update, arg, result_type=OrderSnapshot)
             except WorkflowUpdateFailedError as error:
                 raise _refusal(error) from error
             except RPCError as error:
@@ -169,19 +188,9 @@ class OrderWorkflows:
             attempt += 1
 
 
-REFUSALS: dict[str, type[OrderflowError]] = {
-    OutOfStock.__name__: OutOfStock,
-    ActionRefused.__name__: ActionRefused,
-    ScanRefused.__name__: ScanRefused,
-}
-
-
 def _refusal(error: WorkflowUpdateFailedError) -> OrderflowError:
     """The workflow's refusal as the business error it names (mapped to HTTP once, elsewhere)."""
-    cause = error.cause
-    if isinstance(cause, ApplicationError):
-        return REFUSALS.get(cause.type or "", ActionRefused)(cause.message)
-    return ActionRefused(str(cause))
+    return business_error(error) or ActionRefused(str(error.cause))
 
 
 def _unavailable(error: RPCError) -> Exception:

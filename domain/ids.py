@@ -1,4 +1,4 @@
-"""Names that several processes must agree on: task queues and workflow IDs."""
+"""Order IDs: stable for the same channel order, so a re-push finds the same order."""
 
 from __future__ import annotations
 
@@ -9,21 +9,16 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-ORDERS_TASK_QUEUE = "orders"
-SKELETON_TASK_QUEUE = "bench-skeleton"
-
-# A channel is named as merchants write it ("flash-sale"); intake, the rules file and order IDs
-# all build on these two, so a name one of them accepts is never refused by another.
-_CHANNEL = r"[a-z][a-z0-9_-]{0,31}"
+# Intake, the rules file and order IDs all build on these two, so a name one of them accepts
+# is never refused by another. A channel name has no "-": the order ID joins it to the
+# channel's own number with one, and channels "flash" and "flash-sale" would otherwise give
+# two different orders ("flash" + "sale-1", "flash-sale" + "1") the same ID.
+_CHANNEL = r"[a-z][a-z0-9_]{0,31}"
 _EXTERNAL_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 CHANNEL_PATTERN = rf"^{_CHANNEL}$"
 EXTERNAL_ID_PATTERN = rf"^{_EXTERNAL_ID}$"
 ORDER_ID_PATTERN = re.compile(rf"^{_CHANNEL}-{_EXTERNAL_ID}$")
 ChannelName = Annotated[str, StringConstraints(pattern=CHANNEL_PATTERN)]
-
-
-def order_workflow_id(order_id: str) -> str:
-    return f"order-{order_id}"
 
 
 def derive_order_id(channel: str, external_id: str | None, idempotency_key: str | None) -> str:

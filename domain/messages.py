@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from domain.confirmation import ConfirmationRules, Region, ReminderKind
+from domain.contract import PaymentVerdict
 from domain.order import OrderStatus
 from domain.rules import ChannelRules, SplitRules
 from domain.sla import SlaRules
@@ -123,7 +124,6 @@ class TransitionRecord(BaseModel):
 
 class StockRequest(BaseModel):
     order_id: str
-    lines: list[OrderedLine] = []
     # Releasing: only this reservation round (None: everything the order holds).
     round: int | None = Field(None, ge=1)
 
@@ -198,7 +198,7 @@ class PaymentCheck(BaseModel):
     status: str
     amount: int
     currency: str
-    verdict: Literal["paid", "unpaid", "mismatch"]
+    verdict: PaymentVerdict
     reason: str | None = None
 
 
@@ -208,8 +208,8 @@ class RefundRequest(BaseModel):
     amount: int
     reason: str
     # What the money is for ("cancel", "packages-2"): one refund per purpose, whatever the
-    # retries. Unset (orders started before partial refunds): one per amount.
-    purpose: str | None = None
+    # retries.
+    purpose: str
 
 
 class RefundResult(BaseModel):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-Verdict = Literal["paid", "unpaid", "mismatch"]
+from domain.contract import PaymentVerdict
 
 
 def judge_payment(
     *, status: str, amount: int, currency: str, expected_amount: int, expected_currency: str
-) -> tuple[Verdict, str | None]:
+) -> tuple[PaymentVerdict, str | None]:
     if status != "succeeded":
-        return "unpaid", f"provider reports {status}"
+        return PaymentVerdict.UNPAID, f"provider reports {status}"
     if currency.lower() != expected_currency.lower():
-        return "mismatch", f"paid in {currency.upper()}, order is in {expected_currency.upper()}"
+        return (
+            PaymentVerdict.MISMATCH,
+            f"paid in {currency.upper()}, order is in {expected_currency.upper()}",
+        )
     if amount != expected_amount:
-        return "mismatch", f"paid {amount}, order total is {expected_amount}"
-    return "paid", None
+        return PaymentVerdict.MISMATCH, f"paid {amount}, order total is {expected_amount}"
+    return PaymentVerdict.PAID, None

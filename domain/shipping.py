@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from domain.contract import ShipmentOutcome
 from domain.sla import EffectiveLimit, SlaLevel, SlaMark, SlaRules, Stage
 from domain.splitting import PackageLine
 
@@ -50,10 +51,6 @@ def progress_rank(stage: str) -> int:
     return values.index(stage) if stage in values else -1
 
 
-def shipment_id(order_id: str, package: int) -> str:
-    return f"shipment-{order_id}-{package}"
-
-
 class ParcelEvent(BaseModel):
     carrier: str
     event_id: str
@@ -75,10 +72,10 @@ class ShipmentInput(BaseModel):
     transaction_id: str
     # When to warn and alarm if the carrier hasn't picked the parcel up (channel ship-by).
     sla_marks: list[SlaMark] = []
-    # When the warehouse could start (payment, or presale goods ready) and the order's
-    # stage limits; absent for shipments started before stages were watched.
-    ready_at: datetime | None = None
-    sla: SlaRules | None = None
+    # When the warehouse could start (payment, or presale goods ready), and the order's
+    # stage limits.
+    ready_at: datetime
+    sla: SlaRules
 
 
 class SlaBreach(BaseModel):
@@ -163,7 +160,7 @@ class ShipmentProgress(BaseModel):
 
 class ShipmentResult(BaseModel):
     package: int
-    outcome: str  # delivered | returned | cancelled | blocked
+    outcome: ShipmentOutcome
     reason: str | None = None
     delivered_at: datetime | None = None
     packed_at: datetime | None = None  # the warehouse's out-time

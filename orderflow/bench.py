@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from temporalio.client import Client
 
-from domain.ids import SKELETON_TASK_QUEUE, order_workflow_id
+from domain.contract import SKELETON_TASK_QUEUE, order_workflow_id
 from domain.messages import OrderSnapshot
 from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
 
-from domain.ids import order_workflow_id
+from domain.contract import order_workflow_id
 from orderflow.bench import print_report, stock_up
 from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order

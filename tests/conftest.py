@@ -39,9 +39,8 @@ from temporalio.worker import Interceptor as WorkerInterceptor
 from temporalio.worker import Worker
 
 from api.main import create_app
-from domain.ids import order_workflow_id
+from domain.contract import SEARCH_ATTRIBUTES, order_workflow_id, shipment_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
-from domain.shipping import shipment_id
 from domain.sla import SlaRules, Stage, StageLimit
 from integrations.carriers import Carrier
 from integrations.carriers.sandbox import SandboxCarrier
@@ -57,7 +56,7 @@ from store.db import SessionFactory, make_engine, make_session_factory
 from store.migrate import upgrade
 from store.models import Base
 from store.seed import seed_demo_catalog
-from workers.client import SEARCH_ATTRIBUTES, register_search_attributes
+from workers.client import register_search_attributes
 from workers.main import build_worker
 
 STRIPE_KEY = "sk_test_orderflow"
@@ -312,7 +311,9 @@ class Stack:
 
     async def keep_shipment_history(self, order_id: str, package: int, name: str) -> None:
         """The same for one of the order's shipments, under ``histories/shipments``."""
-        await self._keep(shipment_id(order_id, package), SHIPMENT_HISTORIES / f"{name}.json")
+        await self._keep(
+            shipment_workflow_id(order_id, package), SHIPMENT_HISTORIES / f"{name}.json"
+        )
 
     async def _keep(self, workflow_id: str, path: Path) -> None:
         if not self.record:

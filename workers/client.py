@@ -5,16 +5,10 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from domain.contract import SEARCH_ATTRIBUTES
 from orderflow.settings import Settings
-
-# Operators filter orders by these in the Temporal UI; the dev server registers them at start.
-SEARCH_ATTRIBUTES = [
-    SearchAttributeKey.for_keyword(name)
-    for name in ("OrderStatus", "Channel", "CustomerId", "SlaLevel")
-]
 
 
 async def connect(settings: Settings) -> Client:

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.failures import BusinessFailures
 from activities.inventory import InventoryActivities
 from activities.noop import noop
 from activities.notifications import NotificationActivities, OutboxRequest
@@ -18,7 +19,7 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
-from domain.ids import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
+from domain.contract import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
 from domain.rules import FulfilmentRules
 from domain.sla import StatisticsRequest
 from integrations.carriers import Carrier
@@ -89,11 +90,9 @@ def build_worker(
             orders.close_audit,
             inventory.stock_snapshot,
             inventory.reserve_packages,
-            inventory.reserve_stock,
             inventory.release_stock,
             inventory.restock_returned,
             inventory.release_packages,
-            inventory.ship_stock,
             payment.create_payment,
             payment.check_payment,
             payment.cancel_payment,
@@ -115,7 +114,7 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_local_activities=ACTIVITY_THREADS,
-        interceptors=interceptors,
+        interceptors=[BusinessFailures(), *interceptors],
         # The sandbox re-imports each workflow module per run, but everything the modules
         # import is shared: re-importing those cost a fifth of the worker's CPU at load and
         # doubled intake latency (docs/benchmarks.md). Workflow code stays deterministic

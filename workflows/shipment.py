@@ -13,17 +13,26 @@ exception puts the order on hold until the parcel moves again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.shipments import ShipmentActivities
-    from domain.errors import OutOfStock, ScanRefused
-    from domain.ids import order_workflow_id
+    from domain.contract import (
+        OrderSignal,
+        ShipmentOutcome,
+        ShipmentQuery,
+        ShipmentSignal,
+        ShipmentUpdate,
+        WorkflowName,
+        order_workflow_id,
+        shipment_workflow_id,
+    )
+    from domain.errors import OutOfStock, ScanRefused, UnknownCarrier
+    from domain.failures import as_failure
     from domain.shipping import (
         ROAD,
         HandOver,
@@ -43,25 +52,18 @@ with workflow.unsafe.imports_passed_through():
         WarehouseScan,
         WarehouseStamp,
         progress_rank,
-        shipment_id,
     )
     from domain.sla import EffectiveLimit, SlaLevel, SlaMark, Stage, StageMark, stage_marks
+    from workflows.steps import A_FEW_TRIES, step
     from workflows.waiting import wait_until
 
-IO_TIMEOUT = timedelta(seconds=30)
-IO_RETRY = RetryPolicy(
-    maximum_interval=timedelta(minutes=1), non_retryable_error_types=[OutOfStock.__name__]
-)
-# A question that may go unanswered: the parcel's other clocks must not wait on it.
-ASK_RETRY = RetryPolicy(maximum_attempts=3)
 
-
-@workflow.defn
+@workflow.defn(name=WorkflowName.SHIPMENT)
 class ShipmentWorkflow:
     @workflow.init
     def __init__(self, shipment: ShipmentInput) -> None:
         self.shipment = shipment
-        self.id = shipment_id(shipment.order_id, shipment.package)
+        self.id = shipment_workflow_id(shipment.order_id, shipment.package)
         self.label: LabelView | None = None
         self.stages: dict[TrackingStage, datetime] = {}
         self.seen: set[str] = set()
@@ -70,41 +72,26 @@ class ShipmentWorkflow:
         self.cancel_requested = False
         self.expected = {line.sku: line.quantity for line in shipment.lines}
         self.scanned: dict[str, int] = {}
-        self.ready_at = shipment.ready_at or workflow.now()  # the pick stage's start
+        self.ready_at = shipment.ready_at  # the pick stage's start
         self.pick_started_at: datetime | None = None
         self.packed_at: datetime | None = None
         self.limits: dict[Stage, EffectiveLimit] = {}
         self.raised: set[tuple[Stage, SlaLevel]] = set()
-        self.reports_exceptions = False
         self.trouble_since: datetime | None = None  # the carrier's exception, until it moves
         self.latest_road_at: datetime | None = None  # the newest report on the normal road
 
     @workflow.run
     async def run(self, shipment: ShipmentInput) -> ShipmentResult:
-        # Asked before anything else: a patch asked after a local activity may be recorded in
-        # a later workflow task than the code that depends on it, and replay would fail.
-        watches_stages = workflow.patched("stage-sla")
-        self.reports_exceptions = workflow.patched("carrier-exceptions")
-        asks_carrier = workflow.patched("tracking-after-refused-void")
-        if not await self._io(ShipmentActivities.check_package_stock, self._hand_over()):
-            return self._result("blocked", "the package's stock is no longer reserved for it")
-        self.label = await self._io(
-            ShipmentActivities.buy_label,
-            LabelRequest(
-                shipment_id=self.id,
-                order_id=shipment.order_id,
-                package=shipment.package,
-                warehouse=shipment.warehouse,
-                weight_grams=shipment.weight_grams,
-                insured_value=shipment.insured_value,
-                carrier=shipment.carrier,
-                transaction_id=shipment.transaction_id,
-                ready_at=shipment.ready_at,
-            ),
-        )
-        if watches_stages and shipment.sla is not None:
-            watched: StageLimits = await self._io(ShipmentActivities.stage_limits, shipment.sla)
-            self.limits = watched.limits
+        if not await step(ShipmentActivities.check_package_stock, self._hand_over()):
+            return self._result(
+                ShipmentOutcome.BLOCKED, "the package's stock is no longer reserved for it"
+            )
+        try:
+            self.label = await step(ShipmentActivities.buy_label, self._label_request())
+        except UnknownCarrier as error:  # a configuration error: no retry can fix it
+            return self._result(ShipmentOutcome.BLOCKED, error.message)
+        watched: StageLimits = await step(ShipmentActivities.stage_limits, shipment.sla)
+        self.limits = watched.limits
         marks = list(shipment.sla_marks)
         while True:
             # Until the carrier has it, the ship-by deadline's marks wake this up too; so do
@@ -129,14 +116,13 @@ class ShipmentWorkflow:
                 if result is not None:
                     return result
             elif self.cancel_requested and not self.handed_over:
-                if await self._io(ShipmentActivities.void_label, self._hand_over()):
-                    return self._result("cancelled", "label voided before pickup")
+                if await step(ShipmentActivities.void_label, self._hand_over()):
+                    return self._result(ShipmentOutcome.CANCELLED, "label voided before pickup")
                 self.cancel_requested = False  # the carrier has it: it travels on
-                if asks_carrier:
-                    # Its report is still on the way: ask the carrier now, so the order (and
-                    # whoever asked to cancel) learns of the pickup without waiting for it.
-                    for event in await self._ask_carrier():
-                        self.carrier_event(event)
+                # Its report is still on the way: ask the carrier now, so the order (and
+                # whoever asked to cancel) learns of the pickup without waiting for it.
+                for event in await self._ask_carrier():
+                    self.carrier_event(event)
             else:
                 self.cancel_requested = False  # too late: already handed over
 
@@ -146,12 +132,9 @@ class ShipmentWorkflow:
         if not self.handed_over:
             # Any report means the carrier has the parcel, even one that skipped the pickup.
             try:
-                await self._io(ShipmentActivities.hand_over, self._hand_over(event.at))
-            except (ActivityError, ApplicationError) as error:
-                failure = error if isinstance(error, ApplicationError) else error.cause
-                if not isinstance(failure, ApplicationError) or failure.type != "OutOfStock":
-                    raise
-                return self._result("blocked", failure.message)
+                await step(ShipmentActivities.hand_over, self._hand_over(event.at))
+            except OutOfStock as error:
+                return self._result(ShipmentOutcome.BLOCKED, error.message)
             self.handed_over = True
             self.stages[TrackingStage.PICKED_UP] = event.at
             await self._tell_order(TrackingStage.PICKED_UP, event.at)
@@ -159,7 +142,7 @@ class ShipmentWorkflow:
         exception = event.stage == TrackingStage.EXCEPTION
         fresh_trouble = exception and self._fresh_trouble(event)
         if event.stage not in self.stages or moving_again or fresh_trouble:
-            await self._io(
+            await step(
                 ShipmentActivities.stamp_stage,
                 StageStamp(
                     shipment_id=self.id,
@@ -167,7 +150,7 @@ class ShipmentWorkflow:
                     at=event.at,
                     moving_again=moving_again,
                     # An exception the parcel already moved past: on the record, nothing more.
-                    stale=exception and self.reports_exceptions and not fresh_trouble,
+                    stale=exception and not fresh_trouble,
                 ),
             )
             self.stages.setdefault(event.stage, event.at)
@@ -179,9 +162,9 @@ class ShipmentWorkflow:
         if event.stage in ROAD:
             self.latest_road_at = max(event.at, self.latest_road_at or event.at)
         if event.stage == TrackingStage.DELIVERED:
-            return self._result("delivered", delivered_at=event.at)
+            return self._result(ShipmentOutcome.DELIVERED, delivered_at=event.at)
         if event.stage == TrackingStage.RETURNED:
-            return self._result("returned", "the carrier returned the parcel")
+            return self._result(ShipmentOutcome.RETURNED, "the carrier returned the parcel")
         return None
 
     def _is_news(self, event: ParcelEvent) -> bool:
@@ -196,10 +179,8 @@ class ShipmentWorkflow:
     def _fresh_trouble(self, event: ParcelEvent) -> bool:
         """An exception newer than every report on the road: one the parcel has not already
         moved past (a delayed report of an old problem holds nothing)."""
-        return (
-            self.reports_exceptions
-            and self.trouble_since is None
-            and (self.latest_road_at is None or event.at > self.latest_road_at)
+        return self.trouble_since is None and (
+            self.latest_road_at is None or event.at > self.latest_road_at
         )
 
     def _moves_again(self, event: ParcelEvent) -> bool:
@@ -209,7 +190,7 @@ class ShipmentWorkflow:
             self.trouble_since is not None and event.stage in ROAD and event.at > self.trouble_since
         )
 
-    @workflow.signal
+    @workflow.signal(name=ShipmentSignal.CARRIER_EVENT)
     def carrier_event(self, event: ParcelEvent) -> None:
         """Carriers repeat themselves: an event ID or a stage seen before changes nothing."""
         if event.event_id in self.seen or not self._is_news(event):
@@ -217,7 +198,7 @@ class ShipmentWorkflow:
         self.seen.add(event.event_id)
         self.pending.append(event)
 
-    @workflow.update
+    @workflow.update(name=ShipmentUpdate.WAREHOUSE_SCAN)
     async def warehouse_scan(self, scan: WarehouseScan) -> ScanProgress:
         """Pick and pack by scanning: each unit checked against the package. The first scan
         stamps the pick's start, the last one the packing."""
@@ -251,11 +232,11 @@ class ShipmentWorkflow:
                 f"{scan.quantity} more is too many"
             )
 
-    @workflow.signal
+    @workflow.signal(name=ShipmentSignal.CANCEL)
     def cancel(self) -> None:
         self.cancel_requested = True
 
-    @workflow.query
+    @workflow.query(name=ShipmentQuery.STAGES_REACHED)
     def stages_reached(self) -> dict[TrackingStage, datetime]:
         return dict(self.stages)
 
@@ -290,7 +271,7 @@ class ShipmentWorkflow:
 
     async def _stage_breach(self, mark: StageMark) -> None:
         self.raised.add((mark.stage, mark.level))
-        await self._io(
+        await step(
             ShipmentActivities.raise_stage_alert,
             StageBreach(
                 shipment_id=self.id,
@@ -302,12 +283,12 @@ class ShipmentWorkflow:
                 limit=self.limits[mark.stage],
             ),
         )
-        await self._order().signal("sla_level", mark.level)
+        await self._order().signal(OrderSignal.SLA_LEVEL, mark.level)
 
     async def _in_trouble(self, event: ParcelEvent) -> None:
         """A carrier exception: support is alerted and the order waits on hold."""
         self.trouble_since = event.at
-        await self._io(
+        await step(
             ShipmentActivities.raise_parcel_exception,
             ParcelTrouble(
                 shipment_id=self.id,
@@ -322,7 +303,7 @@ class ShipmentWorkflow:
 
     async def _breach(self, mark: SlaMark) -> None:
         """Yellow, then red: an alert for the warehouse and the order's ``SlaLevel``."""
-        await self._io(
+        await step(
             ShipmentActivities.raise_sla_alert,
             SlaBreach(
                 shipment_id=self.id,
@@ -332,9 +313,9 @@ class ShipmentWorkflow:
                 deadline=mark.deadline,
             ),
         )
-        await self._order().signal("sla_level", mark.level)
+        await self._order().signal(OrderSignal.SLA_LEVEL, mark.level)
 
-    def _order(self) -> workflow.ExternalWorkflowHandle:  # type: ignore[type-arg]
+    def _order(self) -> workflow.ExternalWorkflowHandle[Any]:
         return workflow.get_external_workflow_handle(order_workflow_id(self.shipment.order_id))
 
     async def _tell_order(self, stage: TrackingStage, at: datetime) -> None:
@@ -342,7 +323,7 @@ class ShipmentWorkflow:
         parcel moving again after one. Every stage is in the database for the API; the
         delivery reaches the order as this workflow's result."""
         await self._order().signal(
-            "shipment_progress",
+            OrderSignal.SHIPMENT_PROGRESS,
             ShipmentProgress(
                 package=self.shipment.package,
                 stage=stage,
@@ -352,10 +333,10 @@ class ShipmentWorkflow:
             ),
         )
 
-    async def _stamp_warehouse(self, step: Literal["pick_started", "packed"]) -> None:
-        await self._io(
+    async def _stamp_warehouse(self, moment: Literal["pick_started", "packed"]) -> None:
+        await step(
             ShipmentActivities.stamp_warehouse,
-            WarehouseStamp(shipment_id=self.id, step=step, at=workflow.now()),
+            WarehouseStamp(shipment_id=self.id, step=moment, at=workflow.now()),
         )
 
     def _hand_over(self, at: datetime | None = None) -> HandOver:
@@ -367,7 +348,10 @@ class ShipmentWorkflow:
         )
 
     def _result(
-        self, outcome: str, reason: str | None = None, delivered_at: datetime | None = None
+        self,
+        outcome: ShipmentOutcome,
+        reason: str | None = None,
+        delivered_at: datetime | None = None,
     ) -> ShipmentResult:
         return ShipmentResult(
             package=self.shipment.package,
@@ -381,24 +365,28 @@ class ShipmentWorkflow:
     async def _ask_carrier(self) -> list[ParcelEvent]:
         """The carrier's tracking, or nothing when it can't tell us now: its webhook will."""
         try:
-            return await self._io(
-                ShipmentActivities.carrier_tracking, self._hand_over(), retry=ASK_RETRY
+            return await step(
+                ShipmentActivities.carrier_tracking, self._hand_over(), retry=A_FEW_TRIES
             )
         except ActivityError as error:
             if isinstance(error.cause, CancelledError):
                 raise
             return []
 
-    async def _io(  # type: ignore[no-untyped-def]
-        self, method: Callable[..., object], arg: object, retry: RetryPolicy = IO_RETRY
-    ):
-        return await workflow.execute_local_activity_method(
-            method,  # type: ignore[arg-type]
-            arg,
-            start_to_close_timeout=IO_TIMEOUT,
-            retry_policy=retry,
+    def _label_request(self) -> LabelRequest:
+        shipment = self.shipment
+        return LabelRequest(
+            shipment_id=self.id,
+            order_id=shipment.order_id,
+            package=shipment.package,
+            warehouse=shipment.warehouse,
+            weight_grams=shipment.weight_grams,
+            insured_value=shipment.insured_value,
+            carrier=shipment.carrier,
+            transaction_id=shipment.transaction_id,
+            ready_at=shipment.ready_at,
         )
 
 
-def _scan_refused(message: str) -> ApplicationError:
-    return ApplicationError(message, type=ScanRefused.__name__, non_retryable=True)
+def _scan_refused(message: str) -> Exception:
+    return as_failure(ScanRefused(message))

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.ids import order_workflow_id
+from domain.contract import order_workflow_id
 from store.db import SessionFactory, transaction
 from store.models import Base, Order
 from tests.conftest import STRIPE_KEY, Stack

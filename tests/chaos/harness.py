@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from domain.ids import order_workflow_id
+from domain.contract import order_workflow_id
 from orderflow.customer import pay_with_card
 from orderflow.settings import Settings
 from orderflow.stack import CARRIER_STANDS_STILL, LocalStack, ephemeral_settings, free_port

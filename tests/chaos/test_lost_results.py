@@ -21,7 +21,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 
-from domain.ids import order_workflow_id
+from domain.contract import order_workflow_id
 from domain.order import OrderStatus
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy
 from integrations.carriers.sandbox import SandboxCarrier

@@ -6,8 +6,9 @@ import pytest
 
 from api.intake import fingerprint
 from api.schemas import OrderCreate
+from domain.contract import order_workflow_id
 from domain.errors import InvalidTransition
-from domain.ids import ORDER_ID_PATTERN, derive_order_id, order_workflow_id
+from domain.ids import ORDER_ID_PATTERN, derive_order_id
 from domain.order import ALLOWED_TRANSITIONS, OrderStatus, check_transition, is_final
 from domain.payments import judge_payment
 from tests.helpers import order_body
@@ -130,7 +131,7 @@ def test_without_key_or_number_every_request_is_a_new_order() -> None:
     assert derive_order_id("web", None, None) != derive_order_id("web", None, None)
 
 
-@pytest.mark.parametrize("channel", ["web", "flash-sale"])
+@pytest.mark.parametrize("channel", ["web", "flash_sale"])
 @pytest.mark.parametrize(
     ("external_id", "key"),
     [("A-1001", None), (None, "a key with spaces / and slashes"), (None, None), ("x" * 64, None)],

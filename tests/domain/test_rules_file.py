@@ -51,7 +51,7 @@ def test_the_example_file_loads_with_its_channels() -> None:
     tmall = rules.for_channel("tmall")
     assert tmall.lock == LockStrategy.AT_PAYMENT
     assert tmall.on_shortage == ShortageAction.REFUND
-    flash = rules.for_channel("flash-sale")
+    flash = rules.for_channel("flash_sale")
     assert flash.lock == LockStrategy.PRE_RESERVE
     assert flash.reservation_ttl == timedelta(minutes=10)
     assert flash.on_shortage == ShortageAction.HOLD
@@ -61,7 +61,7 @@ def test_every_channel_the_example_names_is_one_intake_accepts() -> None:
     # A channel intake refuses can never place an order, so its rules would never apply.
     example = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     named = (set(example["channels"]) | set(example["sla"]["ship_by"])) - {"default"}
-    assert "flash-sale" in named
+    assert "flash_sale" in named
     for channel in sorted(named):
         assert OrderCreate.model_validate(order_body(channel=channel)).channel == channel
 
@@ -71,6 +71,9 @@ def test_a_channel_intake_would_refuse_is_refused_in_the_rules_file(tmp_path: Pa
     assert "channels.Flash Sale" in message
     message = refusal(write(tmp_path, "sla:\n  ship_by: {Tmall: PT4H}\n"))
     assert "sla.ship_by.Tmall" in message
+    # A "-" would make order IDs ambiguous: "flash" + "sale-1" and "flash-sale" + "1".
+    message = refusal(write(tmp_path, "channels:\n  flash-sale:\n    lock: at_payment\n"))
+    assert "channels.flash-sale" in message
 
 
 def test_the_example_file_shows_the_defaults_it_claims_to() -> None:

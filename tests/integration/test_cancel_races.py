@@ -21,7 +21,7 @@ from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.ids import order_workflow_id
+from domain.contract import order_workflow_id
 from domain.messages import CarrierEvent, PaymentNotification
 from store.db import SessionFactory, transaction
 from store.models import Order

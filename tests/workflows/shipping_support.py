@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
-from temporalio.common import SearchAttributeKey
 
+from domain.contract import SLA_LEVEL
 from domain.order import OrderStatus
 from integrations.signing import sign
 from store.db import SessionFactory, transaction
@@ -27,7 +27,6 @@ CARRIER_WEBHOOK = "/webhooks/carriers/sandbox"
 # The carrier's clock: explicit report times, so every stamp can be checked to the second.
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SHANGHAI = timezone(timedelta(hours=8))
-SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
 
 
 def lines(**quantities: int) -> list[Line]:

@@ -54,6 +54,7 @@ async def test_a_parcel_scanned_by_the_carrier_49_hours_after_leaving_goes_to_au
     assert confirmed.status_code == 200, confirmed.text
     done = await wait_for(stack, order_id, OrderStatus.COMPLETED)
     assert done["timeline"][-1]["note"] == "receipt confirmed by support after audit"
+    await stack.keep_history(order_id, "audited_then_confirmed")
     assert await alerts(stack, "audit") == []
     assert [
         a["resolved_at"] is not None for a in await alerts(stack, "audit", include_resolved="true")

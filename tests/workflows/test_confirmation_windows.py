@@ -20,7 +20,7 @@ from sqlalchemy import select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from domain.ids import order_workflow_id
+from domain.contract import order_workflow_id
 from domain.order import OrderStatus
 from integrations.notifications.mail import MailNotifier
 from integrations.notifications.mail_sink import Collector

@@ -200,7 +200,7 @@ async def test_at_payment_holds_a_paid_order_whose_stock_is_gone_until_support_c
     assert "refunded 6,800.00 USD" in body["timeline"][-1]["note"]
     assert [r.amount for r in refunds(sessions, order["id"])] == [10 * POT_PRICE]
     assert movements(sessions, order["id"], "reserve") == []
-    await stack.keep_history(order["id"], "backorder_cancelled_and_refunded")
+    await stack.keep_history(order["id"], "held_without_stock_then_cancelled")
     assert available(sessions, "POT-004", "HZ") == 0
 
 

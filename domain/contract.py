@@ -1,0 +1,143 @@
+"""The names every process must agree on, spelled once.
+
+The workers register workflows and handlers under these names, the API and the shipments
+address them by these names, the store writes these values, and operators filter on these
+search attributes in the Temporal UI. Renaming one here renames it everywhere; no other
+module spells them as literals.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from temporalio.common import SearchAttributeKey
+
+# --- task queues -----------------------------------------------------------------------------
+
+ORDERS_TASK_QUEUE = "orders"
+SKELETON_TASK_QUEUE = "bench-skeleton"
+
+
+# --- workflow IDs: business IDs, so a duplicate start finds the running workflow --------------
+
+
+def order_workflow_id(order_id: str) -> str:
+    return f"order-{order_id}"
+
+
+def shipment_workflow_id(order_id: str, package: int) -> str:
+    return f"shipment-{order_id}-{package}"
+
+
+# --- workflows and their messages ------------------------------------------------------------
+
+
+class WorkflowName(StrEnum):
+    ORDER = "OrderWorkflow"
+    SHIPMENT = "ShipmentWorkflow"
+    SLA_STATISTICS = "SlaStatisticsWorkflow"
+    NOTIFICATION_OUTBOX = "NotificationOutboxWorkflow"
+    SKELETON = "SkeletonWorkflow"
+
+
+class OrderSignal(StrEnum):
+    PAYMENT_NOTIFIED = "payment_notified"
+    CARRIER_EVENT = "carrier_event"  # a person playing the carrier, for every parcel
+    SHIPMENT_PROGRESS = "shipment_progress"  # from the order's own shipments
+    SLA_LEVEL = "sla_level"  # from the order's own shipments
+
+
+class OrderUpdate(StrEnum):
+    PAYMENT_DETAILS = "payment_details"
+    CANCEL = "cancel"
+    CONFIRM_RECEIPT = "confirm_receipt"
+
+
+class OrderQuery(StrEnum):
+    STATUS = "status"
+
+
+class ShipmentSignal(StrEnum):
+    CARRIER_EVENT = "carrier_event"
+    CANCEL = "cancel"
+
+
+class ShipmentUpdate(StrEnum):
+    WAREHOUSE_SCAN = "warehouse_scan"
+
+
+class ShipmentQuery(StrEnum):
+    STAGES_REACHED = "stages_reached"
+
+
+# --- search attributes: what operators filter on in the Temporal UI --------------------------
+
+ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
+CHANNEL = SearchAttributeKey.for_keyword("Channel")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+SLA_LEVEL = SearchAttributeKey.for_keyword("SlaLevel")
+SEARCH_ATTRIBUTES = (ORDER_STATUS, CHANNEL, CUSTOMER_ID, SLA_LEVEL)
+
+
+# --- values that cross a boundary ------------------------------------------------------------
+
+
+class PaymentVerdict(StrEnum):
+    """The provider's answer about a payment, judged against the order."""
+
+    PAID = "paid"
+    UNPAID = "unpaid"
+    MISMATCH = "mismatch"  # paid, but not what the order asked for: a person decides
+
+
+class ShipmentOutcome(StrEnum):
+    """How a package's shipment ended, as its order learns it."""
+
+    DELIVERED = "delivered"
+    RETURNED = "returned"  # the carrier brought it back
+    CANCELLED = "cancelled"  # its label voided before pickup
+    BLOCKED = "blocked"  # its stock was no longer reserved for it: never left
+
+
+class ShipmentStatus(StrEnum):
+    """A shipment row's status: the label, then the furthest stage the carrier reported."""
+
+    LABEL_BOUGHT = "label_bought"
+    PICKED_UP = "picked_up"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"
+    RETURNED = "returned"
+    VOIDED = "voided"
+
+
+class MovementKind(StrEnum):
+    """A row of the stock ledger: what it did to a stock level."""
+
+    RECEIPT = "receipt"  # on hand + q
+    RESERVE = "reserve"  # reserved + q
+    RELEASE = "release"  # reserved - q
+    SHIP = "ship"  # on hand - q, reserved - q
+    RESTOCK = "restock"  # on hand + q: a returned parcel back on the shelf
+
+
+class AlertKind(StrEnum):
+    SLA = "sla"
+    CARRIER_EXCEPTION = "carrier_exception"
+    LOW_STOCK = "low_stock"
+    AUDIT = "audit"
+    NOTIFICATION = "notification"
+
+
+class AlertLevel(StrEnum):
+    YELLOW = "yellow"
+    RED = "red"
+
+
+class AlertRole(StrEnum):
+    """Who must act on an alert."""
+
+    WAREHOUSE = "warehouse"
+    SUPPORT = "support"
+    FINANCE = "finance"

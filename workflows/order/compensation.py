@@ -1,0 +1,98 @@
+"""Compensation: what undoes an order, in reverse — the provider's payment cancelled or the
+money given back (what was really captured, in its currency), then the stock released, then
+what came back restocked. Every step is idempotent, so a crash halfway only means doing the
+rest again."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.inventory import InventoryActivities
+    from activities.payments import PaymentActivities
+    from domain.messages import CancelRequest, OrderPackages, RefundRequest, StockRequest
+    from domain.money import format_amount
+    from domain.order import OrderStatus
+    from workflows.order.state import OrderState, Parcel
+    from workflows.waiting import wait_until
+
+
+async def release_unpaid(state: OrderState) -> None:
+    """No money came: the stock goes back on sale and the order ends."""
+    await state.step(InventoryActivities.release_stock, StockRequest(order_id=state.order.order_id))
+    reason = (
+        f"cancelled before payment: {state.cancel_request.reason}"
+        if state.cancel_request
+        else "payment window ended unpaid; stock released"
+    )
+    await state.stamp(OrderStatus.CANCELLED, reason)
+
+
+async def cancel_paid_order(state: OrderState, request: CancelRequest) -> None:
+    """Give the money back (what voided packages left of it), release the stock, restock the
+    parcels the carrier brought back."""
+    assert state.payment is not None and state.captured is not None
+    state.cancel_request = state.cancel_request or request
+    order_id = state.order.order_id
+    captured = state.captured
+    refund = await state.step(
+        PaymentActivities.refund_payment,
+        RefundRequest(
+            order_id=order_id,
+            payment_intent_id=state.payment.payment_intent_id,
+            amount=captured.amount - state.refunded,
+            reason=state.cancel_request.reason,
+            purpose="cancel",
+        ),
+    )
+    await state.step(InventoryActivities.release_stock, StockRequest(order_id=order_id))
+    returned = [number for number, at in sorted(state.parcels.items()) if at == Parcel.RETURNED]
+    if returned:
+        await state.step(
+            InventoryActivities.restock_returned,
+            OrderPackages(order_id=order_id, packages=returned),
+        )
+    refunded = format_amount(refund.amount, captured.currency)
+    await state.stamp(
+        OrderStatus.CANCELLED, f"cancelled: {state.cancel_request.reason}; refunded {refunded}"
+    )
+
+
+async def hold_until_cancelled(state: OrderState, reason: str) -> None:
+    """A person decides: the order waits on hold; cancelling gives everything back."""
+    state.hold_reason = reason
+    if state.status == OrderStatus.ON_HOLD:  # held for a parcel in trouble: say what now
+        await state.note(reason)
+    else:
+        await state.stamp(OrderStatus.ON_HOLD, reason)
+    await wait_until(lambda: state.cancel_request is not None)
+    assert state.cancel_request is not None
+    await cancel_paid_order(state, state.cancel_request)
+
+
+async def settle_voided(state: OrderState, packages: list[int]) -> None:
+    """The packages a late cancellation stopped in time: their money back, their stock
+    released; the parcels already on their way go on."""
+    assert state.plan is not None and state.payment is not None and state.captured is not None
+    state.settled.update(packages)
+    value = sum(p.value for p in state.plan.packages if p.number in packages)
+    names = ", ".join(str(number) for number in packages)
+    reason = f"package{'s' if len(packages) > 1 else ''} {names} cancelled before pickup"
+    refund = await state.step(
+        PaymentActivities.refund_payment,
+        RefundRequest(
+            order_id=state.order.order_id,
+            payment_intent_id=state.payment.payment_intent_id,
+            amount=value,
+            reason=reason,
+            purpose=f"packages-{'-'.join(str(number) for number in packages)}",
+        ),
+    )
+    state.refunded += refund.amount
+    # Only theirs: another package may still be on its way to the carrier.
+    await state.step(
+        InventoryActivities.release_packages,
+        OrderPackages(order_id=state.order.order_id, packages=packages),
+    )
+    refunded = format_amount(refund.amount, state.captured.currency)
+    await state.note(f"{reason}: refunded {refunded}, stock released")

@@ -1,0 +1,89 @@
+"""Confirmation: after delivery the customer has a window to confirm receipt — by region,
+with reminders — then the order confirms itself. A delivery whose times don't add up waits
+in the audit queue instead, until someone confirms the receipt."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.orders import OrderActivities
+    from domain.confirmation import reminders
+    from domain.messages import (
+        AuditRecord,
+        ConfirmationQuery,
+        ConfirmationRecord,
+        ConfirmationTerms,
+        ReminderRequest,
+    )
+    from domain.order import OrderStatus
+    from domain.timing import describe_duration
+    from workflows.order.state import OrderState
+    from workflows.waiting import wait_until
+
+
+async def confirmation_window(state: OrderState) -> None:
+    """The customer's window to confirm receipt, with reminders, then auto-confirm."""
+    order = state.order
+    rules = order.policy.confirmation
+    terms: ConfirmationTerms = await state.step(
+        OrderActivities.confirmation_terms,
+        ConfirmationQuery(order_id=order.order_id, customer_id=order.customer_id, rules=rules),
+    )
+    if terms.confirm_on_delivery:
+        await state.stamp(
+            OrderStatus.COMPLETED,
+            "confirmed on delivery: the customer let earlier windows run out",
+        )
+        return
+    window = order.policy.confirmation_window or terms.window
+    delivered_at = workflow.now()
+    confirm_by = state.confirm_by = delivered_at + window
+    confirmed = False
+    for reminder in reminders(delivered_at, window, rules):
+        confirmed = await wait_until(lambda: state.receipt is not None, reminder.at)
+        if confirmed:
+            break
+        await state.step(
+            OrderActivities.remind_customer,
+            ReminderRequest(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                kind=reminder.kind,
+                confirm_by=confirm_by,
+            ),
+        )
+    if not confirmed:
+        confirmed = await wait_until(lambda: state.receipt is not None, confirm_by)
+    if confirmed and state.receipt is not None:
+        note = f"receipt confirmed by {state.receipt.by}"
+    else:
+        region = terms.region.value.replace("_", " ")
+        note = f"confirmed automatically after {describe_duration(window)} ({region})"
+    await state.step(
+        OrderActivities.record_confirmation,
+        ConfirmationRecord(
+            transition=state.enter(OrderStatus.COMPLETED, note),
+            customer_id=order.customer_id,
+            automatic=not confirmed,
+            rules=rules,
+        ),
+    )
+
+
+async def audit(state: OrderState) -> None:
+    """Delivered, but the times don't add up: no confirmation window; the order waits in
+    the audit queue until someone confirms the receipt."""
+    state.hold_reason = f"in the audit queue: {'; '.join(state.doubts)}"
+    await state.step(
+        OrderActivities.send_to_audit,
+        AuditRecord(transition=state.entry(state.status, state.hold_reason), doubts=state.doubts),
+    )
+    await wait_until(lambda: state.receipt is not None)
+    assert state.receipt is not None
+    state.hold_reason = None
+    note = f"receipt confirmed by {state.receipt.by} after audit"
+    await state.step(
+        OrderActivities.close_audit,
+        AuditRecord(transition=state.enter(OrderStatus.COMPLETED, note), doubts=state.doubts),
+    )

@@ -1,0 +1,166 @@
+"""What an order knows about itself while it runs, and how it writes its timeline.
+
+One dataclass holds the order's state; every phase reads and changes it, and nothing else
+does. Each state change is stamped with workflow time, written to the order's timeline in the
+database (the read model the API lists from) and mirrored to the ``OrderStatus`` search
+attribute for operators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.orders import OrderActivities
+    from domain.contract import ORDER_STATUS, SLA_LEVEL, ShipmentOutcome
+    from domain.messages import (
+        CancelRequest,
+        CarrierEvent,
+        ConfirmReceipt,
+        OrderSnapshot,
+        OrderWorkflowInput,
+        PaymentCheck,
+        PaymentView,
+        TimelineEntry,
+        TransitionRecord,
+    )
+    from domain.order import RECEIVED_NOTE, OrderStatus, check_transition
+    from domain.shipping import ShipmentProgress
+    from domain.sla import SlaLevel
+    from domain.splitting import SplitPlan
+    from workflows.steps import step
+
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
+
+SLA_SEVERITY = [SlaLevel.OK, SlaLevel.YELLOW, SlaLevel.RED]
+
+
+class Parcel(StrEnum):
+    """Where a package is, as far as its order knows."""
+
+    AT_WAREHOUSE = "at_warehouse"
+    WITH_CARRIER = "with_carrier"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+    VOIDED = "voided"  # its label voided before pickup: it never leaves
+    BLOCKED = "blocked"  # its stock was gone: it never leaves
+
+
+ENDED_AS: dict[ShipmentOutcome, Parcel] = {
+    ShipmentOutcome.DELIVERED: Parcel.DELIVERED,
+    ShipmentOutcome.RETURNED: Parcel.RETURNED,
+    ShipmentOutcome.CANCELLED: Parcel.VOIDED,
+    ShipmentOutcome.BLOCKED: Parcel.BLOCKED,
+}
+
+
+@dataclass
+class OrderState:
+    order: OrderWorkflowInput
+    status: OrderStatus = OrderStatus.PENDING_PAYMENT
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    # Set once the order is accepted (stock reserved, or not needed yet): what to pay.
+    payment: PaymentView | None = None
+    captured: PaymentCheck | None = None  # what the provider says was paid
+    payment_notices: int = 0  # provider callbacks since the provider was last asked
+    cancel_request: CancelRequest | None = None
+    receipt: ConfirmReceipt | None = None
+    confirm_by: datetime | None = None
+    hold_reason: str | None = None
+    end_reason: str | None = None  # the business error that ended the order, if one did
+    plan: SplitPlan | None = None  # the packages, while their stock is reserved
+    reservations: int = 0  # reservation rounds so far
+    reserved_until: datetime | None = None  # a pre-reservation's end
+    parcels: dict[int, Parcel] = field(default_factory=dict)
+    first_pickup: ShipmentProgress | None = None
+    troubles: dict[int, ShipmentProgress] = field(default_factory=dict)  # carrier exceptions
+    manual_reports: list[CarrierEvent] = field(default_factory=list)  # to pass on to parcels
+    settled: set[int] = field(default_factory=set)  # voided packages refunded and released
+    refunded: int = 0  # minor units given back for them
+    doubts: list[str] = field(default_factory=list)  # why the delivery goes to audit
+    worst_sla: SlaLevel = SlaLevel.OK
+    # An update (cancel, confirm receipt) accepted in this workflow task and not yet recorded.
+    unrecorded_update: bool = False
+
+    def __post_init__(self) -> None:
+        # Intake wrote this first entry with the order itself.
+        received = TimelineEntry(status=self.status, at=self.order.received_at, note=RECEIVED_NOTE)
+        self.timeline = self.timeline or [received]
+
+    # --- what follows from the state -----------------------------------------------------------
+
+    def goods_out(self) -> bool:
+        """A parcel is at the customer's or on its way: too late to cancel."""
+        return any(p in (Parcel.WITH_CARRIER, Parcel.DELIVERED) for p in self.parcels.values())
+
+    def paid_at(self) -> datetime:
+        return next(e.at for e in self.timeline if e.status == OrderStatus.PAID)
+
+    def last_note(self) -> str:
+        return self.timeline[-1].note or ""
+
+    def snapshot(self) -> OrderSnapshot:
+        return OrderSnapshot(
+            order_id=self.order.order_id,
+            status=self.status,
+            timeline=self.timeline,
+            payment=self.payment,
+            tracking_number=self.first_pickup.tracking_number if self.first_pickup else None,
+            confirm_by=self.confirm_by,
+            hold_reason=self.hold_reason,
+            packages=self.plan.packages if self.plan else [],
+        )
+
+    # --- the order's steps ----------------------------------------------------------------------
+
+    async def step(self, activity: Callable[[Any, Arg], Result], arg: Arg) -> Result:
+        """One step of the order (a local activity), but the first after an update was
+        accepted goes through the server.
+
+        The server records an update's acceptance only when the workflow task that accepted
+        it completes. Were the cancellation's compensation (cancel the payment or refund it,
+        release the stock, record it) and the order's end all in that task, a signal arriving
+        meanwhile would make the server refuse the completion: the update dropped with the
+        task and its caller told it failed though all of it happened, and the retried task,
+        without the update, would leave the order as it was. Scheduling a regular activity
+        completes the accepting task before anything moves; a task refused after that is
+        retried with the update in its history, and every step is idempotent.
+        """
+        through_server, self.unrecorded_update = self.unrecorded_update, False
+        return await step(activity, arg, through_server=through_server)
+
+    # --- the timeline ------------------------------------------------------------------------
+
+    async def stamp(self, status: OrderStatus, note: str) -> None:
+        await self.step(OrderActivities.record_transition, self.enter(status, note))
+
+    async def note(self, note: str) -> None:
+        """A timeline entry that changes nothing but tells support what the order waits for."""
+        await self.step(OrderActivities.record_transition, self.entry(self.status, note))
+
+    def enter(self, status: OrderStatus, note: str) -> TransitionRecord:
+        """Move to ``status`` (stamped with workflow time, mirrored to search attributes);
+        returns the timeline row for the database, for a step that writes it with more."""
+        check_transition(self.status, status)
+        self.status = status
+        workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
+        return self.entry(status, note)
+
+    def entry(self, status: OrderStatus, note: str) -> TransitionRecord:
+        at = workflow.now()
+        self.timeline.append(TimelineEntry(status=status, at=at, note=note))
+        return TransitionRecord(
+            order_id=self.order.order_id, seq=len(self.timeline), status=status, at=at, note=note
+        )
+
+    def raise_sla_level(self, level: SlaLevel) -> None:
+        """The worst level any parcel reached, for operators to filter on."""
+        self.worst_sla = max(self.worst_sla, level, key=SLA_SEVERITY.index)
+        workflow.upsert_search_attributes([SLA_LEVEL.value_set(self.worst_sla.value)])

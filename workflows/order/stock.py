@@ -1,0 +1,138 @@
+"""Stock: plan the packages from live stock and reserve them, all or nothing — at order, at
+payment or for a short while, as the channel's rules say — and, for a paid order without
+stock, backorder, refund or hold as the channel says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.inventory import InventoryActivities
+    from activities.orders import OrderActivities
+    from domain.errors import StockMoved
+    from domain.messages import (
+        PackageReservation,
+        PackagesRecord,
+        StockQuery,
+        StockRequest,
+        StockSnapshot,
+    )
+    from domain.order import OrderStatus
+    from domain.rules import LockStrategy, ShortageAction
+    from domain.splitting import UnshippableItem, plan_packages
+    from domain.timing import describe_duration
+    from workflows.order.state import OrderState
+    from workflows.waiting import wait_until
+
+# Stock taken between planning and reserving makes the workflow plan again, this many times.
+PLAN_ATTEMPTS = 3
+
+
+def locks_at_intake(state: OrderState) -> bool:
+    return state.order.policy.stock.lock != LockStrategy.AT_PAYMENT
+
+
+async def reserve_at_intake(state: OrderState) -> str | None:
+    """Why the order can't be served, or None once its stock is reserved."""
+    problem = await reserve_packages(state)
+    if problem is None and state.order.policy.stock.lock == LockStrategy.PRE_RESERVE:
+        state.reserved_until = workflow.now() + state.order.policy.stock.reservation_ttl
+    return problem
+
+
+async def reserve_packages(state: OrderState) -> str | None:
+    """Plan the packages from live stock and reserve them, all or nothing.
+
+    Returns why it could not, or None once reserved. Stock taken by another order between
+    the snapshot and the reservation only means planning again.
+    """
+    order = state.order
+    lines = [line.for_planner() for line in order.lines]
+    skus = sorted({line.sku for line in lines})
+    for _ in range(PLAN_ATTEMPTS):
+        snapshot: StockSnapshot = await state.step(
+            InventoryActivities.stock_snapshot, StockQuery(order_id=order.order_id, skus=skus)
+        )
+        try:
+            plan = plan_packages(
+                lines, snapshot.destination, snapshot.warehouses, order.policy.splitting
+            )
+        except UnshippableItem as error:
+            return f"cannot ship: {error}"
+        if not plan.complete:
+            return f"out of stock: {plan.describe_shortages()}"
+        reservation = PackageReservation(
+            order_id=order.order_id, round=state.reservations + 1, packages=plan.packages
+        )
+        try:
+            await state.step(InventoryActivities.reserve_packages, reservation)
+        except StockMoved:
+            continue
+        state.plan = plan
+        state.reservations += 1
+        return None
+    return "out of stock: other orders kept taking the units while this one reserved"
+
+
+async def release_pre_reservation(state: OrderState) -> None:
+    """Unpaid when the pre-reservation ends: its units go back on sale."""
+    # Only this round: run again after the payment reserved the next one, it keeps that.
+    released = await state.step(
+        InventoryActivities.release_stock,
+        StockRequest(order_id=state.order.order_id, round=state.reservations),
+    )
+    ttl = describe_duration(state.order.policy.stock.reservation_ttl)
+    state.plan, state.reserved_until = None, None
+    await state.note(f"unpaid after {ttl}: reservation released, {released} units back on sale")
+
+
+@dataclass(frozen=True)
+class Shortage:
+    """A paid order without its stock, and what the channel says to do about it."""
+
+    problem: str
+    action: ShortageAction
+
+
+async def allocate(state: OrderState) -> Shortage | None:
+    """Reserve now if the channel locks at payment or the pre-reservation ran out (waiting
+    for stock on backorder); then record the packages. A shortage left is for the caller."""
+    state.reserved_until = None  # paid in time: the reservation is the order's now
+    if state.plan is None and (problem := await reserve_packages(state)) is not None:
+        if (shortage := await _wait_for_stock(state, problem)) is not None:
+            return shortage
+    assert state.plan is not None
+    order = state.order
+    await state.step(
+        OrderActivities.record_packages,
+        PackagesRecord(
+            transition=state.enter(OrderStatus.ALLOCATED, state.plan.summary()),
+            customer_id=order.customer_id,
+            packages=state.plan.packages,
+            message=f"Your order {order.order_id} {state.plan.summary()}.",
+        ),
+    )
+    return None
+
+
+async def _wait_for_stock(state: OrderState, problem: str) -> Shortage | None:
+    """On backorder, look again now and then until the wait ends or the order is cancelled;
+    None once stock was found and reserved."""
+    rules = state.order.policy.stock
+    if rules.on_shortage != ShortageAction.BACKORDER:
+        return Shortage(problem, rules.on_shortage)
+    deadline = workflow.now() + rules.backorder_wait
+    waiting = describe_duration(rules.backorder_wait)
+    await state.note(f"backordered ({problem}); waiting up to {waiting}")
+    while workflow.now() < deadline:
+        wake_at = min(deadline, workflow.now() + rules.backorder_recheck)
+        await wait_until(lambda: state.cancel_request is not None, until=wake_at)
+        if state.cancel_request is not None:
+            return Shortage(problem, ShortageAction.REFUND)
+        retried = await reserve_packages(state)
+        if retried is None:
+            return None
+        problem = retried
+    return Shortage(f"no stock within {waiting}: {problem}", ShortageAction.REFUND)

@@ -1,0 +1,54 @@
+"""How the workflows take a step: a local activity, typed, retried by one set of rules.
+
+Every step is short and idempotent, so it runs as a local activity: the worker runs it inside
+the workflow task and records one marker, instead of a round trip through the server and
+three events. Provider and database outages are waited out: retries back off up to a minute,
+forever. A business error (no stock, an unknown carrier) is not retried: it comes back here
+as the domain error it is, for the workflow to decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.failures import business_error
+
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
+
+STEP_TIMEOUT = timedelta(seconds=30)
+UNTIL_DONE = RetryPolicy(maximum_interval=timedelta(minutes=1))
+# A question that may go unanswered: whoever asks has other clocks that must not wait on it.
+A_FEW_TRIES = RetryPolicy(maximum_attempts=3)
+
+
+async def step(
+    activity: Callable[[Any, Arg], Result],
+    arg: Arg,
+    *,
+    retry: RetryPolicy = UNTIL_DONE,
+    through_server: bool = False,
+) -> Result:
+    """Run one step; ``through_server`` makes it a regular activity, whose scheduling ends
+    the current workflow task (see ``OrderState.step``)."""
+    try:
+        if through_server:
+            return await workflow.execute_activity_method(
+                activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=retry
+            )
+        return await workflow.execute_local_activity_method(
+            activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=retry
+        )
+    except (ActivityError, ApplicationError) as failure:
+        # A local activity's failure may arrive unwrapped; look for the business error.
+        error = business_error(failure)
+        if error is None:
+            raise
+        raise error from failure
