@@ -61,7 +61,9 @@ class PaymentActivities:
     def _record(self, payment: ProviderPayment, request: PaymentCheckRequest) -> PaymentCheck:
         """Mirror the provider's status and judge it against what the order expects."""
         with transaction(self.sessions) as session:
-            PaymentRepository(session).set_status(payment.id, payment.status)
+            PaymentRepository(session).record_provider_view(
+                payment.id, status=payment.status, amount=payment.amount, currency=payment.currency
+            )
         verdict, reason = judge_payment(
             status=payment.status,
             amount=payment.amount,
@@ -83,7 +85,7 @@ class PaymentActivities:
         refund = self.provider.refund_payment(
             payment_id=request.payment_intent_id,
             amount=request.amount,
-            idempotency_key=f"order-{request.order_id}-refund-{request.purpose or request.amount}",
+            idempotency_key=f"order-{request.order_id}-refund-{request.purpose}",
         )
         with transaction(self.sessions) as session:
             PaymentRepository(session).record_refund(

@@ -585,11 +585,15 @@ class PaymentRepository:
             },
         )
 
-    def set_status(self, provider_payment_id: str, status: str) -> None:
+    def record_provider_view(
+        self, provider_payment_id: str, *, status: str, amount: int, currency: str
+    ) -> None:
+        """The payment as the provider has it now: its status, and what it is (or was
+        captured) for, which a customer may have changed from what the order asked."""
         self.session.execute(
             update(Payment)
             .where(Payment.provider_payment_id == provider_payment_id)
-            .values(status=status, updated_at=utcnow())
+            .values(status=status, amount=amount, currency=currency, updated_at=utcnow())
         )
 
     def record_refund(
