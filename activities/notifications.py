@@ -4,12 +4,10 @@ N packages" and presale notices, and any message a channel was down for)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from pydantic import BaseModel, Field
 from temporalio import activity
 
 from domain.confirmation import ReminderKind
+from domain.messages import OutboxReport, OutboxRequest
 from integrations.notifications import DeliveryFailed, Notifier, OutgoingMessage
 from store.db import SessionFactory, transaction
 from store.models import Customer, Notification, utcnow
@@ -26,21 +24,6 @@ def subject_for(key: str) -> str:
     if key.startswith("presale-"):
         return "When your presale goods will ship"
     return SUBJECTS.get(key, "About your order")
-
-
-class OutboxRequest(BaseModel):
-    # Younger notifications are still being sent by the step that wrote them.
-    grace: timedelta = timedelta(minutes=2)
-    # Older ones are no use to the customer any more.
-    max_age: timedelta = timedelta(days=3)
-    max_attempts: int = Field(10, ge=1)
-    batch: int = Field(500, ge=1)
-
-
-class OutboxReport(BaseModel):
-    sent: int = 0
-    failed: int = 0
-    given_up: int = 0
 
 
 class NotificationDelivery:

@@ -261,3 +261,21 @@ class PresaleNotice(BaseModel):
     package: int
     skus: list[str]
     ships_at: datetime
+
+
+# --- scheduled work ---------------------------------------------------------------------------
+
+
+class OutboxRequest(BaseModel):
+    # Younger notifications are still being sent by the step that wrote them.
+    grace: timedelta = timedelta(minutes=2)
+    # Older ones are no use to the customer any more.
+    max_age: timedelta = timedelta(days=3)
+    max_attempts: int = Field(10, ge=1)
+    batch: int = Field(500, ge=1)
+
+
+class OutboxReport(BaseModel):
+    sent: int = 0
+    failed: int = 0
+    given_up: int = 0

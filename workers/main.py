@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
@@ -14,12 +15,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.failures import BusinessFailures
 from activities.inventory import InventoryActivities
 from activities.noop import noop
-from activities.notifications import NotificationActivities, OutboxRequest
+from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
 from domain.contract import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
+from domain.messages import OutboxRequest
 from domain.rules import FulfilmentRules
 from domain.sla import StatisticsRequest
 from integrations.carriers import Carrier
@@ -48,6 +50,17 @@ from workflows.sla_statistics import SlaStatisticsWorkflow
 
 ACTIVITY_THREADS = 32
 
+# The sandbox re-imports the workflow modules for every run, so a workflow can't keep state
+# between runs or reach I/O by accident. Only what is deterministic and free of side effects
+# comes from outside: our own domain rules and types, and pydantic (the standard library and
+# the SDK are passed through by default). Workflows call activities by name
+# (``domain.steps``), never importing them, so the store and the providers stay out.
+PASSED_THROUGH = ("domain", "pydantic", "pydantic_core", "annotated_types")
+WORKFLOWS = [OrderWorkflow, ShipmentWorkflow, SlaStatisticsWorkflow, NotificationOutboxWorkflow]
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
+)
+
 
 def build_worker(
     client: Client,
@@ -63,66 +76,73 @@ def build_worker(
 ) -> Worker:
     """Wire the activities to their dependencies; tests call this with their own (and with
     interceptors that break the worker on purpose)."""
-    rules = rules or FulfilmentRules()
-    orders = OrderActivities(sessions, notifier)
-    inventory = InventoryActivities(sessions, low_stock_threshold=rules.low_stock_threshold)
-    payment = PaymentActivities(sessions, payments)
-    shipping = ShipmentActivities(sessions, carriers or {})
-    statistics = SlaStatisticsActivities(sessions)
-    outbox = NotificationActivities(sessions, notifier or Fanout([]))
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[
-            OrderWorkflow,
-            ShipmentWorkflow,
-            SlaStatisticsWorkflow,
-            NotificationOutboxWorkflow,
-        ],
-        activities=[
-            orders.record_transition,
-            orders.record_packages,
-            orders.confirmation_terms,
-            orders.remind_customer,
-            orders.record_confirmation,
-            orders.send_to_audit,
-            orders.tell_presale_date,
-            orders.close_audit,
-            inventory.stock_snapshot,
-            inventory.reserve_packages,
-            inventory.release_stock,
-            inventory.restock_returned,
-            inventory.release_packages,
-            payment.create_payment,
-            payment.check_payment,
-            payment.cancel_payment,
-            payment.refund_payment,
-            shipping.check_package_stock,
-            shipping.buy_label,
-            shipping.hand_over,
-            shipping.stamp_stage,
-            shipping.raise_sla_alert,
-            shipping.stage_limits,
-            shipping.raise_stage_alert,
-            shipping.raise_parcel_exception,
-            shipping.stamp_warehouse,
-            shipping.void_label,
-            shipping.carrier_tracking,
-            statistics.recompute_stage_statistics,
-            outbox.deliver_pending,
-        ],
+        workflows=WORKFLOWS,
+        activities=activities(
+            sessions=sessions,
+            payments=payments,
+            rules=rules or FulfilmentRules(),
+            notifier=notifier,
+            carriers=carriers or {},
+        ),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_local_activities=ACTIVITY_THREADS,
         interceptors=[BusinessFailures(), *interceptors],
-        # The sandbox re-imports each workflow module per run, but everything the modules
-        # import is shared: re-importing those cost a fifth of the worker's CPU at load and
-        # doubled intake latency (docs/benchmarks.md). Workflow code stays deterministic
-        # through review and the replay tests.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
-        ),
+        workflow_runner=WORKFLOW_RUNNER,
     )
+
+
+def activities(
+    *,
+    sessions: SessionFactory,
+    payments: PaymentProvider,
+    rules: FulfilmentRules,
+    notifier: Notifier | None,
+    carriers: dict[str, Carrier],
+) -> list[Callable[..., Any]]:
+    """Every activity of the ``orders`` queue, bound to its dependencies (the names the
+    workflows call them by are in ``domain.steps``)."""
+    orders = OrderActivities(sessions, notifier)
+    inventory = InventoryActivities(sessions, low_stock_threshold=rules.low_stock_threshold)
+    payment = PaymentActivities(sessions, payments)
+    shipping = ShipmentActivities(sessions, carriers)
+    statistics = SlaStatisticsActivities(sessions)
+    outbox = NotificationActivities(sessions, notifier or Fanout([]))
+    return [
+        orders.record_transition,
+        orders.record_packages,
+        orders.confirmation_terms,
+        orders.remind_customer,
+        orders.record_confirmation,
+        orders.send_to_audit,
+        orders.tell_presale_date,
+        orders.close_audit,
+        inventory.stock_snapshot,
+        inventory.reserve_packages,
+        inventory.release_stock,
+        inventory.restock_returned,
+        inventory.release_packages,
+        payment.create_payment,
+        payment.check_payment,
+        payment.cancel_payment,
+        payment.refund_payment,
+        shipping.check_package_stock,
+        shipping.buy_label,
+        shipping.hand_over,
+        shipping.stamp_stage,
+        shipping.raise_sla_alert,
+        shipping.stage_limits,
+        shipping.raise_stage_alert,
+        shipping.raise_parcel_exception,
+        shipping.stamp_warehouse,
+        shipping.void_label,
+        shipping.carrier_tracking,
+        statistics.recompute_stage_statistics,
+        outbox.deliver_pending,
+    ]
 
 
 async def ensure_schedules(

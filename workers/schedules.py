@@ -20,7 +20,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from activities.notifications import OutboxRequest
+from domain.messages import OutboxRequest
 from domain.sla import StatisticsRequest
 from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.sla_statistics import SlaStatisticsWorkflow

@@ -7,18 +7,21 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.notifications import NotificationActivities, OutboxReport, OutboxRequest
+from domain.contract import WorkflowName
+from domain.messages import OutboxReport, OutboxRequest
+from domain.steps import DELIVER_PENDING
 
 
-@workflow.defn
+@workflow.defn(name=WorkflowName.NOTIFICATION_OUTBOX)
 class NotificationOutboxWorkflow:
     @workflow.run
     async def run(self, request: OutboxRequest) -> OutboxReport:
         # Each channel gives up after a few seconds, so a batch of 500 fits in minutes.
-        return await workflow.execute_activity_method(
-            NotificationActivities.deliver_pending,
+        report: OutboxReport = await workflow.execute_activity(
+            DELIVER_PENDING.name,
             request,
+            result_type=DELIVER_PENDING.gives,
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=timedelta(minutes=1),
         )
+        return report

@@ -19,43 +19,42 @@ from typing import Any, Literal
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, CancelledError
 
-with workflow.unsafe.imports_passed_through():
-    from activities.shipments import ShipmentActivities
-    from domain.contract import (
-        OrderSignal,
-        ShipmentOutcome,
-        ShipmentQuery,
-        ShipmentSignal,
-        ShipmentUpdate,
-        WorkflowName,
-        order_workflow_id,
-        shipment_workflow_id,
-    )
-    from domain.errors import OutOfStock, ScanRefused, UnknownCarrier
-    from domain.failures import as_failure
-    from domain.shipping import (
-        ROAD,
-        HandOver,
-        LabelRequest,
-        LabelView,
-        ParcelEvent,
-        ParcelTrouble,
-        ScanProgress,
-        ShipmentInput,
-        ShipmentProgress,
-        ShipmentResult,
-        SlaBreach,
-        StageBreach,
-        StageLimits,
-        StageStamp,
-        TrackingStage,
-        WarehouseScan,
-        WarehouseStamp,
-        progress_rank,
-    )
-    from domain.sla import EffectiveLimit, SlaLevel, SlaMark, Stage, StageMark, stage_marks
-    from workflows.steps import A_FEW_TRIES, step
-    from workflows.waiting import wait_until
+from domain import steps
+from domain.contract import (
+    OrderSignal,
+    ShipmentOutcome,
+    ShipmentQuery,
+    ShipmentSignal,
+    ShipmentUpdate,
+    WorkflowName,
+    order_workflow_id,
+    shipment_workflow_id,
+)
+from domain.errors import OutOfStock, ScanRefused, UnknownCarrier
+from domain.failures import as_failure
+from domain.shipping import (
+    ROAD,
+    HandOver,
+    LabelRequest,
+    LabelView,
+    ParcelEvent,
+    ParcelTrouble,
+    ScanProgress,
+    ShipmentInput,
+    ShipmentProgress,
+    ShipmentResult,
+    SlaBreach,
+    StageBreach,
+    StageLimits,
+    StageStamp,
+    TrackingStage,
+    WarehouseScan,
+    WarehouseStamp,
+    progress_rank,
+)
+from domain.sla import EffectiveLimit, SlaLevel, SlaMark, Stage, StageMark, stage_marks
+from workflows.steps import A_FEW_TRIES, step
+from workflows.waiting import wait_until
 
 
 @workflow.defn(name=WorkflowName.SHIPMENT)
@@ -82,15 +81,15 @@ class ShipmentWorkflow:
 
     @workflow.run
     async def run(self, shipment: ShipmentInput) -> ShipmentResult:
-        if not await step(ShipmentActivities.check_package_stock, self._hand_over()):
+        if not await step(steps.CHECK_PACKAGE_STOCK, self._hand_over()):
             return self._result(
                 ShipmentOutcome.BLOCKED, "the package's stock is no longer reserved for it"
             )
         try:
-            self.label = await step(ShipmentActivities.buy_label, self._label_request())
+            self.label = await step(steps.BUY_LABEL, self._label_request())
         except UnknownCarrier as error:  # a configuration error: no retry can fix it
             return self._result(ShipmentOutcome.BLOCKED, error.message)
-        watched: StageLimits = await step(ShipmentActivities.stage_limits, shipment.sla)
+        watched: StageLimits = await step(steps.STAGE_LIMITS, shipment.sla)
         self.limits = watched.limits
         marks = list(shipment.sla_marks)
         while True:
@@ -116,7 +115,7 @@ class ShipmentWorkflow:
                 if result is not None:
                     return result
             elif self.cancel_requested and not self.handed_over:
-                if await step(ShipmentActivities.void_label, self._hand_over()):
+                if await step(steps.VOID_LABEL, self._hand_over()):
                     return self._result(ShipmentOutcome.CANCELLED, "label voided before pickup")
                 self.cancel_requested = False  # the carrier has it: it travels on
                 # Its report is still on the way: ask the carrier now, so the order (and
@@ -132,7 +131,7 @@ class ShipmentWorkflow:
         if not self.handed_over:
             # Any report means the carrier has the parcel, even one that skipped the pickup.
             try:
-                await step(ShipmentActivities.hand_over, self._hand_over(event.at))
+                await step(steps.HAND_OVER, self._hand_over(event.at))
             except OutOfStock as error:
                 return self._result(ShipmentOutcome.BLOCKED, error.message)
             self.handed_over = True
@@ -143,7 +142,7 @@ class ShipmentWorkflow:
         fresh_trouble = exception and self._fresh_trouble(event)
         if event.stage not in self.stages or moving_again or fresh_trouble:
             await step(
-                ShipmentActivities.stamp_stage,
+                steps.STAMP_STAGE,
                 StageStamp(
                     shipment_id=self.id,
                     stage=event.stage,
@@ -272,7 +271,7 @@ class ShipmentWorkflow:
     async def _stage_breach(self, mark: StageMark) -> None:
         self.raised.add((mark.stage, mark.level))
         await step(
-            ShipmentActivities.raise_stage_alert,
+            steps.RAISE_STAGE_ALERT,
             StageBreach(
                 shipment_id=self.id,
                 order_id=self.shipment.order_id,
@@ -289,7 +288,7 @@ class ShipmentWorkflow:
         """A carrier exception: support is alerted and the order waits on hold."""
         self.trouble_since = event.at
         await step(
-            ShipmentActivities.raise_parcel_exception,
+            steps.RAISE_PARCEL_EXCEPTION,
             ParcelTrouble(
                 shipment_id=self.id,
                 order_id=self.shipment.order_id,
@@ -304,7 +303,7 @@ class ShipmentWorkflow:
     async def _breach(self, mark: SlaMark) -> None:
         """Yellow, then red: an alert for the warehouse and the order's ``SlaLevel``."""
         await step(
-            ShipmentActivities.raise_sla_alert,
+            steps.RAISE_SLA_ALERT,
             SlaBreach(
                 shipment_id=self.id,
                 order_id=self.shipment.order_id,
@@ -335,7 +334,7 @@ class ShipmentWorkflow:
 
     async def _stamp_warehouse(self, moment: Literal["pick_started", "packed"]) -> None:
         await step(
-            ShipmentActivities.stamp_warehouse,
+            steps.STAMP_WAREHOUSE,
             WarehouseStamp(shipment_id=self.id, step=moment, at=workflow.now()),
         )
 
@@ -365,9 +364,7 @@ class ShipmentWorkflow:
     async def _ask_carrier(self) -> list[ParcelEvent]:
         """The carrier's tracking, or nothing when it can't tell us now: its webhook will."""
         try:
-            return await step(
-                ShipmentActivities.carrier_tracking, self._hand_over(), retry=A_FEW_TRIES
-            )
+            return await step(steps.CARRIER_TRACKING, self._hand_over(), retry=A_FEW_TRIES)
         except ActivityError as error:
             if isinstance(error.cause, CancelledError):
                 raise

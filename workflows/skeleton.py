@@ -10,11 +10,11 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.noop import noop
+from domain.contract import WorkflowName
+from domain.steps import NOOP
 
 
-@workflow.defn
+@workflow.defn(name=WorkflowName.SKELETON)
 class SkeletonWorkflow:
     def __init__(self) -> None:
         self.signalled = False
@@ -23,7 +23,7 @@ class SkeletonWorkflow:
     async def run(self) -> None:
         await workflow.wait_condition(lambda: self.signalled)
         for _ in range(8):
-            await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
+            await workflow.execute_activity(NOOP, start_to_close_timeout=timedelta(seconds=30))
         await workflow.sleep(timedelta(seconds=1))
 
     @workflow.signal

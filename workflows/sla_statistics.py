@@ -8,17 +8,19 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.sla_statistics import SlaStatisticsActivities
-    from domain.sla import StageStatistics, StatisticsRequest
+from domain.contract import WorkflowName
+from domain.sla import StageStatistics, StatisticsRequest
+from domain.steps import RECOMPUTE_STAGE_STATISTICS
 
 
-@workflow.defn
+@workflow.defn(name=WorkflowName.SLA_STATISTICS)
 class SlaStatisticsWorkflow:
     @workflow.run
     async def run(self, request: StatisticsRequest) -> list[StageStatistics]:
-        return await workflow.execute_activity_method(
-            SlaStatisticsActivities.recompute_stage_statistics,
+        statistics: list[StageStatistics] = await workflow.execute_activity(
+            RECOMPUTE_STAGE_STATISTICS.name,
             request,
+            result_type=RECOMPUTE_STAGE_STATISTICS.gives,
             start_to_close_timeout=timedelta(minutes=5),
         )
+        return statistics

@@ -9,16 +9,15 @@ as the domain error it is, for the workflow to decide.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from domain.failures import business_error
+from domain.failures import business_error
+from domain.steps import Step
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
@@ -30,7 +29,7 @@ A_FEW_TRIES = RetryPolicy(maximum_attempts=3)
 
 
 async def step(
-    activity: Callable[[Any, Arg], Result],
+    activity: Step[Arg, Result],
     arg: Arg,
     *,
     retry: RetryPolicy = UNTIL_DONE,
@@ -38,13 +37,14 @@ async def step(
 ) -> Result:
     """Run one step; ``through_server`` makes it a regular activity, whose scheduling ends
     the current workflow task (see ``OrderState.step``)."""
+    execute = workflow.execute_activity if through_server else workflow.execute_local_activity
     try:
-        if through_server:
-            return await workflow.execute_activity_method(
-                activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=retry
-            )
-        return await workflow.execute_local_activity_method(
-            activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=retry
+        result = await execute(
+            activity.name,
+            arg,
+            result_type=activity.gives,
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=retry,
         )
     except (ActivityError, ApplicationError) as failure:
         # A local activity's failure may arrive unwrapped; look for the business error.
@@ -52,3 +52,4 @@ async def step(
         if error is None:
             raise
         raise error from failure
+    return cast(Result, result)  # the data converter built it as ``activity.gives``

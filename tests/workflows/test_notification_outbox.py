@@ -10,7 +10,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
-from activities.notifications import NotificationActivities, OutboxReport, OutboxRequest
+from activities.notifications import NotificationActivities
+from domain.messages import OutboxReport, OutboxRequest
 from domain.order import OrderStatus
 from integrations.notifications.mail import MailNotifier
 from integrations.notifications.mail_sink import Collector

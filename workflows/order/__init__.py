@@ -11,28 +11,27 @@ import asyncio
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from domain.contract import OrderQuery, OrderSignal, OrderUpdate, PaymentVerdict, WorkflowName
-    from domain.errors import ActionRefused, OutOfStock
-    from domain.failures import BY_NAME, as_failure
-    from domain.messages import (
-        CancelRequest,
-        CarrierEvent,
-        ConfirmReceipt,
-        OrderSnapshot,
-        OrderWorkflowInput,
-        PaymentNotification,
-        PaymentView,
-    )
-    from domain.money import format_amount
-    from domain.order import OrderStatus, is_final
-    from domain.rules import ShortageAction
-    from domain.shipping import ShipmentProgress, TrackingStage
-    from domain.sla import SlaLevel
-    from workflows.order import compensation, confirmation, fulfilment, payment, stock
-    from workflows.order.fulfilment import Shipped
-    from workflows.order.state import OrderState, Parcel
-    from workflows.order.stock import Shortage
+from domain.contract import OrderQuery, OrderSignal, OrderUpdate, PaymentVerdict, WorkflowName
+from domain.errors import ActionRefused, OutOfStock
+from domain.failures import BY_NAME, as_failure
+from domain.messages import (
+    CancelRequest,
+    CarrierEvent,
+    ConfirmReceipt,
+    OrderSnapshot,
+    OrderWorkflowInput,
+    PaymentNotification,
+    PaymentView,
+)
+from domain.money import format_amount
+from domain.order import OrderStatus, is_final
+from domain.rules import ShortageAction
+from domain.shipping import ShipmentProgress, TrackingStage
+from domain.sla import SlaLevel
+from workflows.order import compensation, confirmation, fulfilment, payment, stock
+from workflows.order.fulfilment import Shipped
+from workflows.order.state import OrderState, Parcel
+from workflows.order.stock import Shortage
 
 CANCELLABLE = (
     OrderStatus.PENDING_PAYMENT,

@@ -5,21 +5,17 @@ rest again."""
 
 from __future__ import annotations
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from activities.inventory import InventoryActivities
-    from activities.payments import PaymentActivities
-    from domain.messages import CancelRequest, OrderPackages, RefundRequest, StockRequest
-    from domain.money import format_amount
-    from domain.order import OrderStatus
-    from workflows.order.state import OrderState, Parcel
-    from workflows.waiting import wait_until
+from domain import steps
+from domain.messages import CancelRequest, OrderPackages, RefundRequest, StockRequest
+from domain.money import format_amount
+from domain.order import OrderStatus
+from workflows.order.state import OrderState, Parcel
+from workflows.waiting import wait_until
 
 
 async def release_unpaid(state: OrderState) -> None:
     """No money came: the stock goes back on sale and the order ends."""
-    await state.step(InventoryActivities.release_stock, StockRequest(order_id=state.order.order_id))
+    await state.step(steps.RELEASE_STOCK, StockRequest(order_id=state.order.order_id))
     reason = (
         f"cancelled before payment: {state.cancel_request.reason}"
         if state.cancel_request
@@ -36,7 +32,7 @@ async def cancel_paid_order(state: OrderState, request: CancelRequest) -> None:
     order_id = state.order.order_id
     captured = state.captured
     refund = await state.step(
-        PaymentActivities.refund_payment,
+        steps.REFUND_PAYMENT,
         RefundRequest(
             order_id=order_id,
             payment_intent_id=state.payment.payment_intent_id,
@@ -45,11 +41,11 @@ async def cancel_paid_order(state: OrderState, request: CancelRequest) -> None:
             purpose="cancel",
         ),
     )
-    await state.step(InventoryActivities.release_stock, StockRequest(order_id=order_id))
+    await state.step(steps.RELEASE_STOCK, StockRequest(order_id=order_id))
     returned = [number for number, at in sorted(state.parcels.items()) if at == Parcel.RETURNED]
     if returned:
         await state.step(
-            InventoryActivities.restock_returned,
+            steps.RESTOCK_RETURNED,
             OrderPackages(order_id=order_id, packages=returned),
         )
     refunded = format_amount(refund.amount, captured.currency)
@@ -79,7 +75,7 @@ async def settle_voided(state: OrderState, packages: list[int]) -> None:
     names = ", ".join(str(number) for number in packages)
     reason = f"package{'s' if len(packages) > 1 else ''} {names} cancelled before pickup"
     refund = await state.step(
-        PaymentActivities.refund_payment,
+        steps.REFUND_PAYMENT,
         RefundRequest(
             order_id=state.order.order_id,
             payment_intent_id=state.payment.payment_intent_id,
@@ -91,7 +87,7 @@ async def settle_voided(state: OrderState, packages: list[int]) -> None:
     state.refunded += refund.amount
     # Only theirs: another package may still be on its way to the carrier.
     await state.step(
-        InventoryActivities.release_packages,
+        steps.RELEASE_PACKAGES,
         OrderPackages(order_id=state.order.order_id, packages=packages),
     )
     refunded = format_amount(refund.amount, state.captured.currency)

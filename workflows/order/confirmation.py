@@ -6,20 +6,19 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.orders import OrderActivities
-    from domain.confirmation import reminders
-    from domain.messages import (
-        AuditRecord,
-        ConfirmationQuery,
-        ConfirmationRecord,
-        ConfirmationTerms,
-        ReminderRequest,
-    )
-    from domain.order import OrderStatus
-    from domain.timing import describe_duration
-    from workflows.order.state import OrderState
-    from workflows.waiting import wait_until
+from domain import steps
+from domain.confirmation import reminders
+from domain.messages import (
+    AuditRecord,
+    ConfirmationQuery,
+    ConfirmationRecord,
+    ConfirmationTerms,
+    ReminderRequest,
+)
+from domain.order import OrderStatus
+from domain.timing import describe_duration
+from workflows.order.state import OrderState
+from workflows.waiting import wait_until
 
 
 async def confirmation_window(state: OrderState) -> None:
@@ -27,7 +26,7 @@ async def confirmation_window(state: OrderState) -> None:
     order = state.order
     rules = order.policy.confirmation
     terms: ConfirmationTerms = await state.step(
-        OrderActivities.confirmation_terms,
+        steps.CONFIRMATION_TERMS,
         ConfirmationQuery(order_id=order.order_id, customer_id=order.customer_id, rules=rules),
     )
     if terms.confirm_on_delivery:
@@ -45,7 +44,7 @@ async def confirmation_window(state: OrderState) -> None:
         if confirmed:
             break
         await state.step(
-            OrderActivities.remind_customer,
+            steps.REMIND_CUSTOMER,
             ReminderRequest(
                 order_id=order.order_id,
                 customer_id=order.customer_id,
@@ -61,7 +60,7 @@ async def confirmation_window(state: OrderState) -> None:
         region = terms.region.value.replace("_", " ")
         note = f"confirmed automatically after {describe_duration(window)} ({region})"
     await state.step(
-        OrderActivities.record_confirmation,
+        steps.RECORD_CONFIRMATION,
         ConfirmationRecord(
             transition=state.enter(OrderStatus.COMPLETED, note),
             customer_id=order.customer_id,
@@ -76,7 +75,7 @@ async def audit(state: OrderState) -> None:
     the audit queue until someone confirms the receipt."""
     state.hold_reason = f"in the audit queue: {'; '.join(state.doubts)}"
     await state.step(
-        OrderActivities.send_to_audit,
+        steps.SEND_TO_AUDIT,
         AuditRecord(transition=state.entry(state.status, state.hold_reason), doubts=state.doubts),
     )
     await wait_until(lambda: state.receipt is not None)
@@ -84,6 +83,6 @@ async def audit(state: OrderState) -> None:
     state.hold_reason = None
     note = f"receipt confirmed by {state.receipt.by} after audit"
     await state.step(
-        OrderActivities.close_audit,
+        steps.CLOSE_AUDIT,
         AuditRecord(transition=state.enter(OrderStatus.COMPLETED, note), doubts=state.doubts),
     )

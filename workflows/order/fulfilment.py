@@ -19,23 +19,22 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
-with workflow.unsafe.imports_passed_through():
-    from activities.orders import OrderActivities
-    from domain.confirmation import ParcelTimes, authenticity_doubts
-    from domain.contract import (
-        ShipmentOutcome,
-        ShipmentSignal,
-        WorkflowName,
-        shipment_workflow_id,
-    )
-    from domain.messages import PresaleNotice
-    from domain.order import OrderStatus
-    from domain.presale import realistic_ship_time
-    from domain.shipping import ParcelEvent, ShipmentInput, ShipmentResult, TrackingStage
-    from domain.sla import ship_by_marks
-    from domain.splitting import Package
-    from workflows.order.state import ENDED_AS, OrderState, Parcel
-    from workflows.waiting import wait_until
+from domain import steps
+from domain.confirmation import ParcelTimes, authenticity_doubts
+from domain.contract import (
+    ShipmentOutcome,
+    ShipmentSignal,
+    WorkflowName,
+    shipment_workflow_id,
+)
+from domain.messages import PresaleNotice
+from domain.order import OrderStatus
+from domain.presale import realistic_ship_time
+from domain.shipping import ParcelEvent, ShipmentInput, ShipmentResult, TrackingStage
+from domain.sla import ship_by_marks
+from domain.splitting import Package
+from workflows.order.state import ENDED_AS, OrderState, Parcel
+from workflows.waiting import wait_until
 
 Shipment = ChildWorkflowHandle[Any, ShipmentResult]
 Settle = Callable[[OrderState, list[int]], Awaitable[None]]
@@ -198,7 +197,7 @@ async def _presale_ready_at(state: OrderState, package: Package) -> datetime | N
     ready_at = realistic_ship_time(expected, workflow.now())
     if ready_at != expected:
         await state.step(
-            OrderActivities.tell_presale_date,
+            steps.TELL_PRESALE_DATE,
             PresaleNotice(
                 order_id=order.order_id,
                 customer_id=order.customer_id,

@@ -8,26 +8,26 @@ from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.payments import PaymentActivities
-    from domain.contract import PaymentVerdict
-    from domain.messages import (
-        CreatePaymentRequest,
-        PaymentCheck,
-        PaymentCheckRequest,
-        PaymentView,
-    )
-    from workflows.order.state import OrderState
-    from workflows.waiting import wait_until
+from domain import steps
+from domain.contract import PaymentVerdict
+from domain.messages import (
+    CreatePaymentRequest,
+    PaymentCheck,
+    PaymentCheckRequest,
+    PaymentView,
+)
+from domain.steps import Step
+from workflows.order.state import OrderState
+from workflows.waiting import wait_until
 
-Ask = Callable[[PaymentActivities, PaymentCheckRequest], PaymentCheck]
+Ask = Step[PaymentCheckRequest, PaymentCheck]
 Release = Callable[[OrderState], Awaitable[None]]
 
 
 async def create_payment(state: OrderState) -> PaymentView:
     order = state.order
     return await state.step(
-        PaymentActivities.create_payment,
+        steps.CREATE_PAYMENT,
         CreatePaymentRequest(
             order_id=order.order_id,
             customer_id=order.customer_id,
@@ -58,11 +58,11 @@ async def wait_for_payment(state: OrderState, release: Release) -> PaymentCheck 
             if not state.payment_notices and workflow.now() < poll_at:
                 continue
         state.payment_notices = 0
-        check = await ask_provider(state, PaymentActivities.check_payment)
+        check = await ask_provider(state, steps.CHECK_PAYMENT)
         if check.verdict != PaymentVerdict.UNPAID:
             return check
     # Cancel at the provider; a customer who paid at the last second still gets the order.
-    check = await ask_provider(state, PaymentActivities.cancel_payment)
+    check = await ask_provider(state, steps.CANCEL_PAYMENT)
     if check.verdict == PaymentVerdict.UNPAID and state.cancel_request is not None:
         return None
     return check
@@ -93,4 +93,4 @@ async def ask_provider(
 
 async def cancel_at_provider(state: OrderState, payment: PaymentView) -> None:
     """The order could not be accepted: nobody may pay for it."""
-    await ask_provider(state, PaymentActivities.cancel_payment, payment)
+    await ask_provider(state, steps.CANCEL_PAYMENT, payment)

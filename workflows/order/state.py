@@ -16,25 +16,24 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.orders import OrderActivities
-    from domain.contract import ORDER_STATUS, SLA_LEVEL, ShipmentOutcome
-    from domain.messages import (
-        CancelRequest,
-        CarrierEvent,
-        ConfirmReceipt,
-        OrderSnapshot,
-        OrderWorkflowInput,
-        PaymentCheck,
-        PaymentView,
-        TimelineEntry,
-        TransitionRecord,
-    )
-    from domain.order import RECEIVED_NOTE, OrderStatus, check_transition
-    from domain.shipping import ShipmentProgress
-    from domain.sla import SlaLevel
-    from domain.splitting import SplitPlan
-    from workflows.steps import step
+from domain import steps
+from domain.contract import ORDER_STATUS, SLA_LEVEL, ShipmentOutcome
+from domain.messages import (
+    CancelRequest,
+    CarrierEvent,
+    ConfirmReceipt,
+    OrderSnapshot,
+    OrderWorkflowInput,
+    PaymentCheck,
+    PaymentView,
+    TimelineEntry,
+    TransitionRecord,
+)
+from domain.order import RECEIVED_NOTE, OrderStatus, check_transition
+from domain.shipping import ShipmentProgress
+from domain.sla import SlaLevel
+from domain.splitting import SplitPlan
+from workflows.steps import step
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
@@ -139,11 +138,11 @@ class OrderState:
     # --- the timeline ------------------------------------------------------------------------
 
     async def stamp(self, status: OrderStatus, note: str) -> None:
-        await self.step(OrderActivities.record_transition, self.enter(status, note))
+        await self.step(steps.RECORD_TRANSITION, self.enter(status, note))
 
     async def note(self, note: str) -> None:
         """A timeline entry that changes nothing but tells support what the order waits for."""
-        await self.step(OrderActivities.record_transition, self.entry(self.status, note))
+        await self.step(steps.RECORD_TRANSITION, self.entry(self.status, note))
 
     def enter(self, status: OrderStatus, note: str) -> TransitionRecord:
         """Move to ``status`` (stamped with workflow time, mirrored to search attributes);

@@ -8,23 +8,21 @@ from dataclasses import dataclass
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from activities.inventory import InventoryActivities
-    from activities.orders import OrderActivities
-    from domain.errors import StockMoved
-    from domain.messages import (
-        PackageReservation,
-        PackagesRecord,
-        StockQuery,
-        StockRequest,
-        StockSnapshot,
-    )
-    from domain.order import OrderStatus
-    from domain.rules import LockStrategy, ShortageAction
-    from domain.splitting import UnshippableItem, plan_packages
-    from domain.timing import describe_duration
-    from workflows.order.state import OrderState
-    from workflows.waiting import wait_until
+from domain import steps
+from domain.errors import StockMoved
+from domain.messages import (
+    PackageReservation,
+    PackagesRecord,
+    StockQuery,
+    StockRequest,
+    StockSnapshot,
+)
+from domain.order import OrderStatus
+from domain.rules import LockStrategy, ShortageAction
+from domain.splitting import UnshippableItem, plan_packages
+from domain.timing import describe_duration
+from workflows.order.state import OrderState
+from workflows.waiting import wait_until
 
 # Stock taken between planning and reserving makes the workflow plan again, this many times.
 PLAN_ATTEMPTS = 3
@@ -53,7 +51,7 @@ async def reserve_packages(state: OrderState) -> str | None:
     skus = sorted({line.sku for line in lines})
     for _ in range(PLAN_ATTEMPTS):
         snapshot: StockSnapshot = await state.step(
-            InventoryActivities.stock_snapshot, StockQuery(order_id=order.order_id, skus=skus)
+            steps.STOCK_SNAPSHOT, StockQuery(order_id=order.order_id, skus=skus)
         )
         try:
             plan = plan_packages(
@@ -67,7 +65,7 @@ async def reserve_packages(state: OrderState) -> str | None:
             order_id=order.order_id, round=state.reservations + 1, packages=plan.packages
         )
         try:
-            await state.step(InventoryActivities.reserve_packages, reservation)
+            await state.step(steps.RESERVE_PACKAGES, reservation)
         except StockMoved:
             continue
         state.plan = plan
@@ -80,7 +78,7 @@ async def release_pre_reservation(state: OrderState) -> None:
     """Unpaid when the pre-reservation ends: its units go back on sale."""
     # Only this round: run again after the payment reserved the next one, it keeps that.
     released = await state.step(
-        InventoryActivities.release_stock,
+        steps.RELEASE_STOCK,
         StockRequest(order_id=state.order.order_id, round=state.reservations),
     )
     ttl = describe_duration(state.order.policy.stock.reservation_ttl)
@@ -106,7 +104,7 @@ async def allocate(state: OrderState) -> Shortage | None:
     assert state.plan is not None
     order = state.order
     await state.step(
-        OrderActivities.record_packages,
+        steps.RECORD_PACKAGES,
         PackagesRecord(
             transition=state.enter(OrderStatus.ALLOCATED, state.plan.summary()),
             customer_id=order.customer_id,

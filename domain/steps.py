@@ -1,0 +1,132 @@
+"""Every activity a workflow calls, by the name the worker registers it under, with the types
+of its argument and result.
+
+Workflows call activities through these references, never by importing the activity classes:
+the workflow sandbox then needs nothing but ``domain`` and pydantic from outside, and an
+activity's I/O (the store, the providers) can't leak into workflow code. The worker test
+checks that every name here is registered with the same argument and result types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from domain.messages import (
+    AuditRecord,
+    ConfirmationQuery,
+    ConfirmationRecord,
+    ConfirmationTerms,
+    CreatePaymentRequest,
+    OrderPackages,
+    OutboxReport,
+    OutboxRequest,
+    PackageReservation,
+    PackagesRecord,
+    PaymentCheck,
+    PaymentCheckRequest,
+    PaymentView,
+    PresaleNotice,
+    RefundRequest,
+    RefundResult,
+    ReminderRequest,
+    ReservationResult,
+    StockQuery,
+    StockRequest,
+    StockSnapshot,
+    TransitionRecord,
+)
+from domain.shipping import (
+    HandOver,
+    LabelRequest,
+    LabelView,
+    ParcelEvent,
+    ParcelTrouble,
+    SlaBreach,
+    StageBreach,
+    StageLimits,
+    StageStamp,
+    WarehouseStamp,
+)
+from domain.sla import SlaRules, StageStatistics, StatisticsRequest
+
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class Step(Generic[Arg, Result]):
+    """An activity as a workflow sees it: a name, what it takes, what it gives back."""
+
+    name: str
+    takes: type[Arg]
+    gives: Any  # a type, or a generic alias such as list[ParcelEvent]
+
+
+# --- the order -------------------------------------------------------------------------------
+
+RECORD_TRANSITION = Step[TransitionRecord, None]("record_transition", TransitionRecord, None)
+RECORD_PACKAGES = Step[PackagesRecord, None]("record_packages", PackagesRecord, None)
+CONFIRMATION_TERMS = Step[ConfirmationQuery, ConfirmationTerms](
+    "confirmation_terms", ConfirmationQuery, ConfirmationTerms
+)
+REMIND_CUSTOMER = Step[ReminderRequest, bool]("remind_customer", ReminderRequest, bool)
+RECORD_CONFIRMATION = Step[ConfirmationRecord, None](
+    "record_confirmation", ConfirmationRecord, None
+)
+SEND_TO_AUDIT = Step[AuditRecord, None]("send_to_audit", AuditRecord, None)
+CLOSE_AUDIT = Step[AuditRecord, None]("close_audit", AuditRecord, None)
+TELL_PRESALE_DATE = Step[PresaleNotice, None]("tell_presale_date", PresaleNotice, None)
+
+# --- stock -----------------------------------------------------------------------------------
+
+STOCK_SNAPSHOT = Step[StockQuery, StockSnapshot]("stock_snapshot", StockQuery, StockSnapshot)
+RESERVE_PACKAGES = Step[PackageReservation, ReservationResult](
+    "reserve_packages", PackageReservation, ReservationResult
+)
+RELEASE_STOCK = Step[StockRequest, int]("release_stock", StockRequest, int)
+RELEASE_PACKAGES = Step[OrderPackages, int]("release_packages", OrderPackages, int)
+RESTOCK_RETURNED = Step[OrderPackages, None]("restock_returned", OrderPackages, None)
+
+# --- payment ---------------------------------------------------------------------------------
+
+CREATE_PAYMENT = Step[CreatePaymentRequest, PaymentView](
+    "create_payment", CreatePaymentRequest, PaymentView
+)
+CHECK_PAYMENT = Step[PaymentCheckRequest, PaymentCheck](
+    "check_payment", PaymentCheckRequest, PaymentCheck
+)
+CANCEL_PAYMENT = Step[PaymentCheckRequest, PaymentCheck](
+    "cancel_payment", PaymentCheckRequest, PaymentCheck
+)
+REFUND_PAYMENT = Step[RefundRequest, RefundResult]("refund_payment", RefundRequest, RefundResult)
+
+# --- shipments -------------------------------------------------------------------------------
+
+CHECK_PACKAGE_STOCK = Step[HandOver, bool]("check_package_stock", HandOver, bool)
+BUY_LABEL = Step[LabelRequest, LabelView]("buy_label", LabelRequest, LabelView)
+HAND_OVER = Step[HandOver, int]("hand_over", HandOver, int)
+STAMP_STAGE = Step[StageStamp, None]("stamp_stage", StageStamp, None)
+STAMP_WAREHOUSE = Step[WarehouseStamp, None]("stamp_warehouse", WarehouseStamp, None)
+STAGE_LIMITS = Step[SlaRules, StageLimits]("stage_limits", SlaRules, StageLimits)
+RAISE_SLA_ALERT = Step[SlaBreach, None]("raise_sla_alert", SlaBreach, None)
+RAISE_STAGE_ALERT = Step[StageBreach, None]("raise_stage_alert", StageBreach, None)
+RAISE_PARCEL_EXCEPTION = Step[ParcelTrouble, None]("raise_parcel_exception", ParcelTrouble, None)
+VOID_LABEL = Step[HandOver, bool]("void_label", HandOver, bool)
+CARRIER_TRACKING = Step[HandOver, list[ParcelEvent]](
+    "carrier_tracking", HandOver, list[ParcelEvent]
+)
+
+# --- scheduled work --------------------------------------------------------------------------
+
+RECOMPUTE_STAGE_STATISTICS = Step[StatisticsRequest, list[StageStatistics]](
+    "recompute_stage_statistics", StatisticsRequest, list[StageStatistics]
+)
+DELIVER_PENDING = Step[OutboxRequest, OutboxReport]("deliver_pending", OutboxRequest, OutboxReport)
+
+# The benchmark's yardstick takes nothing and gives nothing.
+NOOP = "noop"
+
+EVERY_STEP: list[Step[Any, Any]] = [
+    value for value in list(globals().values()) if isinstance(value, Step)
+]
