@@ -9,6 +9,8 @@ shipment could replay (a new activity, a reordered step) fails here: guard it wi
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from domain.contract import ORDER_STATUS
+from domain.order import ALLOWED_TRANSITIONS, OrderStatus
 from tests.conftest import HISTORIES, SHIPMENT_HISTORIES
+from workers.main import WORKFLOW_RUNNER
 from workflows.order import OrderWorkflow
 from workflows.shipment import ShipmentWorkflow
 
@@ -36,6 +41,8 @@ BASELINE = [
     "carrier_exception_then_delivered",
     "returned_then_cancelled_and_restocked",
     "late_cancel_voided_one_of_two_packages",
+    "blocked_parcel_held",
+    "mismatched_payment_held_then_cancelled",
 ]
 SHIPMENT_BASELINE = [
     "picked_up_and_delivered",
@@ -68,6 +75,33 @@ async def test_recorded_shipment_replays_on_current_code(name: str) -> None:
 async def _replays(path: Path, workflow: type) -> None:
     assert path.exists(), f"baseline history {path.name} is missing: running workflows go unguarded"
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[workflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[workflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+def test_every_move_the_state_machine_allows_is_made_by_a_baseline_order() -> None:
+    """A status or a move nothing enters is a rule nobody can rely on: each allowed move must
+    be made by one of the recorded orders (as its ``OrderStatus`` search attribute shows)."""
+    made: set[tuple[OrderStatus, OrderStatus]] = set()
+    for name in BASELINE:
+        statuses = _statuses(HISTORIES / f"{name}.json")
+        made.update(zip(statuses, statuses[1:], strict=False))
+    allowed = {(old, new) for old, moves in ALLOWED_TRANSITIONS.items() for new in moves}
+    assert sorted(allowed - made) == []
+
+
+def _statuses(path: Path) -> list[OrderStatus]:
+    """The order's statuses as it entered them; intake starts it in ``pending_payment``."""
+    statuses = [OrderStatus.PENDING_PAYMENT]
+    for event in json.loads(path.read_text())["events"]:
+        upsert = event.get("upsertWorkflowSearchAttributesEventAttributes")
+        fields = upsert["searchAttributes"]["indexedFields"] if upsert else {}
+        if ORDER_STATUS.name in fields:
+            payload = base64.b64decode(fields[ORDER_STATUS.name]["data"])
+            statuses.append(OrderStatus(json.loads(payload)))
+    return statuses

@@ -445,3 +445,4 @@ async def test_a_parcel_whose_stock_was_released_is_held_not_shipped(
     assert stock(sessions, "TEA-001", "HZ") == (500, 0)
     [row] = shipment_rows(sessions, order_id)
     assert row.picked_up_at is None and row.status == "label_bought"
+    await stack.keep_history(order_id, "blocked_parcel_held")
