@@ -445,6 +445,16 @@ class PlacedOrder:
                     raise
             await asyncio.sleep(0.02)
 
+    async def through_server(self) -> list[str]:
+        """The steps that went through the server as regular activities (every other one
+        is a local activity): the first after each accepted cancel or receipt confirmation,
+        so that the update is recorded before anything it sets off."""
+        return [
+            event.activity_task_scheduled_event_attributes.activity_type.name
+            async for event in self.handle.fetch_history_events()
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+
     async def outcome(self) -> OrderSnapshot:
         """How the order ended (time skips while waiting), once it is checked that no
         workflow task of it failed on the way."""

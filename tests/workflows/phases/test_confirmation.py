@@ -46,6 +46,7 @@ async def test_a_paid_order_completes_when_the_confirmation_window_runs_out(
     ]
     [record] = fakes.calls_to(OrderActivities.record_confirmation)
     assert record.automatic and record.transition.status == S.COMPLETED
+    assert await order.through_server() == []  # no update: every step a local activity
 
 
 async def test_the_customer_confirming_receipt_completes_the_order_at_once(
@@ -63,6 +64,7 @@ async def test_the_customer_confirming_receipt_completes_the_order_at_once(
     assert fakes.calls_to(OrderActivities.remind_customer) == []
     [record] = fakes.calls_to(OrderActivities.record_confirmation)
     assert not record.automatic
+    assert await order.through_server() == ["record_confirmation"]
 
 
 async def test_receipt_cannot_be_confirmed_before_delivery(shop: Shop) -> None:

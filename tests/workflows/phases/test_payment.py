@@ -112,6 +112,7 @@ async def test_cancelling_before_payment_cancels_the_payment_and_releases_the_st
         StockRequest(order_id=order.order_id)
     ]
     assert fakes.calls_to(PaymentActivities.refund_payment) == []
+    assert await order.through_server() == ["cancel_payment"]
 
 
 @pytest.mark.parametrize("paid", [False, True], ids=["unpaid", "paid-meanwhile"])
