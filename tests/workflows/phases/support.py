@@ -1,0 +1,520 @@
+"""The order workflow against canned answers: fake activities registered under the real
+activities' names, a stand-in for the shipment workflow, and an order a test drives through
+the contract's signals, updates and query.
+
+The fakes answer what a test tells them to (stock, what the customer paid, the confirmation
+terms) and remember every call, so a test asserts what the merchant relies on: which money
+went back, which stock was released, what the timeline says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, TypeVar, cast
+
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Interceptor, Worker, WorkflowRunner
+
+from domain.confirmation import Region
+from domain.contract import (
+    CHANNEL,
+    CUSTOMER_ID,
+    ORDER_STATUS,
+    OrderQuery,
+    OrderSignal,
+    OrderUpdate,
+    ShipmentOutcome,
+    ShipmentSignal,
+    WorkflowName,
+    order_workflow_id,
+    shipment_workflow_id,
+)
+from domain.errors import StockMoved
+from domain.messages import (
+    Allocation,
+    AuditRecord,
+    CancelRequest,
+    ConfirmationQuery,
+    ConfirmationRecord,
+    ConfirmationTerms,
+    ConfirmReceipt,
+    CreatePaymentRequest,
+    OrderedLine,
+    OrderPackages,
+    OrderPolicy,
+    OrderSnapshot,
+    OrderWorkflowInput,
+    PackageReservation,
+    PackagesRecord,
+    PaymentCheck,
+    PaymentCheckRequest,
+    PaymentNotification,
+    PaymentView,
+    PresaleNotice,
+    RefundRequest,
+    RefundResult,
+    ReminderRequest,
+    ReservationResult,
+    StockQuery,
+    StockRequest,
+    StockSnapshot,
+    TransitionRecord,
+)
+from domain.order import OrderStatus
+from domain.payments import judge_payment
+from domain.shipping import ShipmentInput, ShipmentProgress, ShipmentResult, TrackingStage
+from domain.splitting import GeoPoint, WarehouseStock
+from integrations.payments.stripe import StripePayments
+from store.db import make_engine, make_session_factory
+from workers.main import ACTIVITY_THREADS, build_worker
+from workflows.order import OrderWorkflow
+
+Arg = TypeVar("Arg")
+
+# The tests' order: 2 × TEA-001 at 18.00, from the one warehouse, in one package.
+SKU = "TEA-001"
+TOTAL = 3_600
+CURRENCY = "usd"
+WAREHOUSE = "HZ"
+HANGZHOU = GeoPoint(lat=30.3, lon=120.2)
+CARRIER = "sandbox"
+# The fake shipment's own signal: how the parcel's way ends.
+END_SHIPMENT = "end_shipment"
+# How long, in real time, a test waits for the order to get somewhere.
+PATIENCE = 10.0
+
+
+async def until(condition: Callable[[], bool], what: str = "") -> None:
+    """Wait, in real time, for what the worker does next (say, a fake being called)."""
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what or condition}")
+        await asyncio.sleep(0.02)
+
+
+def order_input(*, channel: str = "web", policy: OrderPolicy | None = None) -> OrderWorkflowInput:
+    lines = [OrderedLine(sku=SKU, quantity=2, unit_price=1_800, weight_grams=250)]
+    return OrderWorkflowInput(
+        order_id=f"{channel}-{uuid.uuid4().hex[:12]}",
+        received_at=datetime.now(UTC),
+        channel=channel,
+        customer_id="cus_1",
+        currency=CURRENCY,
+        amount=TOTAL,
+        lines=lines,
+        policy=policy or OrderPolicy(),
+    )
+
+
+# --- the activities -------------------------------------------------------------------------
+
+
+class FakeActivities:
+    """Canned answers for every activity the order workflow calls, and the calls seen."""
+
+    def __init__(self) -> None:
+        self.units_in_stock = 100  # of every SKU, at the one warehouse
+        self.stock_moves = 0  # reservations refused as stale (StockMoved) before one holds
+        self.provider_status = "requires_payment_method"
+        self.captured: tuple[int, str] | None = None  # what the customer really paid
+        self.units_released = 2
+        self.terms = ConfirmationTerms(
+            region=Region.SAME_CITY, window=timedelta(hours=24), confirm_on_delivery=False
+        )
+        self.calls: list[tuple[str, Any]] = []
+
+    def pay(self, amount: int = TOTAL, currency: str = CURRENCY) -> None:
+        """The customer pays at the provider (not necessarily what the order asked)."""
+        self.provider_status, self.captured = "succeeded", (amount, currency)
+
+    @property
+    def activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.record_transition,
+            self.record_packages,
+            self.confirmation_terms,
+            self.remind_customer,
+            self.record_confirmation,
+            self.send_to_audit,
+            self.close_audit,
+            self.tell_presale_date,
+            self.stock_snapshot,
+            self.reserve_packages,
+            self.release_stock,
+            self.release_packages,
+            self.restock_returned,
+            self.create_payment,
+            self.check_payment,
+            self.cancel_payment,
+            self.refund_payment,
+        ]
+
+    def calls_to(self, real: Callable[[Any, Arg], Any]) -> list[Arg]:
+        """What the fake standing for ``real`` (say ``PaymentActivities.refund_payment``) was
+        called with, in order."""
+        return [cast(Arg, arg) for name, arg in self.calls if name == real.__name__]
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def _seen(self, arg: Any) -> None:
+        self.calls.append((activity.info().activity_type, arg))
+
+    # --- orders ---
+
+    @activity.defn(name="record_transition")
+    async def record_transition(self, record: TransitionRecord) -> None:
+        self._seen(record)
+
+    @activity.defn(name="record_packages")
+    async def record_packages(self, record: PackagesRecord) -> None:
+        self._seen(record)
+
+    @activity.defn(name="confirmation_terms")
+    async def confirmation_terms(self, query: ConfirmationQuery) -> ConfirmationTerms:
+        self._seen(query)
+        return self.terms
+
+    @activity.defn(name="remind_customer")
+    async def remind_customer(self, request: ReminderRequest) -> bool:
+        self._seen(request)
+        return True
+
+    @activity.defn(name="record_confirmation")
+    async def record_confirmation(self, record: ConfirmationRecord) -> None:
+        self._seen(record)
+
+    @activity.defn(name="send_to_audit")
+    async def send_to_audit(self, record: AuditRecord) -> None:
+        self._seen(record)
+
+    @activity.defn(name="close_audit")
+    async def close_audit(self, record: AuditRecord) -> None:
+        self._seen(record)
+
+    @activity.defn(name="tell_presale_date")
+    async def tell_presale_date(self, notice: PresaleNotice) -> None:
+        self._seen(notice)
+
+    # --- inventory ---
+
+    @activity.defn(name="stock_snapshot")
+    async def stock_snapshot(self, query: StockQuery) -> StockSnapshot:
+        self._seen(query)
+        available = dict.fromkeys(query.skus, self.units_in_stock)
+        return StockSnapshot(
+            destination=HANGZHOU,
+            warehouses=[WarehouseStock(code=WAREHOUSE, location=HANGZHOU, available=available)],
+        )
+
+    @activity.defn(name="reserve_packages")
+    async def reserve_packages(self, request: PackageReservation) -> ReservationResult:
+        self._seen(request)
+        if self.stock_moves:
+            self.stock_moves -= 1
+            raise StockMoved("another order took the units")
+        return ReservationResult(
+            allocations=[
+                Allocation(sku=line.sku, warehouse=package.warehouse, quantity=line.quantity)
+                for package in request.packages
+                for line in package.lines
+            ]
+        )
+
+    @activity.defn(name="release_stock")
+    async def release_stock(self, request: StockRequest) -> int:
+        self._seen(request)
+        return self.units_released
+
+    @activity.defn(name="release_packages")
+    async def release_packages(self, request: OrderPackages) -> int:
+        self._seen(request)
+        return self.units_released
+
+    @activity.defn(name="restock_returned")
+    async def restock_returned(self, request: OrderPackages) -> None:
+        self._seen(request)
+
+    # --- payments ---
+
+    @activity.defn(name="create_payment")
+    async def create_payment(self, request: CreatePaymentRequest) -> PaymentView:
+        self._seen(request)
+        return PaymentView(
+            payment_intent_id=f"pi_{request.order_id}",
+            client_secret=f"pi_{request.order_id}_secret",
+            amount=request.amount,
+            currency=request.currency,
+            status=self.provider_status,
+        )
+
+    @activity.defn(name="check_payment")
+    async def check_payment(self, request: PaymentCheckRequest) -> PaymentCheck:
+        self._seen(request)
+        return self._provider_says(request)
+
+    @activity.defn(name="cancel_payment")
+    async def cancel_payment(self, request: PaymentCheckRequest) -> PaymentCheck:
+        """Like the provider: a payment the customer completed can no longer be cancelled."""
+        self._seen(request)
+        if self.provider_status != "succeeded":
+            self.provider_status = "canceled"
+        return self._provider_says(request)
+
+    @activity.defn(name="refund_payment")
+    async def refund_payment(self, request: RefundRequest) -> RefundResult:
+        self._seen(request)
+        return RefundResult(refund_id=f"re_{len(self.calls)}", amount=request.amount)
+
+    def _provider_says(self, request: PaymentCheckRequest) -> PaymentCheck:
+        amount, currency = self.captured or (request.amount, request.currency)
+        verdict, reason = judge_payment(
+            status=self.provider_status,
+            amount=amount,
+            currency=currency,
+            expected_amount=request.amount,
+            expected_currency=request.currency,
+        )
+        return PaymentCheck(
+            payment_intent_id=request.payment_intent_id,
+            status=self.provider_status,
+            amount=amount,
+            currency=currency,
+            verdict=verdict,
+            reason=reason,
+        )
+
+
+# --- the shipments ----------------------------------------------------------------------------
+
+
+@workflow.defn(name=WorkflowName.SHIPMENT)
+class FakeShipment:
+    """Stands in for ShipmentWorkflow: the parcel's way ends when the test says how, or when
+    the order cancels it (the label voided before any pickup)."""
+
+    def __init__(self) -> None:
+        self.ending: ShipmentResult | None = None
+        self.cancelled = False
+
+    @workflow.run
+    async def run(self, shipment: ShipmentInput) -> ShipmentResult:
+        await workflow.wait_condition(lambda: self.ending is not None or self.cancelled)
+        if self.ending is not None:
+            return self.ending
+        return ShipmentResult(
+            package=shipment.package,
+            outcome=ShipmentOutcome.CANCELLED,
+            reason="label voided before pickup",
+        )
+
+    @workflow.signal(name=END_SHIPMENT)
+    def end(self, ending: ShipmentResult) -> None:
+        self.ending = ending
+
+    @workflow.signal(name=ShipmentSignal.CANCEL)
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderWorkerSetup:
+    """How the order worker runs its workflows (sandbox) and its activities' failures."""
+
+    workflow_runner: WorkflowRunner
+    interceptors: Sequence[Interceptor]
+
+
+@cache
+def order_worker_setup(client: Client) -> OrderWorkerSetup:
+    """Taken from the worker ``workers.main.build_worker`` builds (never run: its database
+    and provider are never reached), so these tests follow any change to either."""
+    sessions = make_session_factory(make_engine("sqlite://"))
+    payments = StripePayments(api_key="sk_test_unused", api_base="http://127.0.0.1:9")
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        config = build_worker(
+            client, sessions=sessions, payments=payments, executor=executor
+        ).config()
+    return OrderWorkerSetup(config["workflow_runner"], config.get("interceptors", []))
+
+
+def order_worker(client: Client, fakes: FakeActivities) -> Worker:
+    setup = order_worker_setup(client)
+    return Worker(
+        client,
+        task_queue=str(uuid.uuid4()),
+        workflows=[OrderWorkflow, FakeShipment],
+        activities=fakes.activities,
+        workflow_runner=setup.workflow_runner,
+        interceptors=setup.interceptors,
+    )
+
+
+# --- the order, as the API and the shipments address it ---------------------------------------
+
+
+@dataclass
+class PlacedOrder:
+    env: WorkflowEnvironment
+    handle: WorkflowHandle[Any, OrderSnapshot]
+    input: OrderWorkflowInput
+    payment: PaymentView
+
+    @property
+    def order_id(self) -> str:
+        return self.input.order_id
+
+    async def notify_payment(self) -> None:
+        await self.handle.signal(
+            OrderSignal.PAYMENT_NOTIFIED,
+            PaymentNotification(payment_intent_id=self.payment.payment_intent_id),
+        )
+
+    async def cancel(self, reason: str = "changed my mind") -> OrderSnapshot:
+        return await self.handle.execute_update(
+            OrderUpdate.CANCEL, CancelRequest(reason=reason), result_type=OrderSnapshot
+        )
+
+    async def confirm_receipt(self, by: str = "customer") -> OrderSnapshot:
+        return await self.handle.execute_update(
+            OrderUpdate.CONFIRM_RECEIPT, ConfirmReceipt(by=by), result_type=OrderSnapshot
+        )
+
+    async def snapshot(self) -> OrderSnapshot:
+        return await self.handle.query(OrderQuery.STATUS, result_type=OrderSnapshot)
+
+    async def wait_for(self, status: OrderStatus, note: str = "") -> OrderSnapshot:
+        """Until the order is in ``status`` with a last timeline note containing ``note``
+        (workflow time stands still meanwhile: only the worker's steps run)."""
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            snapshot = await self.snapshot()
+            if snapshot.status == status and note in (snapshot.timeline[-1].note or ""):
+                return snapshot
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never {status} ({note!r}); last: {snapshot}")
+            await asyncio.sleep(0.02)
+
+    async def shipment_reports(
+        self, stage: TrackingStage, package: int = 1, tracking_number: str = "SF1"
+    ) -> None:
+        """What the order's own shipment tells it when the carrier scans the parcel."""
+        progress = ShipmentProgress(
+            package=package,
+            stage=stage,
+            at=datetime.now(UTC),
+            carrier=CARRIER,
+            tracking_number=tracking_number,
+        )
+        await self.handle.signal(OrderSignal.SHIPMENT_PROGRESS, progress)
+
+    async def end_shipment(
+        self,
+        outcome: ShipmentOutcome,
+        package: int = 1,
+        reason: str | None = None,
+        **times: datetime | None,
+    ) -> None:
+        """The package's shipment ends: delivered, returned… (once it has started).
+        ``times``: ``packed_at``, ``picked_up_at``, ``delivered_at``."""
+        ending = ShipmentResult(package=package, outcome=outcome, reason=reason, **times)
+        shipment = self.env.client.get_workflow_handle(shipment_workflow_id(self.order_id, package))
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            try:
+                await shipment.signal(END_SHIPMENT, ending)
+                return
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.02)
+
+    async def through_server(self) -> list[str]:
+        """The steps that went through the server as regular activities (every other one
+        is a local activity): the first after each accepted cancel or receipt confirmation,
+        so that the update is recorded before anything it sets off."""
+        return [
+            event.activity_task_scheduled_event_attributes.activity_type.name
+            async for event in self.handle.fetch_history_events()
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+
+    async def outcome(self) -> OrderSnapshot:
+        """How the order ended (time skips while waiting), once it is checked that no
+        workflow task of it failed on the way."""
+        snapshot = await self.handle.result()
+        failed = [
+            event
+            async for event in self.handle.fetch_history_events()
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        ]
+        assert failed == [], failed
+        return snapshot
+
+
+@dataclass
+class Shop:
+    """Places orders with the running worker; remembers them to end what a test left open."""
+
+    env: WorkflowEnvironment
+    task_queue: str
+    fakes: FakeActivities
+    started: set[str] = field(default_factory=set)
+
+    async def place(self, order: OrderWorkflowInput | None = None) -> PlacedOrder:
+        """Start the order as intake does and wait for what the customer must pay."""
+        order = order or order_input()
+        handle = await self.env.client.start_workflow(
+            WorkflowName.ORDER,
+            order,
+            id=order_workflow_id(order.order_id),
+            task_queue=self.task_queue,
+            search_attributes=search_attributes(order),
+            result_type=OrderSnapshot,
+        )
+        self.remember(order)
+        payment = await handle.execute_update(OrderUpdate.PAYMENT_DETAILS, result_type=PaymentView)
+        return PlacedOrder(self.env, handle, order, payment)
+
+    async def place_paid(self, order: OrderWorkflowInput | None = None) -> PlacedOrder:
+        """An order the customer paid in full: allocated, its shipment started."""
+        placed = await self.place(order)
+        self.fakes.pay()
+        await placed.notify_payment()
+        await placed.wait_for(OrderStatus.ALLOCATED)
+        return placed
+
+    def remember(self, order: OrderWorkflowInput) -> None:
+        self.started.add(order_workflow_id(order.order_id))
+        self.started.update(shipment_workflow_id(order.order_id, n) for n in (1, 2, 3))
+
+
+def search_attributes(order: OrderWorkflowInput) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(ORDER_STATUS, OrderStatus.PENDING_PAYMENT.value),
+            SearchAttributePair(CHANNEL, order.channel),
+            SearchAttributePair(CUSTOMER_ID, order.customer_id),
+        ]
+    )
+
+
+def notes(snapshot: OrderSnapshot) -> list[tuple[OrderStatus, str]]:
+    """The timeline as support reads it."""
+    return [(entry.status, entry.note or "") for entry in snapshot.timeline]
