@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -36,7 +36,6 @@ from domain.contract import (
     OrderSignal,
     OrderUpdate,
     ShipmentOutcome,
-    ShipmentSignal,
     WorkflowName,
     order_workflow_id,
     shipment_workflow_id,
@@ -74,10 +73,11 @@ from domain.messages import (
 )
 from domain.order import OrderStatus
 from domain.payments import judge_payment
-from domain.shipping import ShipmentInput, ShipmentProgress, ShipmentResult, TrackingStage
+from domain.shipping import ShipmentProgress, ShipmentResult, TrackingStage
 from domain.splitting import GeoPoint, WarehouseStock
 from integrations.payments.stripe import StripePayments
 from store.db import make_engine, make_session_factory
+from tests.workflows.phases.fake_shipment import END_SHIPMENT, FakeShipment
 from workers.main import ACTIVITY_THREADS, build_worker
 from workflows.order import OrderWorkflow
 
@@ -91,7 +91,6 @@ WAREHOUSE = "HZ"
 HANGZHOU = GeoPoint(lat=30.3, lon=120.2)
 CARRIER = "sandbox"
 # The fake shipment's own signal: how the parcel's way ends.
-END_SHIPMENT = "end_shipment"
 # How long, in real time, a test waits for the order to get somewhere.
 PATIENCE = 10.0
 
@@ -299,35 +298,6 @@ class FakeActivities:
 
 
 # --- the shipments ----------------------------------------------------------------------------
-
-
-@workflow.defn(name=WorkflowName.SHIPMENT)
-class FakeShipment:
-    """Stands in for ShipmentWorkflow: the parcel's way ends when the test says how, or when
-    the order cancels it (the label voided before any pickup)."""
-
-    def __init__(self) -> None:
-        self.ending: ShipmentResult | None = None
-        self.cancelled = False
-
-    @workflow.run
-    async def run(self, shipment: ShipmentInput) -> ShipmentResult:
-        await workflow.wait_condition(lambda: self.ending is not None or self.cancelled)
-        if self.ending is not None:
-            return self.ending
-        return ShipmentResult(
-            package=shipment.package,
-            outcome=ShipmentOutcome.CANCELLED,
-            reason="label voided before pickup",
-        )
-
-    @workflow.signal(name=END_SHIPMENT)
-    def end(self, ending: ShipmentResult) -> None:
-        self.ending = ending
-
-    @workflow.signal(name=ShipmentSignal.CANCEL)
-    def cancel(self) -> None:
-        self.cancelled = True
 
 
 # --- the worker -------------------------------------------------------------------------------
