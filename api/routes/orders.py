@@ -21,11 +21,11 @@ from api.schemas import (
     PackagePublic,
 )
 from api.views import order_public, package_view, payment_view
+from config.settings import Settings
 from domain.errors import InvalidRequest, OrderNotFound
 from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
-from orderflow.settings import Settings
 from store.db import SessionFactory, transaction
 from store.models import Order
 from store.repositories import (
