@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,28 +104,11 @@ class OrderFilters:
 
 
 @dataclass(frozen=True)
-class Cursor:
-    """Keyset position in the newest-first listing; opaque to clients."""
+class OrderPosition:
+    """Keyset position in the newest-first listing: the last order of a page."""
 
     created_at: datetime
     order_id: str
-
-    def encode(self) -> str:
-        raw = json.dumps([self.created_at.isoformat(), self.order_id]).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str) -> Cursor:
-        """Raises ValueError for anything this class did not encode."""
-        padded = token + "=" * (-len(token) % 4)
-        try:
-            created_at, order_id = json.loads(base64.urlsafe_b64decode(padded))
-            at = datetime.fromisoformat(created_at)
-        except (TypeError, ValueError) as error:  # binascii and json errors are ValueErrors
-            raise ValueError("not a cursor") from error
-        if at.tzinfo is None or not isinstance(order_id, str):
-            raise ValueError("not a cursor")
-        return cls(at, order_id)
 
 
 class OrderRepository:
@@ -186,8 +167,8 @@ class OrderRepository:
         )
 
     def page(
-        self, filters: OrderFilters, *, after: Cursor | None, limit: int
-    ) -> tuple[list[Order], Cursor | None]:
+        self, filters: OrderFilters, *, after: OrderPosition | None, limit: int
+    ) -> tuple[list[Order], OrderPosition | None]:
         query = select(Order).options(selectinload(Order.lines))
         if filters.status:
             query = query.where(Order.status == filters.status)
@@ -207,7 +188,7 @@ class OrderRepository:
         if len(rows) <= limit:
             return rows, None
         last = rows[limit - 1]
-        return rows[:limit], Cursor(last.created_at, last.id)
+        return rows[:limit], OrderPosition(last.created_at, last.id)
 
     def record_transition(
         self, order_id: str, *, seq: int, status: str, at: datetime, note: str | None
@@ -512,24 +493,10 @@ class StockRepository:
         )
         return taken.rowcount == 1
 
-    def low_levels(
-        self, places: Sequence[tuple[str, str]], default_threshold: int
-    ) -> tuple[list[StockLevel], list[StockLevel]]:
-        """The stock levels among ``places`` (SKU, warehouse) at or below their low-stock
-        threshold, and those above it."""
-        low: list[StockLevel] = []
-        fine: list[StockLevel] = []
-        for sku, warehouse in sorted(set(places)):
-            level = self.session.get(StockLevel, (sku, warehouse))
-            if level is None:
-                continue
-            threshold = (
-                default_threshold
-                if level.low_stock_threshold is None
-                else level.low_stock_threshold
-            )
-            (low if level.on_hand - level.reserved <= threshold else fine).append(level)
-        return low, fine
+    def levels(self, places: Sequence[tuple[str, str]]) -> list[StockLevel]:
+        """The stock levels of these places (SKU, warehouse) that exist, in a stable order."""
+        found = (self.session.get(StockLevel, place) for place in sorted(set(places)))
+        return [level for level in found if level is not None]
 
     def ledger_totals(self) -> dict[tuple[str, str], dict[str, int]]:
         rows = self.session.execute(
@@ -764,27 +731,6 @@ class AlertRepository:
         if before_id is not None:
             query = query.where(Alert.id < before_id)
         return list(self.session.scalars(query))
-
-
-def review_low_stock(session: Session, places: Sequence[tuple[str, str]], threshold: int) -> int:
-    """Raise a low-stock alert for each place now at or under its threshold, resolve the
-    others; returns how many alerts this call opened."""
-    stock, alerts = StockRepository(session), AlertRepository(session)
-    low, fine = stock.low_levels(places, threshold)
-    opened = 0
-    for level in low:
-        available = level.on_hand - level.reserved
-        opened += alerts.raise_once(
-            kind="low_stock",
-            key=f"low_stock:{level.sku}:{level.warehouse}",
-            level="yellow" if available else "red",
-            subject=f"{level.sku} at {level.warehouse}",
-            message=f"{available} left to sell of {level.sku} at {level.warehouse}",
-            role="warehouse",
-        )
-    for level in fine:
-        alerts.resolve(f"low_stock:{level.sku}:{level.warehouse}")
-    return opened
 
 
 class CustomerRepository:
