@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from domain.errors import OutOfStock, StockMoved
-from domain.messages import Allocation, OrderedLine
+from domain.messages import Allocation
 from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
@@ -240,46 +240,6 @@ class StockRepository:
         )
         return list(self.session.scalars(query.order_by(StockMovement.id)))
 
-    def reserve(self, order_id: str, lines: Sequence[OrderedLine]) -> list[Allocation]:
-        """Reserve every line or nothing; returns the existing reservation when called again.
-
-        The conditional UPDATE is the whole guard against overselling: the database checks
-        availability and takes the units in one statement, so concurrent orders can never
-        take the same unit (on PostgreSQL the row lock re-checks the condition).
-        """
-        existing = self.movements(order_id, MovementKind.RESERVE)
-        if existing:
-            return [
-                Allocation(sku=m.sku, warehouse=m.warehouse, quantity=m.quantity) for m in existing
-            ]
-        allocations: list[Allocation] = []
-        for line in sorted(lines, key=lambda item: item.sku):
-            warehouse = self._take_from_any_warehouse(line.sku, line.quantity)
-            if warehouse is None:
-                raise OutOfStock(f"not enough stock for {line.sku} (wanted {line.quantity})")
-            if not self._move(
-                order_id, order_id, line.sku, warehouse, MovementKind.RESERVE, line.quantity
-            ):
-                # Another attempt of the same activity got there first; roll back and retry.
-                raise ConcurrentReservation(
-                    f"order {order_id} is being reserved by another attempt"
-                )
-            allocations.append(
-                Allocation(sku=line.sku, warehouse=warehouse, quantity=line.quantity)
-            )
-        return allocations
-
-    def _take_from_any_warehouse(self, sku: str, quantity: int) -> str | None:
-        candidates = self.session.scalars(
-            select(StockLevel.warehouse)
-            .where(StockLevel.sku == sku, StockLevel.on_hand - StockLevel.reserved >= quantity)
-            .order_by(StockLevel.warehouse)
-        ).all()
-        for warehouse in candidates:
-            if self._take(sku, warehouse, quantity):
-                return warehouse
-        return None
-
     def ship_package(self, order_id: str, package: int) -> int:
         """One package's reserved units leave the warehouse; 0 when already shipped.
 
@@ -323,7 +283,9 @@ class StockRepository:
 
     def release(self, order_id: str) -> int:
         """Give back whatever this order still holds; returns the units released."""
-        return self._settle(order_id, MovementKind.RELEASE, leaves_warehouse=False)
+        return self._settle_movements(
+            self.held_by(order_id), order_id, MovementKind.RELEASE, leaves_warehouse=False
+        )
 
     def release_round(self, order_id: str, round_: int) -> int:
         """Give back what reservation round ``round_`` still holds, and nothing of a later
@@ -336,15 +298,6 @@ class StockRepository:
             m.quantity
             for m in self.movements_of(order_id)
             if m.kind == MovementKind.RELEASE and m.reference.startswith(prefix)
-        )
-
-    def ship(self, order_id: str) -> int:
-        """The reserved units leave the warehouse: on hand and reserved both go down."""
-        return self._settle(order_id, MovementKind.SHIP, leaves_warehouse=True)
-
-    def _settle(self, order_id: str, kind: MovementKind, *, leaves_warehouse: bool) -> int:
-        return self._settle_movements(
-            self.held_by(order_id), order_id, kind, leaves_warehouse=leaves_warehouse
         )
 
     def _settle_movements(

@@ -8,7 +8,7 @@ from activities.inventory import review_low_stock
 from store.db import SessionFactory, transaction
 from store.models import Alert, StockLevel
 from store.repositories import StockRepository
-from tests.store.test_package_reservations import package, reserve
+from tests.store.packages import package, reserve
 
 
 def test_low_stock_raises_one_alert_and_resolves_when_stock_is_back(

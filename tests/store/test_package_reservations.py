@@ -6,27 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from domain.errors import StockMoved
-from domain.splitting import Package, PackageLine
 from store.db import SessionFactory, transaction
 from store.models import StockLevel, StockMovement
 from store.repositories import StockRepository
-
-
-def package(number: int, warehouse: str, *lines: tuple[str, int]) -> Package:
-    return Package(
-        number=number,
-        warehouse=warehouse,
-        lines=[PackageLine(sku=sku, quantity=q) for sku, q in lines],
-        reasons=["test"],
-        weight_grams=0,
-        value=0,
-    )
-
-
-def reserve(sessions: SessionFactory, order_id: str, round_: int, *packages: Package) -> int:
-    with transaction(sessions) as session:
-        allocations = StockRepository(session).reserve_packages(order_id, round_, packages)
-    return sum(a.quantity for a in allocations)
+from tests.store.packages import package, reserve
 
 
 def free(sessions: SessionFactory, sku: str, warehouse: str) -> int:
@@ -93,7 +76,7 @@ def test_a_second_round_reserves_again_after_the_first_was_released(
     assert free(sessions, "TEA-001", "HZ") == 500
     reserve(sessions, "o-1", 2, *plan)
     with transaction(sessions) as session:
-        assert StockRepository(session).ship("o-1") == 3
+        assert StockRepository(session).ship_package("o-1", 1) == 3
         assert StockRepository(session).release("o-1") == 0  # nothing left to give back
     with transaction(sessions) as session:
         level = session.get(StockLevel, ("TEA-001", "HZ"))
