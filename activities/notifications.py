@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from domain.confirmation import ReminderKind
+from domain.contract import AlertKind, AlertLevel, AlertRole
 from integrations.notifications import DeliveryFailed, Notifier, OutgoingMessage
 from store.db import SessionFactory, transaction
 from store.models import Customer, Notification, utcnow
@@ -112,14 +113,14 @@ class NotificationActivities:
             if note.attempts < max_attempts:
                 return 0
             AlertRepository(session).raise_once(
-                kind="notification",
+                kind=AlertKind.NOTIFICATION,
                 key=f"notification:{note.id}",
-                level="yellow",
+                level=AlertLevel.YELLOW,
                 subject=f"order {note.order_id}",
                 message=(
                     f"the customer never got the {note.key} message after {note.attempts} "
                     f"tries: {note.last_error} (/orders/{note.order_id})"
                 ),
-                role="support",
+                role=AlertRole.SUPPORT,
             )
             return 1

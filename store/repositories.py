@@ -12,8 +12,10 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from domain.contract import AlertKind, AlertLevel, AlertRole, MovementKind, ShipmentStatus
 from domain.errors import OutOfStock, StockMoved
 from domain.messages import Allocation
+from domain.order import OrderStatus
 from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
@@ -23,7 +25,6 @@ from store.models import (
     ConfirmationOutcome,
     Customer,
     EventOutcome,
-    MovementKind,
     Notification,
     Order,
     OrderEvent,
@@ -642,7 +643,14 @@ class AlertRepository:
         self.session = session
 
     def raise_once(
-        self, *, kind: str, key: str, level: str, subject: str, message: str, role: str
+        self,
+        *,
+        kind: AlertKind,
+        key: str,
+        level: AlertLevel,
+        subject: str,
+        message: str,
+        role: AlertRole,
     ) -> bool:
         """Open an alert unless one is open under ``key``; True when this call opened it."""
         return insert_once(
@@ -682,7 +690,7 @@ class AlertRepository:
         return resolved.rowcount
 
     def page(
-        self, *, kind: str | None, include_resolved: bool, limit: int, before_id: int | None
+        self, *, kind: AlertKind | None, include_resolved: bool, limit: int, before_id: int | None
     ) -> list[Alert]:
         """Newest first; ``before_id`` continues a listing."""
         query = select(Alert).order_by(Alert.id.desc()).limit(limit)
@@ -775,7 +783,9 @@ class NotificationRepository:
                 Notification.created_at >= written_after,
                 Notification.created_at < written_before,
                 Notification.attempts < max_attempts,
-                or_(Notification.key.not_in(while_delivered), Order.status == "delivered"),
+                or_(
+                    Notification.key.not_in(while_delivered), Order.status == OrderStatus.DELIVERED
+                ),
             )
             .order_by(Notification.id)
             .limit(limit)
@@ -801,6 +811,9 @@ STAGE_COLUMNS = {stage: f"{stage.value}_at" for stage in TrackingStage}
 WAREHOUSE_AND_CARRIER_STAMPS = (
     "label_bought_at", "pick_started_at", "packed_at", *STAGE_COLUMNS.values(), "resumed_at",
 )  # fmt: skip
+
+# A shipment in one of these is no longer on its way: nothing about it can be late.
+FINISHED_SHIPMENTS = (ShipmentStatus.DELIVERED, ShipmentStatus.RETURNED, ShipmentStatus.VOIDED)
 
 
 class ShipmentRepository:
@@ -834,7 +847,7 @@ class ShipmentRepository:
                 "label_id": label.label_id,
                 "tracking_number": label.tracking_number,
                 "transaction_id": request.transaction_id,
-                "status": "label_bought",
+                "status": ShipmentStatus.LABEL_BOUGHT,
                 "created_at": now,
                 "label_bought_at": now,
                 "ready_at": request.ready_at,
@@ -877,7 +890,7 @@ class ShipmentRepository:
     ) -> list[tuple[Shipment, str, datetime]]:
         """Parcels still on their way whose last stage is older than ``longer_than``: each
         with that stage and since when, longest stuck first."""
-        open_ = select(Shipment).where(Shipment.status.not_in(("delivered", "returned", "voided")))
+        open_ = select(Shipment).where(Shipment.status.not_in(FINISHED_SHIPMENTS))
         stuck = []
         for shipment in self.session.scalars(open_):
             stage, since = max(
@@ -895,7 +908,7 @@ class ShipmentRepository:
     def void(self, shipment_id: str, at: datetime) -> None:
         shipment = self.session.get(Shipment, shipment_id)
         if shipment is not None and shipment.voided_at is None:
-            shipment.status, shipment.voided_at = "voided", at
+            shipment.status, shipment.voided_at = ShipmentStatus.VOIDED, at
 
 
 # Each stage runs from one stamp of a shipment to the next.

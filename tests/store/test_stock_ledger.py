@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from domain.contract import MovementKind
 from domain.errors import OutOfStock, StockMoved
 from domain.messages import Allocation
 from domain.splitting import Package
 from store.db import SessionFactory, transaction
 from store.models import (
     MOVEMENT_EFFECTS,
-    MovementKind,
     StockLevel,
     StockMovement,
     ledger_balance,
