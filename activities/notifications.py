@@ -7,6 +7,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from domain.confirmation import ReminderKind
+from domain.contract import AlertKind, AlertLevel, AlertRole
 from domain.messages import OutboxReport, OutboxRequest
 from integrations.notifications import DeliveryFailed, Notifier, OutgoingMessage
 from store.db import SessionFactory, transaction
@@ -95,14 +96,14 @@ class NotificationActivities:
             if note.attempts < max_attempts:
                 return 0
             AlertRepository(session).raise_once(
-                kind="notification",
+                kind=AlertKind.NOTIFICATION,
                 key=f"notification:{note.id}",
-                level="yellow",
+                level=AlertLevel.YELLOW,
                 subject=f"order {note.order_id}",
                 message=(
                     f"the customer never got the {note.key} message after {note.attempts} "
                     f"tries: {note.last_error} (/orders/{note.order_id})"
                 ),
-                role="support",
+                role=AlertRole.SUPPORT,
             )
             return 1

@@ -7,6 +7,7 @@ from temporalio import activity
 
 from activities.notifications import NotificationDelivery
 from domain.confirmation import Place, ReminderKind, is_low_activity, region_of, window_for
+from domain.contract import AlertKind, AlertLevel, AlertRole
 from domain.messages import (
     AuditRecord,
     ConfirmationQuery,
@@ -138,12 +139,12 @@ class OrderActivities:
         order_id = record.transition.order_id
         with transaction(self.sessions) as session:
             AlertRepository(session).raise_once(
-                kind="audit",
+                kind=AlertKind.AUDIT,
                 key=f"audit:{order_id}",
-                level="red",
+                level=AlertLevel.RED,
                 subject=f"order {order_id}",
                 message=f"{'; '.join(record.doubts)} (/orders/{order_id})",
-                role="finance",
+                role=AlertRole.FINANCE,
             )
             _record(OrderRepository(session), record.transition)
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from temporalio import activity
 
+from domain.contract import AlertKind, AlertLevel, AlertRole
 from domain.errors import OutOfStock, UnknownCarrier
 from domain.shipping import (
     HandOver,
@@ -110,15 +111,15 @@ class ShipmentActivities:
         late = "missed its ship-by deadline" if breach.level == SlaLevel.RED else "is running late"
         with transaction(self.sessions) as session:
             AlertRepository(session).raise_once(
-                kind="sla",
+                kind=AlertKind.SLA,
                 key=_sla_key(breach.shipment_id, breach.level),
-                level=breach.level.value,
+                level=AlertLevel(breach.level),
                 subject=f"package {breach.package} of order {breach.order_id}",
                 message=(
                     f"not picked up by the carrier: {late} "
                     f"({breach.deadline:%Y-%m-%d %H:%M} UTC; /orders/{breach.order_id})"
                 ),
-                role="warehouse",
+                role=AlertRole.WAREHOUSE,
             )
 
     @activity.defn
@@ -139,9 +140,9 @@ class ShipmentActivities:
         )
         with transaction(self.sessions) as session:
             AlertRepository(session).raise_once(
-                kind="sla",
+                kind=AlertKind.SLA,
                 key=_stage_key(breach.shipment_id, breach.stage, breach.level),
-                level=breach.level.value,
+                level=AlertLevel(breach.level),
                 subject=f"package {breach.package} of order {breach.order_id}",
                 message=(
                     f"{breach.stage.value} stage {_late(breach.level)}: over {_minutes(waited)} "
@@ -155,16 +156,16 @@ class ShipmentActivities:
         """Support hears of a carrier exception at once; the parcel moving again resolves it."""
         with transaction(self.sessions) as session:
             AlertRepository(session).raise_once(
-                kind="carrier_exception",
+                kind=AlertKind.CARRIER_EXCEPTION,
                 key=_exception_key(trouble.shipment_id),
-                level=SlaLevel.RED.value,
+                level=AlertLevel.RED,
                 subject=f"package {trouble.package} of order {trouble.order_id}",
                 message=(
                     f"{trouble.carrier} reported an exception for {trouble.tracking_number} at "
                     f"{trouble.at:%Y-%m-%d %H:%M} UTC; the order is on hold until the parcel "
                     f"moves again (/orders/{trouble.order_id})"
                 ),
-                role="support",
+                role=AlertRole.SUPPORT,
             )
 
     @activity.defn

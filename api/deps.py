@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.temporal import OrderWorkflows
+from config.settings import Settings
 from domain.rules import FulfilmentRules
-from orderflow.settings import Settings
 from store.db import SessionFactory
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,10 +16,10 @@ from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput
 from domain.money import line_total
 from domain.order import RECEIVED_NOTE, OrderStatus
 from domain.rules import SplitRules
-from domain.splitting import UnshippableItem
+from domain.splitting import check_parcel_weight
 from store.db import SessionFactory, transaction
-from store.models import Order, OrderEvent, OrderLine, Product, StockLevel, utcnow
-from store.repositories import CatalogRepository, OrderRepository
+from store.models import Order, OrderEvent, OrderLine, utcnow
+from store.repositories import CatalogRepository, OrderRepository, StockRepository
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,9 @@ def _priced_order(
     currencies = {p.currency for p in products.values()}
     if len(currencies) > 1:
         raise InvalidOrder(f"lines are priced in several currencies: {sorted(currencies)}")
-    _check_parcel_weight(products.values(), splitting)
+    # The planner's own rule, asked now so the client hears it instead of a stuck order.
+    for product in products.values():
+        check_parcel_weight(product.sku, product.weight_grams, splitting)
     _check_availability(session, quantities)
 
     orders = OrderRepository(session)
@@ -150,31 +150,13 @@ def _priced_order(
     return order
 
 
-def _check_parcel_weight(products: Iterable[Product], splitting: SplitRules) -> None:
-    limit = splitting.max_parcel_weight_grams
-    for product in products:
-        if product.weight_grams > limit:
-            raise UnshippableItem(
-                f"{product.sku} weighs {product.weight_grams} g; no carrier parcel takes "
-                f"more than {limit} g"
-            )
-
-
 def _check_availability(session: Session, quantities: dict[str, int]) -> None:
     """Refuse early what no warehouse can serve; the reservation stays the real guard.
 
     The split planner may take a line from several warehouses, so all of them count.
     """
-    available = dict(
-        session.execute(
-            select(StockLevel.sku, func.sum(StockLevel.on_hand - StockLevel.reserved))
-            .where(StockLevel.sku.in_(list(quantities)))
-            .group_by(StockLevel.sku)
-        ).all()
-    )
-    short = [
-        sku for sku, wanted in sorted(quantities.items()) if (available.get(sku) or 0) < wanted
-    ]
+    available = StockRepository(session).available_anywhere(list(quantities))
+    short = [sku for sku, wanted in sorted(quantities.items()) if available.get(sku, 0) < wanted]
     if short:
         raise OutOfStock(f"not enough stock for {', '.join(short)}")
 

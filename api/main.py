@@ -20,11 +20,11 @@ from api.routes import (
     webhooks,
 )
 from api.temporal import OrderWorkflows
+from config.rules import load_rules
+from config.settings import Settings, get_settings
 from domain.rules import FulfilmentRules
-from orderflow.rules import load_rules
-from orderflow.settings import Settings, get_settings
+from integrations.temporal import connect
 from store.db import SessionFactory, make_engine, make_session_factory
-from workers.client import connect
 
 
 def create_app(

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from domain.contract import AlertKind, AlertLevel, AlertRole
 from domain.ids import CHANNEL_PATTERN, EXTERNAL_ID_PATTERN
 from domain.messages import PaymentView, TimelineEntry
 from domain.order import OrderStatus
@@ -132,11 +133,11 @@ class Accepted(BaseModel):
 
 class AlertPublic(BaseModel):
     id: int
-    kind: str = Field(description="low_stock, ...")
-    level: Literal["yellow", "red"]
+    kind: AlertKind
+    level: AlertLevel
     subject: str
     message: str
-    role: str = Field(description="Who must act: warehouse, support, finance")
+    role: AlertRole = Field(description="Who must act")
     created_at: datetime
     resolved_at: datetime | None = None
 

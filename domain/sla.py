@@ -12,6 +12,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.contract import AlertRole
 from domain.ids import ChannelName
 
 
@@ -31,11 +32,11 @@ class Stage(StrEnum):
 
 
 # Who must act when a stage runs late.
-RESPONSIBLE: dict[Stage, str] = {
-    Stage.PICK: "warehouse",
-    Stage.PACK: "warehouse",
-    Stage.HANDOVER: "warehouse",
-    Stage.TRANSIT: "support",  # they chase the carrier and tell the customer
+RESPONSIBLE: dict[Stage, AlertRole] = {
+    Stage.PICK: AlertRole.WAREHOUSE,
+    Stage.PACK: AlertRole.WAREHOUSE,
+    Stage.HANDOVER: AlertRole.WAREHOUSE,
+    Stage.TRANSIT: AlertRole.SUPPORT,  # they chase the carrier and tell the customer
 }
 
 

@@ -106,6 +106,15 @@ def great_circle_km(a: GeoPoint, b: GeoPoint) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
+def check_parcel_weight(sku: str, unit_weight_grams: int, rules: SplitRules) -> None:
+    """One unit heavier than the carrier's parcel limit can never ship, however it is split."""
+    if unit_weight_grams > rules.max_parcel_weight_grams:
+        raise UnshippableItem(
+            f"one {sku} weighs {unit_weight_grams} g, more than the "
+            f"{rules.max_parcel_weight_grams} g a parcel may weigh"
+        )
+
+
 def plan_packages(
     lines: Sequence[PlanLine],
     destination: GeoPoint | None,
@@ -114,11 +123,7 @@ def plan_packages(
 ) -> SplitPlan:
     items = _merge_lines(lines)
     for item in items.values():
-        if item.weight_grams > rules.max_parcel_weight_grams:
-            raise UnshippableItem(
-                f"one {item.sku} weighs {item.weight_grams} g, more than the "
-                f"{rules.max_parcel_weight_grams} g a parcel may weigh"
-            )
+        check_parcel_weight(item.sku, item.weight_grams, rules)
     ranked = _rank(warehouses, destination)
     sourced, shortages = _source(list(items.values()), ranked, located=destination is not None)
     packages: list[Package] = []

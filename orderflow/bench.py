@@ -21,15 +21,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from temporalio.client import Client
 
+from config.settings import Settings
 from domain.contract import SKELETON_TASK_QUEUE, order_workflow_id
 from domain.messages import OrderSnapshot
+from integrations.temporal import connect
 from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order
-from orderflow.settings import Settings
 from orderflow.stack import CARRIER_STANDS_STILL, scratch_stack
 from store.db import make_engine, make_session_factory, transaction
 from store.repositories import StockRepository
-from workers.client import connect
 from workflows.order import OrderWorkflow
 from workflows.skeleton import SkeletonWorkflow
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from orderflow.settings import get_settings
+from config.settings import get_settings
 
 app = typer.Typer(
     help="orderflow: order management where every order is a durable Temporal workflow.",

@@ -8,9 +8,9 @@ import uuid
 import httpx
 from rich.console import Console
 
+from config.settings import Settings
 from domain.money import format_amount
 from orderflow.customer import pay_with_card
-from orderflow.settings import Settings
 
 console = Console()
 

@@ -7,7 +7,7 @@ import time
 
 from rich.console import Console
 
-from orderflow.settings import DATA_DIR, Settings
+from config.settings import DATA_DIR, Settings
 from orderflow.stack import ChildDied, LocalStack, PortTaken
 
 console = Console()

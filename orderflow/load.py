@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
 
+from config.settings import Settings
 from domain.contract import order_workflow_id
+from integrations.temporal import connect
 from orderflow.bench import print_report, stock_up
 from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order
-from orderflow.settings import Settings
 from orderflow.stack import CARRIER_STANDS_STILL, scratch_stack
-from workers.client import connect
 from workflows.order import OrderWorkflow
 
 console = Console(stderr=True)

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from config.settings import Settings
 from domain.contract import SEARCH_ATTRIBUTES
 from integrations.payments.localstripe import register_webhook
 from orderflow.binaries import binary
-from orderflow.settings import Settings
 from store.db import make_engine, make_session_factory
 from store.migrate import upgrade
 from store.seed import seed_demo_catalog

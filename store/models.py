@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from domain.contract import MovementKind
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -92,14 +94,6 @@ class StockLevel(Base):
     reserved: Mapped[int] = mapped_column(Integer, default=0)
     # Available units at or below this raise a low-stock alert; None: the rules' default.
     low_stock_threshold: Mapped[int | None] = mapped_column(Integer)
-
-
-class MovementKind(StrEnum):
-    RECEIPT = "receipt"  # goods arrive
-    RESERVE = "reserve"  # an order holds units
-    RELEASE = "release"  # an order gives back what it held
-    SHIP = "ship"  # held units leave the warehouse
-    RESTOCK = "restock"  # a parcel came back: its units are on the shelf again
 
 
 class StockEffect(NamedTuple):

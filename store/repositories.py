@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,8 +12,10 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from domain.contract import AlertKind, AlertLevel, AlertRole, MovementKind, ShipmentStatus
 from domain.errors import OutOfStock, StockMoved
-from domain.messages import Allocation, OrderedLine
+from domain.messages import Allocation
+from domain.order import OrderStatus
 from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
@@ -25,7 +25,6 @@ from store.models import (
     ConfirmationOutcome,
     Customer,
     EventOutcome,
-    MovementKind,
     Notification,
     Order,
     OrderEvent,
@@ -106,28 +105,11 @@ class OrderFilters:
 
 
 @dataclass(frozen=True)
-class Cursor:
-    """Keyset position in the newest-first listing; opaque to clients."""
+class OrderPosition:
+    """Keyset position in the newest-first listing: the last order of a page."""
 
     created_at: datetime
     order_id: str
-
-    def encode(self) -> str:
-        raw = json.dumps([self.created_at.isoformat(), self.order_id]).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str) -> Cursor:
-        """Raises ValueError for anything this class did not encode."""
-        padded = token + "=" * (-len(token) % 4)
-        try:
-            created_at, order_id = json.loads(base64.urlsafe_b64decode(padded))
-            at = datetime.fromisoformat(created_at)
-        except (TypeError, ValueError) as error:  # binascii and json errors are ValueErrors
-            raise ValueError("not a cursor") from error
-        if at.tzinfo is None or not isinstance(order_id, str):
-            raise ValueError("not a cursor")
-        return cls(at, order_id)
 
 
 class OrderRepository:
@@ -186,8 +168,8 @@ class OrderRepository:
         )
 
     def page(
-        self, filters: OrderFilters, *, after: Cursor | None, limit: int
-    ) -> tuple[list[Order], Cursor | None]:
+        self, filters: OrderFilters, *, after: OrderPosition | None, limit: int
+    ) -> tuple[list[Order], OrderPosition | None]:
         query = select(Order).options(selectinload(Order.lines))
         if filters.status:
             query = query.where(Order.status == filters.status)
@@ -207,7 +189,7 @@ class OrderRepository:
         if len(rows) <= limit:
             return rows, None
         last = rows[limit - 1]
-        return rows[:limit], Cursor(last.created_at, last.id)
+        return rows[:limit], OrderPosition(last.created_at, last.id)
 
     def record_transition(
         self, order_id: str, *, seq: int, status: str, at: datetime, note: str | None
@@ -259,46 +241,6 @@ class StockRepository:
         )
         return list(self.session.scalars(query.order_by(StockMovement.id)))
 
-    def reserve(self, order_id: str, lines: Sequence[OrderedLine]) -> list[Allocation]:
-        """Reserve every line or nothing; returns the existing reservation when called again.
-
-        The conditional UPDATE is the whole guard against overselling: the database checks
-        availability and takes the units in one statement, so concurrent orders can never
-        take the same unit (on PostgreSQL the row lock re-checks the condition).
-        """
-        existing = self.movements(order_id, MovementKind.RESERVE)
-        if existing:
-            return [
-                Allocation(sku=m.sku, warehouse=m.warehouse, quantity=m.quantity) for m in existing
-            ]
-        allocations: list[Allocation] = []
-        for line in sorted(lines, key=lambda item: item.sku):
-            warehouse = self._take_from_any_warehouse(line.sku, line.quantity)
-            if warehouse is None:
-                raise OutOfStock(f"not enough stock for {line.sku} (wanted {line.quantity})")
-            if not self._move(
-                order_id, order_id, line.sku, warehouse, MovementKind.RESERVE, line.quantity
-            ):
-                # Another attempt of the same activity got there first; roll back and retry.
-                raise ConcurrentReservation(
-                    f"order {order_id} is being reserved by another attempt"
-                )
-            allocations.append(
-                Allocation(sku=line.sku, warehouse=warehouse, quantity=line.quantity)
-            )
-        return allocations
-
-    def _take_from_any_warehouse(self, sku: str, quantity: int) -> str | None:
-        candidates = self.session.scalars(
-            select(StockLevel.warehouse)
-            .where(StockLevel.sku == sku, StockLevel.on_hand - StockLevel.reserved >= quantity)
-            .order_by(StockLevel.warehouse)
-        ).all()
-        for warehouse in candidates:
-            if self._take(sku, warehouse, quantity):
-                return warehouse
-        return None
-
     def ship_package(self, order_id: str, package: int) -> int:
         """One package's reserved units leave the warehouse; 0 when already shipped.
 
@@ -342,7 +284,9 @@ class StockRepository:
 
     def release(self, order_id: str) -> int:
         """Give back whatever this order still holds; returns the units released."""
-        return self._settle(order_id, MovementKind.RELEASE, leaves_warehouse=False)
+        return self._settle_movements(
+            self.held_by(order_id), order_id, MovementKind.RELEASE, leaves_warehouse=False
+        )
 
     def release_round(self, order_id: str, round_: int) -> int:
         """Give back what reservation round ``round_`` still holds, and nothing of a later
@@ -355,15 +299,6 @@ class StockRepository:
             m.quantity
             for m in self.movements_of(order_id)
             if m.kind == MovementKind.RELEASE and m.reference.startswith(prefix)
-        )
-
-    def ship(self, order_id: str) -> int:
-        """The reserved units leave the warehouse: on hand and reserved both go down."""
-        return self._settle(order_id, MovementKind.SHIP, leaves_warehouse=True)
-
-    def _settle(self, order_id: str, kind: MovementKind, *, leaves_warehouse: bool) -> int:
-        return self._settle_movements(
-            self.held_by(order_id), order_id, kind, leaves_warehouse=leaves_warehouse
         )
 
     def _settle_movements(
@@ -512,24 +447,19 @@ class StockRepository:
         )
         return taken.rowcount == 1
 
-    def low_levels(
-        self, places: Sequence[tuple[str, str]], default_threshold: int
-    ) -> tuple[list[StockLevel], list[StockLevel]]:
-        """The stock levels among ``places`` (SKU, warehouse) at or below their low-stock
-        threshold, and those above it."""
-        low: list[StockLevel] = []
-        fine: list[StockLevel] = []
-        for sku, warehouse in sorted(set(places)):
-            level = self.session.get(StockLevel, (sku, warehouse))
-            if level is None:
-                continue
-            threshold = (
-                default_threshold
-                if level.low_stock_threshold is None
-                else level.low_stock_threshold
-            )
-            (low if level.on_hand - level.reserved <= threshold else fine).append(level)
-        return low, fine
+    def levels(self, places: Sequence[tuple[str, str]]) -> list[StockLevel]:
+        """The stock levels of these places (SKU, warehouse) that exist, in a stable order."""
+        found = (self.session.get(StockLevel, place) for place in sorted(set(places)))
+        return [level for level in found if level is not None]
+
+    def available_anywhere(self, skus: Sequence[str]) -> dict[str, int]:
+        """Free units per SKU summed over every warehouse; a SKU stocked nowhere is absent."""
+        rows = self.session.execute(
+            select(StockLevel.sku, func.sum(StockLevel.on_hand - StockLevel.reserved))
+            .where(StockLevel.sku.in_(skus))
+            .group_by(StockLevel.sku)
+        )
+        return {sku: int(free) for sku, free in rows}
 
     def ledger_totals(self) -> dict[tuple[str, str], dict[str, int]]:
         rows = self.session.execute(
@@ -713,7 +643,14 @@ class AlertRepository:
         self.session = session
 
     def raise_once(
-        self, *, kind: str, key: str, level: str, subject: str, message: str, role: str
+        self,
+        *,
+        kind: AlertKind,
+        key: str,
+        level: AlertLevel,
+        subject: str,
+        message: str,
+        role: AlertRole,
     ) -> bool:
         """Open an alert unless one is open under ``key``; True when this call opened it."""
         return insert_once(
@@ -753,7 +690,7 @@ class AlertRepository:
         return resolved.rowcount
 
     def page(
-        self, *, kind: str | None, include_resolved: bool, limit: int, before_id: int | None
+        self, *, kind: AlertKind | None, include_resolved: bool, limit: int, before_id: int | None
     ) -> list[Alert]:
         """Newest first; ``before_id`` continues a listing."""
         query = select(Alert).order_by(Alert.id.desc()).limit(limit)
@@ -764,27 +701,6 @@ class AlertRepository:
         if before_id is not None:
             query = query.where(Alert.id < before_id)
         return list(self.session.scalars(query))
-
-
-def review_low_stock(session: Session, places: Sequence[tuple[str, str]], threshold: int) -> int:
-    """Raise a low-stock alert for each place now at or under its threshold, resolve the
-    others; returns how many alerts this call opened."""
-    stock, alerts = StockRepository(session), AlertRepository(session)
-    low, fine = stock.low_levels(places, threshold)
-    opened = 0
-    for level in low:
-        available = level.on_hand - level.reserved
-        opened += alerts.raise_once(
-            kind="low_stock",
-            key=f"low_stock:{level.sku}:{level.warehouse}",
-            level="yellow" if available else "red",
-            subject=f"{level.sku} at {level.warehouse}",
-            message=f"{available} left to sell of {level.sku} at {level.warehouse}",
-            role="warehouse",
-        )
-    for level in fine:
-        alerts.resolve(f"low_stock:{level.sku}:{level.warehouse}")
-    return opened
 
 
 class CustomerRepository:
@@ -867,7 +783,9 @@ class NotificationRepository:
                 Notification.created_at >= written_after,
                 Notification.created_at < written_before,
                 Notification.attempts < max_attempts,
-                or_(Notification.key.not_in(while_delivered), Order.status == "delivered"),
+                or_(
+                    Notification.key.not_in(while_delivered), Order.status == OrderStatus.DELIVERED
+                ),
             )
             .order_by(Notification.id)
             .limit(limit)
@@ -893,6 +811,9 @@ STAGE_COLUMNS = {stage: f"{stage.value}_at" for stage in TrackingStage}
 WAREHOUSE_AND_CARRIER_STAMPS = (
     "label_bought_at", "pick_started_at", "packed_at", *STAGE_COLUMNS.values(), "resumed_at",
 )  # fmt: skip
+
+# A shipment in one of these is no longer on its way: nothing about it can be late.
+FINISHED_SHIPMENTS = (ShipmentStatus.DELIVERED, ShipmentStatus.RETURNED, ShipmentStatus.VOIDED)
 
 
 class ShipmentRepository:
@@ -926,7 +847,7 @@ class ShipmentRepository:
                 "label_id": label.label_id,
                 "tracking_number": label.tracking_number,
                 "transaction_id": request.transaction_id,
-                "status": "label_bought",
+                "status": ShipmentStatus.LABEL_BOUGHT,
                 "created_at": now,
                 "label_bought_at": now,
                 "ready_at": request.ready_at,
@@ -969,7 +890,7 @@ class ShipmentRepository:
     ) -> list[tuple[Shipment, str, datetime]]:
         """Parcels still on their way whose last stage is older than ``longer_than``: each
         with that stage and since when, longest stuck first."""
-        open_ = select(Shipment).where(Shipment.status.not_in(("delivered", "returned", "voided")))
+        open_ = select(Shipment).where(Shipment.status.not_in(FINISHED_SHIPMENTS))
         stuck = []
         for shipment in self.session.scalars(open_):
             stage, since = max(
@@ -987,7 +908,7 @@ class ShipmentRepository:
     def void(self, shipment_id: str, at: datetime) -> None:
         shipment = self.session.get(Shipment, shipment_id)
         if shipment is not None and shipment.voided_at is None:
-            shipment.status, shipment.voided_at = "voided", at
+            shipment.status, shipment.voided_at = ShipmentStatus.VOIDED, at
 
 
 # Each stage runs from one stamp of a shipment to the next.

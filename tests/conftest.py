@@ -39,6 +39,7 @@ from temporalio.worker import Interceptor as WorkerInterceptor
 from temporalio.worker import Worker
 
 from api.main import create_app
+from config.settings import Settings
 from domain.contract import SEARCH_ATTRIBUTES, order_workflow_id, shipment_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
 from domain.sla import SlaRules, Stage, StageLimit
@@ -49,14 +50,13 @@ from integrations.notifications.mail import MailNotifier
 from integrations.notifications.mail_sink import Collector
 from integrations.notifications.mail_sink import start as start_mail_sink
 from integrations.payments.stripe import StripePayments
+from integrations.temporal import register_search_attributes
 from orderflow.binaries import binary
-from orderflow.settings import Settings
 from orderflow.stack import free_port
 from store.db import SessionFactory, make_engine, make_session_factory
 from store.migrate import upgrade
 from store.models import Base
 from store.seed import seed_demo_catalog
-from workers.client import register_search_attributes
 from workers.main import build_worker
 
 STRIPE_KEY = "sk_test_orderflow"

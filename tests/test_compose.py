@@ -18,9 +18,9 @@ import yaml
 from sqlalchemy.engine import make_url
 from temporalio.common import SearchAttributeIndexedValueType
 
+from config.settings import Settings
 from domain.contract import SEARCH_ATTRIBUTES
 from integrations.payments.localstripe import PAYMENT_EVENTS
-from orderflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

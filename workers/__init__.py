@@ -1,1 +1,1 @@
-"""Worker entry points and the Temporal client shared with the API."""
+"""Worker entry points and task-queue wiring."""

@@ -20,6 +20,8 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
+from config.rules import load_rules
+from config.settings import Settings
 from domain.contract import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
 from domain.messages import OutboxRequest
 from domain.rules import FulfilmentRules
@@ -31,10 +33,8 @@ from integrations.notifications.mail import MailNotifier
 from integrations.notifications.webhook import WebhookNotifier
 from integrations.payments import PaymentProvider
 from integrations.payments.stripe import StripePayments
-from orderflow.rules import load_rules
-from orderflow.settings import Settings
+from integrations.temporal import connect
 from store.db import SessionFactory, make_engine, make_session_factory
-from workers.client import connect
 from workers.schedules import (
     NOTIFICATION_OUTBOX_SCHEDULE,
     SLA_STATISTICS_SCHEDULE,

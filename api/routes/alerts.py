@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionsDep
 from api.schemas import AlertPage, AlertPublic
+from domain.contract import AlertKind
 from domain.errors import AlertNotFound, InvalidRequest
 from store.db import transaction
 from store.repositories import AlertRepository
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 async def list_alerts(
     *,
     sessions: SessionsDep,
-    kind: str | None = None,
+    kind: AlertKind | None = None,
     include_resolved: bool = False,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

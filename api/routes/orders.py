@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from api.cursor import decode_cursor, encode_cursor
 from api.deps import RulesDep, SessionsDep, SettingsDep, WorkflowsDep
 from api.intake import accept_order, workflow_input
 from api.schemas import (
@@ -21,15 +22,14 @@ from api.schemas import (
     PackagePublic,
 )
 from api.views import order_public, package_view, payment_view
+from config.settings import Settings
 from domain.errors import InvalidRequest, OrderNotFound
 from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
-from orderflow.settings import Settings
 from store.db import SessionFactory, transaction
 from store.models import Order
 from store.repositories import (
-    Cursor,
     OrderFilters,
     OrderRepository,
     PaymentRepository,
@@ -122,16 +122,16 @@ async def list_orders(
 ) -> OrderPage:
     """Orders newest first, from the read model. Pass `next_cursor` back as `cursor`."""
     try:
-        after = Cursor.decode(cursor) if cursor else None
+        after = decode_cursor(cursor) if cursor else None
     except ValueError as error:
         raise InvalidRequest("cursor is not one this API returned") from error
     filters = OrderFilters(status=status_, channel=channel, customer_id=customer_id)
 
     def page() -> OrderPage:
         with transaction(sessions) as session:
-            rows, next_cursor = OrderRepository(session).page(filters, after=after, limit=limit)
+            rows, last = OrderRepository(session).page(filters, after=after, limit=limit)
             items = [order_public(o, with_timeline=False) for o in rows]
-        return OrderPage(items=items, next_cursor=next_cursor.encode() if next_cursor else None)
+        return OrderPage(items=items, next_cursor=encode_cursor(last) if last else None)
 
     return await run_in_threadpool(page)
 

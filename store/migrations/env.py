@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from orderflow.settings import get_settings
+from config.settings import get_settings
 from store.db import make_engine
 from store.models import Base
 

@@ -38,16 +38,16 @@ from sqlalchemy.engine import make_url
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
+from config.settings import Settings
 from domain.contract import order_workflow_id
+from integrations.temporal import connect
 from orderflow.customer import pay_with_card
-from orderflow.settings import Settings
 from orderflow.stack import CARRIER_STANDS_STILL, LocalStack, ephemeral_settings, free_port
 from store.db import SessionFactory, transaction
 from store.models import Order, OrderEvent, Payment, StockLevel, StockMovement, ledger_balance
 from store.repositories import StockRepository
 from store.seed import STOCK
 from tests.helpers import order_body
-from workers.client import connect
 
 CHAOS_ORDERS = int(os.environ.get("ORDERFLOW_CHAOS_ORDERS") or 20)
 OUTAGE_SECONDS = float(os.environ.get("ORDERFLOW_CHAOS_OUTAGE_SECONDS") or 5)

@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import Client
 
 from api.main import create_app
-from orderflow.settings import Settings
+from config.settings import Settings
 from orderflow.stack import free_port
 from store.db import make_engine, make_session_factory
 from tests.helpers import order_body

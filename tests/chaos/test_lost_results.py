@@ -21,12 +21,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.testing import WorkflowEnvironment
 
+from config.settings import Settings
 from domain.contract import order_workflow_id
 from domain.order import OrderStatus
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.payments.stripe import StripePayments
-from orderflow.settings import Settings
 from store.db import SessionFactory, transaction
 from store.repositories import StockRepository
 from tests.chaos.lost_results import LoseResults

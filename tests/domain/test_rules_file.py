@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from api.schemas import OrderCreate
+from config.rules import RulesFileError, load_rules
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction, SplitRules
 from domain.sla import SlaRules
-from orderflow.rules import RulesFileError, load_rules
 from tests.helpers import order_body
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "rules.example.yaml"

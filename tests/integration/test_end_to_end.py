@@ -12,10 +12,10 @@ import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from config.settings import Settings
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.payments.localstripe import register_webhook
 from integrations.payments.stripe import StripePayments
-from orderflow.settings import Settings
 from orderflow.stack import free_port
 from store.db import SessionFactory
 from tests.conftest import WEBHOOK_SECRET

@@ -14,9 +14,9 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverl
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from config.settings import Settings
 from domain.sla import Stage, StageStatistics
 from integrations.payments.stripe import StripePayments
-from orderflow.settings import Settings
 from store.db import SessionFactory, transaction
 from store.repositories import SlaStatisticsRepository
 from tests.store.stamped_parcels import picked_in

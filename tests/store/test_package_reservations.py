@@ -6,27 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from domain.errors import StockMoved
-from domain.splitting import Package, PackageLine
 from store.db import SessionFactory, transaction
-from store.models import Alert, StockLevel, StockMovement
-from store.repositories import StockRepository, review_low_stock
-
-
-def package(number: int, warehouse: str, *lines: tuple[str, int]) -> Package:
-    return Package(
-        number=number,
-        warehouse=warehouse,
-        lines=[PackageLine(sku=sku, quantity=q) for sku, q in lines],
-        reasons=["test"],
-        weight_grams=0,
-        value=0,
-    )
-
-
-def reserve(sessions: SessionFactory, order_id: str, round_: int, *packages: Package) -> int:
-    with transaction(sessions) as session:
-        allocations = StockRepository(session).reserve_packages(order_id, round_, packages)
-    return sum(a.quantity for a in allocations)
+from store.models import StockLevel, StockMovement
+from store.repositories import StockRepository
+from tests.store.packages import package, reserve
 
 
 def free(sessions: SessionFactory, sku: str, warehouse: str) -> int:
@@ -93,7 +76,7 @@ def test_a_second_round_reserves_again_after_the_first_was_released(
     assert free(sessions, "TEA-001", "HZ") == 500
     reserve(sessions, "o-1", 2, *plan)
     with transaction(sessions) as session:
-        assert StockRepository(session).ship("o-1") == 3
+        assert StockRepository(session).ship_package("o-1", 1) == 3
         assert StockRepository(session).release("o-1") == 0  # nothing left to give back
     with transaction(sessions) as session:
         level = session.get(StockLevel, ("TEA-001", "HZ"))
@@ -104,45 +87,6 @@ def test_a_second_round_reserves_again_after_the_first_was_released(
         ("o-1/2/1", "reserve"),
         ("o-1/2/1", "ship"),
     ]
-
-
-def test_low_stock_raises_one_alert_and_resolves_when_stock_is_back(
-    sessions: SessionFactory,
-) -> None:
-    def review() -> int:
-        with transaction(sessions) as session:
-            return review_low_stock(session, [("POT-004", "HZ")], threshold=5)
-
-    def open_alerts() -> list[Alert]:
-        with transaction(sessions) as session:
-            return list(session.scalars(select(Alert).where(Alert.resolved_at.is_(None))))
-
-    assert review() == 0  # 10 free, above 5
-    reserve(sessions, "o-1", 1, package(1, "HZ", ("POT-004", 6)))
-    assert review() == 1
-    assert review() == 0  # still low: the same alert stays open, no second one
-    [alert] = open_alerts()
-    assert (alert.kind, alert.level, alert.role) == ("low_stock", "yellow", "warehouse")
-    assert "POT-004" in alert.subject and "HZ" in alert.subject
-
-    with transaction(sessions) as session:
-        StockRepository(session).release("o-1")
-    assert review() == 0
-    assert open_alerts() == []
-
-    reserve(sessions, "o-2", 1, package(1, "HZ", ("POT-004", 10)))
-    assert review() == 1  # low again: a new alert, red at zero
-    assert [a.level for a in open_alerts()] == ["red"]
-
-
-def test_a_stock_level_can_set_its_own_threshold(sessions: SessionFactory) -> None:
-    with transaction(sessions) as session:
-        level = session.get(StockLevel, ("TEA-001", "HZ"))
-        assert level is not None
-        level.low_stock_threshold = 499
-    reserve(sessions, "o-1", 1, package(1, "HZ", ("TEA-001", 1)))
-    with transaction(sessions) as session:
-        assert review_low_stock(session, [("TEA-001", "HZ")], threshold=5) == 1
 
 
 def test_releasing_some_packages_leaves_the_others_reserved_and_happens_once(

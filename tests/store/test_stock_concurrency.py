@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import Engine
 
-from domain.errors import OutOfStock
-from domain.messages import OrderedLine
+from domain.errors import StockMoved
 from store.db import SessionFactory, transaction
 from store.models import Product
 from store.repositories import CatalogRepository, StockRepository
+from tests.store.packages import package
 
 pytestmark = pytest.mark.postgres
 
@@ -40,10 +40,10 @@ def test_concurrent_reservations_never_oversell(
     def reserve(n: int) -> bool:
         try:
             with transaction(sessions) as session:
-                StockRepository(session).reserve(
-                    f"race-{n}", [OrderedLine(sku=scarce_sku, quantity=1, unit_price=9900)]
+                StockRepository(session).reserve_packages(
+                    f"race-{n}", 1, [package(1, "HZ", (scarce_sku, 1))]
                 )
-        except OutOfStock:
+        except StockMoved:
             return False
         return True
 

@@ -1,4 +1,8 @@
-"""The one way this project connects to Temporal: pydantic payloads everywhere."""
+"""The one way this project connects to Temporal: pydantic payloads everywhere.
+
+Here, below both the API and the workers, so the API process connects without loading worker
+code.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from config.settings import Settings
 from domain.contract import SEARCH_ATTRIBUTES
-from orderflow.settings import Settings
 
 
 async def connect(settings: Settings) -> Client:

@@ -1,0 +1,1 @@
+"""Configuration every process reads first: settings from the environment, the rules file."""
