@@ -324,6 +324,12 @@ class Stack:
 
 
 @pytest.fixture
+def carriers(settings: Settings) -> dict[str, Carrier]:
+    """The carriers the worker knows; a test module overrides this to know others or none."""
+    return {"sandbox": SandboxCarrier(base_url=settings.carrier_api_base)}
+
+
+@pytest.fixture
 async def stack(
     time_skipping_env: WorkflowEnvironment,
     sessions: SessionFactory,
@@ -332,6 +338,7 @@ async def stack(
     task_queue: str,
     settings: Settings,
     rules: FulfilmentRules,
+    carriers: dict[str, Carrier],
     mail_sink: Collector,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Stack]:
@@ -347,7 +354,7 @@ async def stack(
         notifier=MailNotifier(
             host="127.0.0.1", port=mail_sink.port, sender="orders@orderflow.example"
         ),
-        carriers={"sandbox": SandboxCarrier(base_url=settings.carrier_api_base)},
+        carriers=carriers,
         record=request.config.getoption("--record-histories"),
     ):
         yield running

@@ -21,8 +21,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "store": {"domain", "config"},
     "integrations": {"domain", "config"},
     "activities": {"domain", "config", "store", "integrations"},
-    # The sandbox re-imports workflows: only rules and activity references.
-    "workflows": {"domain", "activities"},
+    # The sandbox re-imports workflows: only the domain, whose steps name the activities.
+    "workflows": {"domain"},
     "workers": {"domain", "config", "store", "integrations", "activities", "workflows"},
     # The API reaches Temporal by the contract's names, never through worker code.
     "api": {"domain", "config", "store", "integrations"},

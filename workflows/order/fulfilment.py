@@ -77,6 +77,12 @@ async def ship_packages(state: OrderState, settle: Settle) -> Fulfilment:
         await _follow_parcels(state, ended, settle)
     results = await ended
     forwarding.cancel()
+    return await _judge(state, results, settle)
+
+
+async def _judge(state: OrderState, results: list[ShipmentResult], settle: Settle) -> Fulfilment:
+    """Every parcel's way has ended: cancelled, stuck, or delivered (with any doubts about
+    the delivery for the confirmation phase)."""
     if all(result.outcome == ShipmentOutcome.CANCELLED for result in results):
         return Fulfilment(Shipped.CANCELLED)
     if voided := _voided_unsettled(state):

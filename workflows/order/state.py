@@ -8,11 +8,10 @@ attribute for operators.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 
@@ -33,6 +32,7 @@ from domain.order import RECEIVED_NOTE, OrderStatus, check_transition
 from domain.shipping import ShipmentProgress
 from domain.sla import SlaLevel
 from domain.splitting import SplitPlan
+from domain.steps import Step
 from workflows.steps import step
 
 Arg = TypeVar("Arg")
@@ -119,7 +119,7 @@ class OrderState:
 
     # --- the order's steps ----------------------------------------------------------------------
 
-    async def step(self, activity: Callable[[Any, Arg], Result], arg: Arg) -> Result:
+    async def step(self, activity: Step[Arg, Result], arg: Arg) -> Result:
         """One step of the order (a local activity), but the first after an update was
         accepted goes through the server.
 
