@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from domain.errors import OutOfStock
-from domain.messages import OrderedLine
+from domain.messages import Allocation, OrderedLine
 from domain.splitting import Package, PackageLine
 from store.db import SessionFactory, transaction
 from store.models import (
@@ -36,7 +36,7 @@ def movements(sessions: SessionFactory, reference: str) -> list[tuple[str, str, 
         return [(m.kind, m.sku, m.warehouse, m.quantity) for m in rows]
 
 
-def reserve(sessions: SessionFactory, order_id: str, *lines: tuple[str, int]):  # type: ignore[no-untyped-def]
+def reserve(sessions: SessionFactory, order_id: str, *lines: tuple[str, int]) -> list[Allocation]:
     with transaction(sessions) as session:
         return StockRepository(session).reserve(
             order_id, [OrderedLine(sku=sku, quantity=q, unit_price=100) for sku, q in lines]
