@@ -652,7 +652,7 @@ class PaymentEventRepository:
         ).first()
         if row is None:
             return False
-        outcome, updated_at = row.tuple()
+        outcome, updated_at = row
         if outcome == EventOutcome.FAILED:
             return False
         if outcome == EventOutcome.PENDING:
