@@ -12,20 +12,25 @@ from domain.rules import FulfilmentRules
 from store.db import SessionFactory
 
 
+# app.state is untyped: each getter names the type that the app's lifespan stored there.
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_sessions(request: Request) -> SessionFactory:
-    return request.app.state.sessions
+    sessions: SessionFactory = request.app.state.sessions
+    return sessions
 
 
 def get_workflows(request: Request) -> OrderWorkflows:
-    return request.app.state.workflows
+    workflows: OrderWorkflows = request.app.state.workflows
+    return workflows
 
 
 def get_rules(request: Request) -> FulfilmentRules:
-    return request.app.state.rules
+    rules: FulfilmentRules = request.app.state.rules
+    return rules
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

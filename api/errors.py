@@ -53,7 +53,7 @@ def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
 def http_status(error: OrderflowError) -> int:
     for kind in type(error).__mro__:
         if kind in STATUS_OF:
-            return STATUS_OF[kind]  # type: ignore[index]
+            return STATUS_OF[kind]
     return 400
 
 

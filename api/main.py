@@ -43,11 +43,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = None
-        if sessions is None:
-            engine = make_engine(settings.database_url)
         app.state.settings = settings
         app.state.rules = rules
-        app.state.sessions = sessions or make_session_factory(engine)  # type: ignore[arg-type]
+        if sessions is None:
+            engine = make_engine(settings.database_url)
+            app.state.sessions = make_session_factory(engine)
+        else:
+            app.state.sessions = sessions
         temporal = client or await connect(settings)
         app.state.workflows = (
             OrderWorkflows(temporal, task_queue) if task_queue else OrderWorkflows(temporal)

@@ -75,7 +75,7 @@ class OrderWorkflows:
         One update-with-start: the workflow creates the provider payment and the caller
         gets it in the same request. None means the order's workflow already ended.
         """
-        operation = WithStartWorkflowOperation(
+        operation = WithStartWorkflowOperation[Any, OrderSnapshot](
             WorkflowName.ORDER,
             order,
             result_type=OrderSnapshot,
@@ -92,11 +92,12 @@ class OrderWorkflows:
             ),
         )
         try:
-            return await self.client.execute_update_with_start_workflow(
+            payment: PaymentView = await self.client.execute_update_with_start_workflow(
                 OrderUpdate.PAYMENT_DETAILS,
                 start_workflow_operation=operation,
                 result_type=PaymentView,
             )
+            return payment
         except WorkflowAlreadyStartedError:
             return None
         except WorkflowUpdateFailedError as error:
@@ -109,9 +110,10 @@ class OrderWorkflows:
     async def snapshot(self, order_id: str) -> OrderSnapshot | None:
         """The live state, or None when the workflow can't answer quickly."""
         try:
-            return await self._handle(order_id).query(
+            snapshot: OrderSnapshot = await self._handle(order_id).query(
                 OrderQuery.STATUS, result_type=OrderSnapshot, rpc_timeout=QUERY_TIMEOUT
             )
+            return snapshot
         except Exception:  # noqa: BLE001 - any failure means: read the database instead
             return None
 
@@ -137,9 +139,10 @@ class OrderWorkflows:
         shipment = shipment_workflow_id(scan.order_id, scan.package)
         handle = self.client.get_workflow_handle(shipment)
         try:
-            return await handle.execute_update(
+            progress: ScanProgress = await handle.execute_update(
                 ShipmentUpdate.WAREHOUSE_SCAN, scan, result_type=ScanProgress
             )
+            return progress
         except WorkflowUpdateFailedError as error:
             raise _refusal(error) from error
         except RPCError as error:
@@ -176,7 +179,10 @@ class OrderWorkflows:
         attempt = 1
         while True:
             try:
-                return await handle.execute_update(update, arg, result_type=OrderSnapshot)
+                snapshot: OrderSnapshot = await handle.execute_update(
+                    update, arg, result_type=OrderSnapshot
+                )
+                return snapshot
             except WorkflowUpdateFailedError as error:
                 raise _refusal(error) from error
             except RPCError as error:

@@ -19,7 +19,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from config.settings import Settings
 from domain.contract import SKELETON_TASK_QUEUE, order_workflow_id
@@ -163,7 +163,9 @@ async def _orders(
         await pay_and_ship(
             api, api_key=settings.stripe_api_key, api_base=settings.stripe_api_base, order=order
         )
-        handle = client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order["id"]))
+        handle: WorkflowHandle[OrderWorkflow, OrderSnapshot] = client.get_workflow_handle_for(
+            OrderWorkflow.run, order_workflow_id(order["id"])
+        )
         snapshots.append(await handle.result())
         progress.advance(task)
 

@@ -12,14 +12,23 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from temporalio.client import Client
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from temporalio.client import Client, WorkflowHandle
 
 from config.settings import Settings
 from domain.contract import order_workflow_id
+from domain.messages import OrderSnapshot
 from integrations.temporal import connect
 from orderflow.bench import print_report, stock_up
 from orderflow.customer import pay_and_ship
@@ -63,7 +72,7 @@ def run_load(settings: Settings, *, rate: float, duration: float, as_json: bool)
 async def _load(settings: Settings, rate: float, count: int) -> LoadResult:
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    accepted: list[dict] = []
+    accepted: list[dict[str, Any]] = []
     limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
     columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
@@ -122,21 +131,23 @@ async def _complete_all(
     client: Client,
     api: httpx.AsyncClient,
     settings: Settings,
-    orders: list[dict],
+    orders: list[dict[str, Any]],
     progress: Progress,
-    task: object,
+    task: TaskID,
 ) -> int:
     """Pay and ship every accepted order as its customer and carrier would; count completions."""
     gate = asyncio.Semaphore(20)
 
-    async def finish(order: dict) -> bool:
+    async def finish(order: dict[str, Any]) -> bool:
         async with gate:
             await pay_and_ship(
                 api, api_key=settings.stripe_api_key, api_base=settings.stripe_api_base, order=order
             )
-        handle = client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order["id"]))
+        handle: WorkflowHandle[OrderWorkflow, OrderSnapshot] = client.get_workflow_handle_for(
+            OrderWorkflow.run, order_workflow_id(order["id"])
+        )
         snapshot = await asyncio.wait_for(handle.result(), timeout=120)
-        progress.advance(task)  # type: ignore[arg-type]
+        progress.advance(task)
         return snapshot.status == "completed"
 
     outcomes = await asyncio.gather(*(finish(o) for o in orders), return_exceptions=True)

@@ -74,7 +74,7 @@ def ephemeral_settings(settings: Settings, **overrides: object) -> Settings:
     addresses = dict.fromkeys(
         ("temporal_address", "temporal_ui_url", "stripe_api_base", "carrier_api_base"), ""
     )
-    return Settings(**{**settings.model_dump(), **addresses, **ports, **overrides})  # type: ignore[arg-type]
+    return Settings(**{**settings.model_dump(), **addresses, **ports, **overrides})
 
 
 class LocalStack:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, Result, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -42,15 +42,22 @@ from store.models import (
 from store.models import Package as PackageRow
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session) -> Callable[[type[Base]], postgresql.Insert | sqlite.Insert]:
     """The dialect's INSERT, which knows ON CONFLICT (both PostgreSQL and SQLite have it)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _rows_changed(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an INSERT or UPDATE changed (the session answers those with a cursor)."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(result).__name__} is not the result of an INSERT or UPDATE")
+    return result.rowcount
 
 
 def insert_once(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when the row is new. Retries stay harmless."""
     result = session.execute(_insert(session)(model).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    return bool(_rows_changed(result))
 
 
 class ConcurrentReservation(RuntimeError):
@@ -445,7 +452,7 @@ class StockRepository:
             )
             .values(reserved=StockLevel.reserved + quantity)
         )
-        return taken.rowcount == 1
+        return _rows_changed(taken) == 1
 
     def levels(self, places: Sequence[tuple[str, str]]) -> list[StockLevel]:
         """The stock levels of these places (SKU, warehouse) that exist, in a stable order."""
@@ -573,10 +580,13 @@ class PaymentEventRepository:
                 PaymentEvent.provider_event_id == provider_event_id,
             )
         ).first()
-        if row is None or row.outcome == EventOutcome.FAILED:
+        if row is None:
             return False
-        if row.outcome == EventOutcome.PENDING:
-            return row.updated_at >= now - self.ABANDONED_AFTER
+        outcome, updated_at = row
+        if outcome == EventOutcome.FAILED:
+            return False
+        if outcome == EventOutcome.PENDING:
+            return updated_at >= now - self.ABANDONED_AFTER
         return True
 
     def record_once(
@@ -626,7 +636,7 @@ class PaymentEventRepository:
             )
             .values(outcome=EventOutcome.PENDING, updated_at=now)
         )
-        return retaken.rowcount == 1
+        return _rows_changed(retaken) == 1
 
     def settle(self, *, provider: str, provider_event_id: str, outcome: EventOutcome) -> None:
         """How the claimed delivery went. A late failure never undoes a finished delivery."""
@@ -671,7 +681,7 @@ class AlertRepository:
         resolved = self.session.execute(
             update(Alert).where(Alert.open_key == key).values(open_key=None, resolved_at=utcnow())
         )
-        return bool(resolved.rowcount)
+        return bool(_rows_changed(resolved))
 
     def resolve_id(self, alert_id: int) -> Alert | None:
         """A person closes the alert; one already closed stays as it was."""
@@ -687,7 +697,7 @@ class AlertRepository:
             .where(Alert.open_key.startswith(prefix, autoescape=True))
             .values(open_key=None, resolved_at=utcnow())
         )
-        return resolved.rowcount
+        return _rows_changed(resolved)
 
     def page(
         self, *, kind: AlertKind | None, include_resolved: bool, limit: int, before_id: int | None

@@ -45,8 +45,8 @@ def seed_demo_catalog(sessions: SessionFactory) -> None:
             catalog.upsert_product(Product(**_columns(product)))
         session.flush()
         stock = StockRepository(session)
-        for (sku, warehouse), quantity in STOCK.items():
-            stock.receive("seed", sku, warehouse, quantity)
+        for (sku, code), quantity in STOCK.items():
+            stock.receive("seed", sku, code, quantity)
 
 
 def _columns(row: Product | Warehouse) -> dict[str, object]:

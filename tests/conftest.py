@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +32,7 @@ from temporalio.client import (
     StartWorkflowUpdateWithStartInput,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowUpdateHandle,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -440,7 +442,7 @@ async def end_started(client: Client, workflow_ids: set[str]) -> None:
             await asyncio.sleep(0.02)
 
 
-async def _running(handle: WorkflowHandle) -> bool:  # type: ignore[type-arg]
+async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
     try:
         return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     except RPCError:
@@ -457,13 +459,13 @@ class StartedWorkflows(Interceptor):
         recorder = self
 
         class Recording(OutboundInterceptor):
-            async def start_workflow(self, input: StartWorkflowInput):  # type: ignore[no-untyped-def]
+            async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
                 recorder.ids.add(input.id)
                 return await super().start_workflow(input)
 
-            async def start_update_with_start_workflow(  # type: ignore[no-untyped-def]
+            async def start_update_with_start_workflow(
                 self, input: StartWorkflowUpdateWithStartInput
-            ):
+            ) -> WorkflowUpdateHandle[Any]:
                 recorder.ids.add(input.start_workflow_input.id)
                 return await super().start_update_with_start_workflow(input)
 

@@ -46,6 +46,8 @@ async def carrier_webhook(
         report = parse_tracking_event(body)
     except ValueError as error:
         raise InvalidRequest(f"not a tracking report: {error}") from error
+    if report.tracking_number is None:
+        raise InvalidRequest("not a tracking report: no tracking number")
     shipment_id = await run_in_threadpool(_shipment_of, sessions, carrier, report.tracking_number)
     if shipment_id is None:
         return Accepted(accepted=False, detail=f"no parcel {report.tracking_number} here")

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
 
 from api.deps import SessionsDep, WorkflowsDep
 from store.db import SessionFactory
@@ -44,7 +45,7 @@ def _database_ok(sessions: SessionFactory) -> bool:
     return True
 
 
-async def _temporal_ok(client) -> bool:  # type: ignore[no-untyped-def]
+async def _temporal_ok(client: Client) -> bool:
     try:
         return await client.service_client.check_health()
     except Exception:  # noqa: BLE001

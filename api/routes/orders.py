@@ -24,7 +24,7 @@ from api.schemas import (
 from api.views import order_public, package_view, payment_view
 from config.settings import Settings
 from domain.errors import InvalidRequest, OrderNotFound
-from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy
+from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy, PaymentView
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
 from store.db import SessionFactory, transaction
@@ -194,6 +194,6 @@ def _require(sessions: SessionFactory, order_id: str) -> None:
             raise OrderNotFound(f"no order {order_id}")
 
 
-def _stored_payment(sessions: SessionFactory, order_id: str):  # type: ignore[no-untyped-def]
+def _stored_payment(sessions: SessionFactory, order_id: str) -> PaymentView | None:
     with transaction(sessions) as session:
         return payment_view(PaymentRepository(session).for_order(order_id))

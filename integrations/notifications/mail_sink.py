@@ -23,7 +23,7 @@ class Collector:
         self.arrived = threading.Condition()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        message = message_from_bytes(envelope.content)  # type: ignore[arg-type]
+        message = message_from_bytes(envelope.original_content or b"")
         with self.arrived:
             self.messages.append(message)
             self.arrived.notify_all()

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from localstripe import resources, server
 
 STATE_FILE = "localstripe.pickle"
@@ -32,7 +33,7 @@ _locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 
 
 @web.middleware
-async def idempotency(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
     key = request.headers.get("Idempotency-Key")
     if request.method != "POST" or not key:
         return await handler(request)
@@ -42,7 +43,10 @@ async def idempotency(request: web.Request, handler):  # type: ignore[no-untyped
             response = await handler(request)
             if response.status >= 500 or not isinstance(response, web.Response):
                 return response  # Stripe does not keep answers to failed requests either
-            _answers[slot] = (response.status, response.body or b"", response.content_type)
+            body = response.body or b""
+            if not isinstance(body, bytes | bytearray):
+                return response  # a streamed payload cannot be sent twice
+            _answers[slot] = (response.status, bytes(body), response.content_type)
         status, body, content_type = _answers[slot]
     return web.Response(status=status, body=body, content_type=content_type)
 
@@ -86,8 +90,8 @@ def keep_state(path: Path | None) -> None:
         if path:
             save_state(store, path)
 
-    resources.Store.try_load_from_disk = load  # type: ignore[method-assign]
-    resources.Store.dump_to_disk = save  # type: ignore[method-assign]
+    resources.Store.try_load_from_disk = load
+    resources.Store.dump_to_disk = save
 
 
 def main() -> None:

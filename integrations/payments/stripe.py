@@ -21,7 +21,8 @@ class StripePayments:
         self, *, order_id: str, customer_id: str, amount: int, currency: str
     ) -> ProviderPayment:
         intent = self.client.v1.payment_intents.create(
-            {
+            # stripe's types name it allowed_payment_method_types; localstripe knows only this
+            {  # type: ignore[typeddict-unknown-key]
                 "amount": amount,
                 "currency": currency,
                 "payment_method_types": ["card"],

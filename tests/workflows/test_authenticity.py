@@ -4,6 +4,7 @@ queue instead of its confirmation window."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from domain.order import OrderStatus
 from tests.conftest import Stack
@@ -19,7 +20,7 @@ from tests.workflows.shipping_support import (
 )
 
 
-async def packed(stack: Stack, order_id: str) -> dict:  # type: ignore[type-arg]
+async def packed(stack: Stack, order_id: str) -> dict[str, Any]:
     """Scan the one package's two teas at the bench; returns the package as the API shows it."""
     response = await scan(stack, order_id, 1, "TEA-001", quantity=2)
     assert response.status_code == 200 and response.json()["packed"], response.text

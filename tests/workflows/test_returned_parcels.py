@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
+
 from domain.order import OrderStatus
 from store.db import SessionFactory
 from tests.conftest import Stack
@@ -25,7 +27,7 @@ from tests.workflows.shipping_support import (
 )
 
 
-async def cancel(stack: Stack, order_id: str, reason: str = "parcel came back"):  # type: ignore[no-untyped-def]
+async def cancel(stack: Stack, order_id: str, reason: str = "parcel came back") -> httpx.Response:
     return await stack.api.post(f"/orders/{order_id}/cancel", json={"reason": reason})
 
 

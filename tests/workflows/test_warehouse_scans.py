@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from domain.order import OrderStatus
@@ -21,7 +23,9 @@ from tests.workflows.shipping_support import (
 )
 
 
-def warehouse_stamps(sessions: SessionFactory, order_id: str, package: int) -> tuple:  # type: ignore[type-arg]
+def warehouse_stamps(
+    sessions: SessionFactory, order_id: str, package: int
+) -> tuple[datetime | None, datetime | None]:
     with transaction(sessions) as session:
         shipment = session.scalar(
             select(Shipment).where(Shipment.order_id == order_id, Shipment.package == package)
