@@ -63,3 +63,22 @@ def test_the_api_process_loads_no_worker_workflow_or_activity_code() -> None:
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+ORDER_PHASES = ("stock", "payment", "fulfilment", "confirmation", "compensation")
+
+
+@pytest.mark.parametrize("phase", ORDER_PHASES)
+def test_an_order_phase_imports_no_other_phase(phase: str) -> None:
+    """Each phase gets the state and returns an outcome; only ``run`` decides what follows."""
+    tree = ast.parse((ROOT / "workflows" / "order" / f"{phase}.py").read_text(encoding="utf-8"))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    } | {
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+    others = {f"workflows.order.{other}" for other in ORDER_PHASES if other != phase}
+    assert imported & others == set()

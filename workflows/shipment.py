@@ -81,6 +81,28 @@ class ShipmentWorkflow:
 
     @workflow.run
     async def run(self, shipment: ShipmentInput) -> ShipmentResult:
+        if (blocked := await self._prepare()) is not None:
+            return blocked
+        marks = list(shipment.sla_marks)
+        while True:
+            # Until the carrier has it, the ship-by deadline's marks wake this up too; so do
+            # the limits of the stage the parcel is in, and the parcel entering another one.
+            ship_by = marks[0] if marks and not self.handed_over else None
+            late = self._stage_marks()
+            due = min([m.at for m in late] + ([ship_by.at] if ship_by else []), default=None)
+            if not await wait_until(self._news_from_now(), until=due):
+                if ship_by is not None and ship_by.at <= workflow.now():
+                    await self._breach(marks.pop(0))
+                for mark in late:
+                    # A scan during the awaits above may have ended the stage.
+                    if mark.at <= workflow.now() and self._stage() == (mark.stage, mark.since):
+                        await self._stage_breach(mark)
+            elif (result := await self._act_on_news()) is not None:
+                return result
+
+    async def _prepare(self) -> ShipmentResult | None:
+        """Before the parcel can leave: its stock still reserved, a label, the stage limits.
+        The result when it can't leave."""
         if not await step(steps.CHECK_PACKAGE_STOCK, self._hand_over()):
             return self._result(
                 ShipmentOutcome.BLOCKED, "the package's stock is no longer reserved for it"
@@ -89,41 +111,29 @@ class ShipmentWorkflow:
             self.label = await step(steps.BUY_LABEL, self._label_request())
         except UnknownCarrier as error:  # a configuration error: no retry can fix it
             return self._result(ShipmentOutcome.BLOCKED, error.message)
-        watched: StageLimits = await step(steps.STAGE_LIMITS, shipment.sla)
+        watched: StageLimits = await step(steps.STAGE_LIMITS, self.shipment.sla)
         self.limits = watched.limits
-        marks = list(shipment.sla_marks)
-        while True:
-            # Until the carrier has it, the ship-by deadline's marks wake this up too; so do
-            # the limits of the stage the parcel is in, and the parcel entering another one.
-            ship_by = marks[0] if marks and not self.handed_over else None
-            late = self._stage_marks()
-            due = min([m.at for m in late] + ([ship_by.at] if ship_by else []), default=None)
-            woken = await wait_until(self._news_from_now(), until=due)
-            if not woken:
-                if ship_by is not None and ship_by.at <= workflow.now():
-                    await self._breach(marks.pop(0))
-                for mark in late:
-                    # A scan during the awaits above may have ended the stage.
-                    if mark.at <= workflow.now() and self._stage() == (mark.stage, mark.since):
-                        await self._stage_breach(mark)
-                continue
-            if self.pending:
-                # Reports first: a pickup reported before the cancellation means the carrier
-                # has the parcel. Reports that arrived together are applied along the road.
-                self.pending.sort(key=lambda event: (progress_rank(event.stage), event.at))
-                result = await self._apply(self.pending.pop(0))
-                if result is not None:
-                    return result
-            elif self.cancel_requested and not self.handed_over:
-                if await step(steps.VOID_LABEL, self._hand_over()):
-                    return self._result(ShipmentOutcome.CANCELLED, "label voided before pickup")
-                self.cancel_requested = False  # the carrier has it: it travels on
-                # Its report is still on the way: ask the carrier now, so the order (and
-                # whoever asked to cancel) learns of the pickup without waiting for it.
-                for event in await self._ask_carrier():
-                    self.carrier_event(event)
-            else:
-                self.cancel_requested = False  # too late: already handed over
+        return None
+
+    async def _act_on_news(self) -> ShipmentResult | None:
+        """A carrier's report or a cancellation; the result once the parcel's way ended."""
+        if self.pending:
+            # Reports first: a pickup reported before the cancellation means the carrier
+            # has the parcel. Reports that arrived together are applied along the road.
+            self.pending.sort(key=lambda event: (progress_rank(event.stage), event.at))
+            return await self._apply(self.pending.pop(0))
+        if self.cancel_requested and not self.handed_over:
+            if await step(steps.VOID_LABEL, self._hand_over()):
+                return self._result(ShipmentOutcome.CANCELLED, "label voided before pickup")
+            # The carrier has it: it travels on. Its report is still on the way: ask the
+            # carrier now, so the order (and whoever asked to cancel) learns of the pickup
+            # without waiting for it.
+            self.cancel_requested = False
+            for event in await self._ask_carrier():
+                self.carrier_event(event)
+            return None
+        self.cancel_requested = False  # too late: already handed over
+        return None
 
     async def _apply(self, event: ParcelEvent) -> ShipmentResult | None:
         if not self._is_news(event):
