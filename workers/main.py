@@ -185,13 +185,15 @@ def stripe_from(settings: Settings) -> StripePayments:
 
 
 async def run_skeleton_worker(settings: Settings) -> None:
-    """The benchmark's baseline, on its own task queue."""
+    """The benchmark's baseline, on its own task queue, under the same sandbox rules as the
+    orders (without them its workflow would re-import the domain and pydantic every run)."""
     client = await connect(settings)
     worker = Worker(
         client,
         task_queue=SKELETON_TASK_QUEUE,
         workflows=[SkeletonWorkflow],
         activities=[noop],
+        workflow_runner=WORKFLOW_RUNNER,
     )
     await worker.run()
 
