@@ -118,22 +118,14 @@ class OrderWorkflows:
             return None
 
     async def notify_payment(self, order_id: str, notification: PaymentNotification) -> bool:
-        return await self._signal(order_id, OrderSignal.PAYMENT_NOTIFIED, notification)
+        workflow_id = order_workflow_id(order_id)
+        return await self._signal(workflow_id, OrderSignal.PAYMENT_NOTIFIED, notification)
 
     async def carrier_event(self, order_id: str, event: CarrierEvent) -> bool:
-        return await self._signal(order_id, OrderSignal.CARRIER_EVENT, event)
+        return await self._signal(order_workflow_id(order_id), OrderSignal.CARRIER_EVENT, event)
 
     async def shipment_event(self, shipment_id: str, event: ParcelEvent) -> bool:
-        """True when delivered; False when that shipment's workflow has ended."""
-        try:
-            await self.client.get_workflow_handle(shipment_id).signal(
-                ShipmentSignal.CARRIER_EVENT, event
-            )
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise _unavailable(error) from error
-        return True
+        return await self._signal(shipment_id, ShipmentSignal.CARRIER_EVENT, event)
 
     async def scan(self, scan: WarehouseScan) -> ScanProgress:
         shipment = shipment_workflow_id(scan.order_id, scan.package)
@@ -163,10 +155,10 @@ class OrderWorkflows:
             order_workflow_id(order_id), result_type=OrderSnapshot
         )
 
-    async def _signal(self, order_id: str, signal: OrderSignal, arg: BaseModel) -> bool:
-        """True when delivered; False when the order's workflow is not running."""
+    async def _signal(self, workflow_id: str, signal: str, arg: BaseModel) -> bool:
+        """True when delivered; False when that workflow is not running."""
         try:
-            await self._handle(order_id).signal(signal, arg)
+            await self.client.get_workflow_handle(workflow_id).signal(signal, arg)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return False

@@ -60,6 +60,8 @@ WORKFLOWS = [OrderWorkflow, ShipmentWorkflow, SlaStatisticsWorkflow, Notificatio
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
 )
+# Every activity's business errors leave it as non-retryable failures (activities/failures.py).
+INTERCEPTORS: tuple[Interceptor, ...] = (BusinessFailures(),)
 
 
 def build_worker(
@@ -90,7 +92,7 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_local_activities=ACTIVITY_THREADS,
-        interceptors=[BusinessFailures(), *interceptors],
+        interceptors=[*INTERCEPTORS, *interceptors],
         workflow_runner=WORKFLOW_RUNNER,
     )
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any, TypeVar, cast
 
 from temporalio import activity
@@ -25,7 +23,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Interceptor, Worker, WorkflowRunner
+from temporalio.worker import Worker
 
 from domain.confirmation import Region
 from domain.contract import (
@@ -75,10 +73,8 @@ from domain.order import OrderStatus
 from domain.payments import judge_payment
 from domain.shipping import ShipmentProgress, ShipmentResult, TrackingStage
 from domain.splitting import GeoPoint, WarehouseStock
-from integrations.payments.stripe import StripePayments
-from store.db import make_engine, make_session_factory
 from tests.workflows.phases.fake_shipment import END_SHIPMENT, FakeShipment
-from workers.main import ACTIVITY_THREADS, build_worker
+from workers.main import INTERCEPTORS, WORKFLOW_RUNNER
 from workflows.order import OrderWorkflow
 
 Arg = TypeVar("Arg")
@@ -303,36 +299,15 @@ class FakeActivities:
 # --- the worker -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OrderWorkerSetup:
-    """How the order worker runs its workflows (sandbox) and its activities' failures."""
-
-    workflow_runner: WorkflowRunner
-    interceptors: Sequence[Interceptor]
-
-
-@cache
-def order_worker_setup(client: Client) -> OrderWorkerSetup:
-    """Taken from the worker ``workers.main.build_worker`` builds (never run: its database
-    and provider are never reached), so these tests follow any change to either."""
-    sessions = make_session_factory(make_engine("sqlite://"))
-    payments = StripePayments(api_key="sk_test_unused", api_base="http://127.0.0.1:9")
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        config = build_worker(
-            client, sessions=sessions, payments=payments, executor=executor
-        ).config()
-    return OrderWorkerSetup(config["workflow_runner"], config.get("interceptors", []))
-
-
 def order_worker(client: Client, fakes: FakeActivities) -> Worker:
-    setup = order_worker_setup(client)
+    """The order worker's own sandbox rules and failure mapping, around the fakes."""
     return Worker(
         client,
         task_queue=str(uuid.uuid4()),
         workflows=[OrderWorkflow, FakeShipment],
         activities=fakes.activities,
-        workflow_runner=setup.workflow_runner,
-        interceptors=setup.interceptors,
+        workflow_runner=WORKFLOW_RUNNER,
+        interceptors=INTERCEPTORS,
     )
 
 
