@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException
 from domain.errors import (
     ActionRefused,
     AlertNotFound,
+    CustomerNotFound,
+    Forbidden,
     IdempotencyConflict,
     InvalidOrder,
     InvalidRequest,
@@ -22,7 +24,10 @@ from domain.errors import (
     OrderNotFound,
     OutOfStock,
     ScanRefused,
+    TooManyRequests,
+    Unauthenticated,
     UnknownCarrier,
+    UnpaidLimit,
 )
 from store.db import database_unavailable
 
@@ -30,15 +35,20 @@ log = logging.getLogger(__name__)
 
 STATUS_OF: dict[type[OrderflowError], int] = {
     InvalidRequest: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
     InvalidOrder: 422,
     OrderNotFound: 404,
     AlertNotFound: 404,
+    CustomerNotFound: 404,
     UnknownCarrier: 404,
     OutOfStock: 409,
     IdempotencyConflict: 409,
     ActionRefused: 409,
     InvalidTransition: 409,
     ScanRefused: 409,
+    UnpaidLimit: 409,
+    TooManyRequests: 429,
 }
 
 
@@ -57,10 +67,22 @@ def http_status(error: OrderflowError) -> int:
     return 400
 
 
+def _headers_for(error: OrderflowError) -> dict[str, str] | None:
+    if isinstance(error, Unauthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="orderflow"'}
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(error.retry_after_seconds)}
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OrderflowError)
     async def _business(_: Request, error: OrderflowError) -> JSONResponse:
-        return JSONResponse(error_body(error.code, error.message), status_code=http_status(error))
+        return JSONResponse(
+            error_body(error.code, error.message),
+            status_code=http_status(error),
+            headers=_headers_for(error),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:

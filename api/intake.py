@@ -114,7 +114,7 @@ def _priced_order(
     _check_availability(session, quantities)
 
     orders = OrderRepository(session)
-    orders.upsert_customer(body.customer.id, email=body.customer.email, name=body.customer.name)
+    orders.add_customer_once(body.customer.id, email=body.customer.email, name=body.customer.name)
     lines = [
         OrderLine(
             sku=sku,

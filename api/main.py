@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from temporalio.client import Client
 
+from api.access import declare
+from api.auth import Revocations, authorize
 from api.errors import install_error_handlers
+from api.openapi import document_access
 from api.routes import (
     alerts,
     carrier_webhooks,
+    customers,
     health,
+    oauth,
     orders,
     products,
     shipments,
@@ -50,6 +55,9 @@ def create_app(
             app.state.sessions = make_session_factory(engine)
         else:
             app.state.sessions = sessions
+        app.state.revocations = Revocations(
+            app.state.sessions, settings.revocations_refresh_seconds
+        )
         temporal = client or await connect(settings)
         app.state.workflows = (
             OrderWorkflows(temporal, task_queue) if task_queue else OrderWorkflows(temporal)
@@ -63,11 +71,28 @@ def create_app(
         summary="Order management where every order is a durable Temporal workflow.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs_exposed else None,
+        redoc_url="/redoc" if settings.docs_exposed else None,
+        openapi_url="/openapi.json" if settings.docs_exposed else None,
     )
     install_error_handlers(app)
-    router = APIRouter()
-    modules = (orders, products, warehouse, shipments, alerts, webhooks, carrier_webhooks, health)
+    # Every route passes `authorize` first: its entry in api/access.py says who may call it.
+    router = APIRouter(dependencies=[Depends(authorize)])
+    modules = (
+        orders,
+        customers,
+        products,
+        warehouse,
+        shipments,
+        alerts,
+        oauth,
+        webhooks,
+        carrier_webhooks,
+        health,
+    )
     for module in modules:
         router.include_router(module.router)
     app.include_router(router)
+    app.state.access = declare(app)
+    document_access(app)
     return app

@@ -24,6 +24,17 @@ class CustomerIn(Strict):
     name: str = Field(min_length=1, max_length=200)
 
 
+class ContactIn(Strict):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ContactPublic(BaseModel):
+    id: str
+    email: str
+    name: str
+
+
 class AddressIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     phone: str = Field(min_length=3, max_length=40, pattern=r"^\+?[0-9 ()-]+$")
@@ -50,6 +61,25 @@ class OrderCreate(Strict):
     lines: list[LineIn] = Field(min_length=1, max_length=100)
 
 
+class CustomerPublic(BaseModel):
+    id: str
+    email: str | None = Field(None, description="Masked for support and finance")
+    name: str | None = None
+
+
+class AddressPublic(BaseModel):
+    """The shipping address as the caller's role may see it (docs/security.md)."""
+
+    name: str | None = None
+    phone: str | None = Field(None, description="Masked for support")
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    province: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
 class LinePublic(BaseModel):
     sku: str
     quantity: int
@@ -62,6 +92,12 @@ class OrderPublic(BaseModel):
     channel: str
     external_id: str | None
     customer_id: str
+    customer: CustomerPublic | None = Field(
+        None, description="Contact details, as the caller's role may see them"
+    )
+    shipping_address: AddressPublic | None = Field(
+        None, description="Absent for finance; the phone masked for support"
+    )
     status: OrderStatus
     currency: str
     total: int
@@ -117,7 +153,7 @@ class CancelIn(Strict):
 
 
 class ConfirmReceiptIn(Strict):
-    by: str = Field("customer", min_length=1, max_length=64)
+    """Nothing to say: who confirmed comes from the caller's token."""
 
 
 class CarrierEventIn(Strict):

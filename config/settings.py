@@ -66,6 +66,38 @@ class Settings(BaseSettings):
     # How often the `notification-outbox` schedule delivers what is still unsent.
     notification_outbox_every_minutes: int = Field(1, gt=0)
 
+    # Bearer tokens (docs/security.md). HS256 keys by key ID: new tokens are signed with
+    # `auth_key_id`; a token signed with any key still in the ring stays valid, so a key is
+    # rotated by adding the new one, switching `auth_key_id`, and dropping the old one once
+    # its tokens have expired.
+    auth_signing_keys: dict[str, str] = {"dev-1": "orderflow-dev-signing-key-not-for-production"}
+    auth_key_id: str = "dev-1"
+    # Temporary accounts (`orderflow token create`) live this long unless told otherwise;
+    # API clients' client-credentials tokens this long.
+    token_ttl_hours: float = Field(72, gt=0)
+    client_token_ttl_minutes: int = Field(60, gt=0)
+    # How stale the API's list of revoked tokens may be.
+    revocations_refresh_seconds: float = Field(5, ge=0)
+    # Support may refund up to this much (minor units) on its own; above it, finance.
+    support_refund_limit: int = Field(10_000, ge=0)
+    # Intake per token: a steady rate with a burst on top; and how many units one customer
+    # may hold reserved in orders not yet paid (stock hoarding).
+    intake_rate_per_second: float = Field(50, gt=0)
+    intake_burst: int = Field(100, gt=0)
+    unpaid_units_per_customer: int = Field(50, gt=0)
+    # /docs, /redoc, /openapi.json and /metrics: unset, on everywhere but in production.
+    expose_docs: bool | None = None
+    expose_metrics: bool | None = None
+
+    @model_validator(mode="after")
+    def _signing_key_in_ring(self) -> Settings:
+        if self.auth_key_id not in self.auth_signing_keys:
+            raise ValueError(f"ORDERFLOW_AUTH_KEY_ID {self.auth_key_id!r} is not a signing key")
+        short = [kid for kid, key in self.auth_signing_keys.items() if len(key) < 32]
+        if short:
+            raise ValueError(f"signing keys shorter than 32 characters: {', '.join(short)}")
+        return self
+
     @model_validator(mode="after")
     def _local_addresses_follow_ports(self) -> Settings:
         self.temporal_address = self.temporal_address or f"127.0.0.1:{self.temporal_port}"
@@ -85,7 +117,21 @@ class Settings(BaseSettings):
             ):
                 if "orderflow" in getattr(self, name):
                     raise ValueError(f"ORDERFLOW_{name.upper()} must be set in production")
+            if any("orderflow" in key for key in self.auth_signing_keys.values()):
+                raise ValueError("ORDERFLOW_AUTH_SIGNING_KEYS must be set in production")
         return self
+
+    @property
+    def docs_exposed(self) -> bool:
+        return self.expose_docs if self.expose_docs is not None else not self.in_production
+
+    @property
+    def metrics_exposed(self) -> bool:
+        return self.expose_metrics if self.expose_metrics is not None else not self.in_production
+
+    @property
+    def in_production(self) -> bool:
+        return self.environment == "production"
 
     @property
     def public_api_url(self) -> str:

@@ -67,3 +67,41 @@ class ActionRefused(OrderflowError):
     """A request that is well formed but not possible in the order's current state."""
 
     code = "action_refused"
+
+
+class Unauthenticated(OrderflowError):
+    """No token, or one that is forged, expired, revoked or unreadable: 401."""
+
+    code = "unauthenticated"
+
+
+class InvalidClient(Unauthenticated):
+    """Client credentials that name no live client or carry the wrong secret."""
+
+    code = "invalid_client"
+
+
+class Forbidden(OrderflowError):
+    """A valid token whose role may not do this: 403."""
+
+    code = "forbidden"
+
+
+class TooManyRequests(OrderflowError):
+    """The caller's rate or quota is spent for now: 429."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class UnpaidLimit(OrderflowError):
+    """The customer already holds as many unpaid units as one customer may: 409."""
+
+    code = "unpaid_limit"
+
+
+class CustomerNotFound(OrderflowError):
+    code = "customer_not_found"

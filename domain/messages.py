@@ -75,11 +75,17 @@ class CarrierEvent(BaseModel):
 
 
 class ConfirmReceipt(BaseModel):
-    by: str = "customer"
+    by: str = "customer"  # the actor, from the caller's token (``Principal.actor``)
 
 
 class CancelRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
+    by: str | None = None  # the actor, from the caller's token; None: the order's own process
+
+    @property
+    def signed(self) -> str:
+        """Who asked, for the end of a timeline note ("" when the process itself did)."""
+        return f" (by {self.by})" if self.by else ""
 
 
 # --- query ---------------------------------------------------------------------------------
@@ -94,7 +100,7 @@ class TimelineEntry(BaseModel):
 class PaymentView(BaseModel):
     provider: str = "stripe"
     payment_intent_id: str
-    client_secret: str
+    client_secret: str | None = None  # for whoever completes the payment; never in history
     amount: int
     currency: str
     status: str

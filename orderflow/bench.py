@@ -25,6 +25,7 @@ from config.settings import Settings
 from domain.contract import SKELETON_TASK_QUEUE, order_workflow_id
 from domain.messages import OrderSnapshot
 from integrations.temporal import connect
+from orderflow.credentials import tool_headers
 from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order
 from orderflow.stack import CARRIER_STANDS_STILL, scratch_stack
@@ -149,7 +150,11 @@ async def _orders(
     task = progress.add_task("happy-path orders", total=count)
     intake: list[float] = []
     snapshots: list[OrderSnapshot] = []
-    api = httpx.AsyncClient(base_url=settings.public_api_url, timeout=60)
+    api = httpx.AsyncClient(
+        base_url=settings.public_api_url,
+        timeout=60,
+        headers=tool_headers(settings, "orderflow-bench"),
+    )
 
     async def one(n: int) -> None:
         body = demo_order() | {"lines": [{"sku": "TEA-001", "quantity": 1}]}

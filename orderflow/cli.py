@@ -1,4 +1,4 @@
-"""The ``orderflow`` command: dev, worker, api, migrate, demo."""
+"""The ``orderflow`` command: dev, worker, api, migrate, demo, token, clients, benchmarks."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from typing import Annotated
 import typer
 
 from config.settings import get_settings
+from orderflow.access import clients, tokens
 
 app = typer.Typer(
     help="orderflow: order management where every order is a durable Temporal workflow.",
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(tokens, name="token")
+app.add_typer(clients, name="clients")
 
 
 @app.command()

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from config.settings import Settings
 from domain.money import format_amount
+from orderflow.credentials import tool_headers
 from orderflow.customer import pay_with_card
 
 console = Console()
@@ -33,6 +34,7 @@ def run_demo(settings: Settings, *, timeout: float = 120.0) -> int:
     api = httpx.Client(base_url=settings.public_api_url, timeout=30)
     try:
         api.get("/healthz").raise_for_status()
+        api.headers.update(tool_headers(settings, "orderflow-demo"))
     except httpx.HTTPError:
         console.print(
             f"[red]no orderflow API at {settings.public_api_url}; start it with 'make run'"

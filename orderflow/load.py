@@ -31,6 +31,7 @@ from domain.contract import order_workflow_id
 from domain.messages import OrderSnapshot
 from integrations.temporal import connect
 from orderflow.bench import print_report, stock_up
+from orderflow.credentials import tool_headers
 from orderflow.customer import pay_and_ship
 from orderflow.demo import demo_order
 from orderflow.stack import CARRIER_STANDS_STILL, scratch_stack
@@ -77,7 +78,10 @@ async def _load(settings: Settings, rate: float, count: int) -> LoadResult:
     columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
     async with httpx.AsyncClient(
-        base_url=settings.public_api_url, timeout=30, limits=limits
+        base_url=settings.public_api_url,
+        timeout=30,
+        limits=limits,
+        headers=tool_headers(settings, "orderflow-load"),
     ) as api:
         # Warm the connection pool and the worker so the first second is not all set-up.
         await api.get("/healthz")

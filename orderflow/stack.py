@@ -185,6 +185,9 @@ class LocalStack:
         } | {
             f"ORDERFLOW_{name.upper()}": str(value)
             for name, value in (
+                ("intake_rate_per_second", s.intake_rate_per_second),
+                ("intake_burst", s.intake_burst),
+                ("unpaid_units_per_customer", s.unpaid_units_per_customer),
                 ("confirmation_window_seconds", s.confirmation_window_seconds),
                 ("rules_file", s.rules_file),
                 ("notification_webhook_url", s.notification_webhook_url),

@@ -138,15 +138,12 @@ class OrderRepository:
             .options(selectinload(Order.lines), selectinload(Order.timeline))
         )
 
-    def upsert_customer(self, customer_id: str, *, email: str, name: str) -> None:
-        """Insert or refresh in one statement, so a customer's first orders may arrive together."""
-        values = {"id": customer_id, "email": email, "name": name}
-        statement = _insert(self.session)(Customer).values(**values)
-        self.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[Customer.id], set_={"email": email, "name": name}
-            )
-        )
+    def add_customer_once(self, customer_id: str, *, email: str, name: str) -> None:
+        """Create the customer on their first order. An order never changes an existing
+        customer's contact details: anyone may place an order naming any customer ID, only the
+        customer's own token may change them (``CustomerRepository.change_contact``)."""
+        statement = _insert(self.session)(Customer).values(id=customer_id, email=email, name=name)
+        self.session.execute(statement.on_conflict_do_nothing(index_elements=[Customer.id]))
 
     def add(self, order: Order) -> None:
         self.session.add(order)
@@ -683,6 +680,9 @@ class AlertRepository:
         )
         return bool(_rows_changed(resolved))
 
+    def get(self, alert_id: int) -> Alert | None:
+        return self.session.get(Alert, alert_id)
+
     def resolve_id(self, alert_id: int) -> Alert | None:
         """A person closes the alert; one already closed stays as it was."""
         alert = self.session.get(Alert, alert_id, with_for_update=True)
@@ -716,6 +716,15 @@ class AlertRepository:
 class CustomerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def get(self, customer_id: str) -> Customer | None:
+        return self.session.get(Customer, customer_id)
+
+    def change_contact(self, customer_id: str, *, email: str, name: str) -> Customer | None:
+        customer = self.session.get(Customer, customer_id)
+        if customer is not None:
+            customer.email, customer.name = email, name
+        return customer
 
     def is_low_activity(self, customer_id: str) -> bool:
         customer = self.session.get(Customer, customer_id)

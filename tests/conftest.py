@@ -41,7 +41,9 @@ from temporalio.worker import Interceptor as WorkerInterceptor
 from temporalio.worker import Worker
 
 from api.main import create_app
+from api.tokens import issue
 from config.settings import Settings
+from domain.access import Role
 from domain.contract import SEARCH_ATTRIBUTES, order_workflow_id, shipment_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
 from domain.sla import SlaRules, Stage, StageLimit
@@ -236,6 +238,29 @@ def task_queue() -> str:
     return f"orders-{uuid.uuid4().hex[:8]}"
 
 
+def bearer(
+    sessions: SessionFactory,
+    settings: Settings,
+    role: Role,
+    *,
+    subject: str | None = None,
+    channel: str | None = None,
+) -> dict[str, str]:
+    """``Authorization`` headers of a fresh token, issued the way ``orderflow token`` does."""
+    if role is Role.API_CLIENT:
+        channel = channel or "default"
+    issued = issue(
+        sessions,
+        settings,
+        role=role,
+        subject=subject or f"test-{role.value}",
+        channel=channel,
+        ttl=timedelta(hours=1),
+        issued_by="tests",
+    )
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
 def settings_for(database_url: str, localstripe_url: str, **overrides: object) -> Settings:
     return Settings(
         environment="test",
@@ -244,7 +269,15 @@ def settings_for(database_url: str, localstripe_url: str, **overrides: object) -
         stripe_api_base=localstripe_url,
         stripe_webhook_secret=WEBHOOK_SECRET,
         carrier_webhook_secret=CARRIER_SECRET,
-        **overrides,  # type: ignore[arg-type]
+        # Revocations take effect at once; intake limits stay out of the way of tests that
+        # are not about them (tests/api/test_limits.py sets its own).
+        **{
+            "revocations_refresh_seconds": 0,
+            "intake_rate_per_second": 10_000,
+            "intake_burst": 10_000,
+            "unpaid_units_per_customer": 100_000,
+            **overrides,
+        },  # type: ignore[arg-type]
     )
 
 
@@ -296,16 +329,32 @@ def mail_sink() -> Iterator[Collector]:
 
 
 class Stack:
-    """A running worker plus an API client bound to it: what a test drives."""
+    """A running worker plus an API client bound to it: what a test drives.
+
+    ``api`` carries an admin's token; ``as_role`` gives the headers of any other caller."""
 
     def __init__(
-        self, env: WorkflowEnvironment, api: httpx.AsyncClient, worker: Worker, record: bool
+        self,
+        env: WorkflowEnvironment,
+        api: httpx.AsyncClient,
+        worker: Worker,
+        record: bool,
+        sessions: SessionFactory,
+        settings: Settings,
     ) -> None:
         self.env = env
         self.client: Client = env.client
         self.api = api
         self.worker = worker
         self.record = record
+        self.sessions = sessions
+        self.settings = settings
+
+    def as_role(
+        self, role: Role, subject: str | None = None, channel: str | None = None
+    ) -> dict[str, str]:
+        """Headers for a caller with this role (a customer's subject is their customer ID)."""
+        return bearer(self.sessions, self.settings, role, subject=subject, channel=channel)
 
     async def keep_history(self, order_id: str, name: str) -> None:
         """With --record-histories, save this order's history for the replay test."""
@@ -417,8 +466,11 @@ async def _stack(
     app = create_app(settings, client=client, sessions=sessions, task_queue=task_queue, rules=rules)
     async with worker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://orderflow") as api:
-            yield Stack(env, api, worker, record)
+        admin = bearer(sessions, settings, Role.ADMIN, subject="test-admin")
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://orderflow", headers=admin
+        ) as api:
+            yield Stack(env, api, worker, record, sessions, settings)
         await end_started(env.client, started.ids)
 
 

@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import PrincipalDep
 from api.deps import SessionsDep
 from api.schemas import AlertPage, AlertPublic
+from domain.access import Role
 from domain.contract import AlertKind
-from domain.errors import AlertNotFound, InvalidRequest
+from domain.errors import AlertNotFound, Forbidden, InvalidRequest
 from store.db import transaction
 from store.repositories import AlertRepository
 
@@ -45,15 +47,22 @@ async def list_alerts(
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertPublic)
-async def resolve_alert(alert_id: int, *, sessions: SessionsDep) -> AlertPublic:
+async def resolve_alert(
+    alert_id: int, *, sessions: SessionsDep, caller: PrincipalDep
+) -> AlertPublic:
     """Close an alert someone dealt with (a returned parcel, a message sent by hand). Closing
-    one already closed changes nothing; if the condition comes back, a new alert opens."""
+    one already closed changes nothing; if the condition comes back, a new alert opens.
+    Each role closes the alerts addressed to it (admin closes any)."""
 
     def resolve() -> AlertPublic:
         with transaction(sessions) as session:
-            alert = AlertRepository(session).resolve_id(alert_id)
+            alerts = AlertRepository(session)
+            alert = alerts.get(alert_id)
             if alert is None:
                 raise AlertNotFound(f"no alert {alert_id}")
+            if caller.role is not Role.ADMIN and alert.role != caller.role.value:
+                raise Forbidden(f"alert {alert_id} is for {alert.role} to close")
+            alerts.resolve_id(alert_id)
             return AlertPublic.model_validate(alert, from_attributes=True)
 
     return await run_in_threadpool(resolve)

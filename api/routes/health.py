@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from api.deps import SessionsDep, WorkflowsDep
+from api.deps import SessionsDep, SettingsDep, WorkflowsDep
 from store.db import SessionFactory
 
 router = APIRouter(tags=["operations"])
@@ -32,7 +32,10 @@ async def healthz(*, sessions: SessionsDep, workflows: WorkflowsDep) -> JSONResp
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(*, settings: SettingsDep) -> Response:
+    """Prometheus metrics; off in production unless ORDERFLOW_EXPOSE_METRICS says otherwise."""
+    if not settings.metrics_exposed:
+        raise HTTPException(status_code=404, detail="metrics are not exposed here")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import PrincipalDep
 from api.cursor import decode_cursor, encode_cursor
 from api.deps import RulesDep, SessionsDep, SettingsDep, WorkflowsDep
 from api.intake import accept_order, workflow_input
+from api.privacy import address_for, customer_for, payment_for
 from api.schemas import (
     Accepted,
     CancelIn,
@@ -23,13 +25,15 @@ from api.schemas import (
 )
 from api.views import order_public, package_view, payment_view
 from config.settings import Settings
-from domain.errors import InvalidRequest, OrderNotFound
+from domain.access import Principal
+from domain.errors import Forbidden, InvalidRequest, OrderNotFound
 from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy, PaymentView
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
 from store.db import SessionFactory, transaction
-from store.models import Order
+from store.models import Customer, Order
 from store.repositories import (
+    CustomerRepository,
     OrderFilters,
     OrderRepository,
     PaymentRepository,
@@ -75,11 +79,16 @@ async def create_order(
     workflows: WorkflowsDep,
     settings: SettingsDep,
     rules: RulesDep,
+    caller: PrincipalDep,
 ) -> OrderPublic:
     """Accept an order, start its workflow and return the payment the customer must complete.
 
     The same `Idempotency-Key`, or the same `channel` + `external_id`, returns the same order.
+    An API client places orders on its own channel only. An existing customer's contact
+    details are never changed by an order (the customer changes them: `PUT /customers/me`).
     """
+    if caller.channel is not None and body.channel != caller.channel:
+        raise Forbidden(f"this client places orders on channel {caller.channel} only")
     intake = await run_in_threadpool(accept_order, sessions, body, idempotency_key, rules.splitting)
     order = intake.order
     payment = None
@@ -97,17 +106,25 @@ async def create_order(
 
 @router.get("/{order_id}", response_model=OrderPublic)
 async def get_order(
-    order_id: str, *, sessions: SessionsDep, workflows: WorkflowsDep
+    order_id: str, *, sessions: SessionsDep, workflows: WorkflowsDep, caller: PrincipalDep
 ) -> OrderPublic:
-    """The order as its workflow sees it now; the database's copy if the workflow can't answer."""
-    order, packages = await run_in_threadpool(_load_with_packages, sessions, order_id)
-    live = await workflows.snapshot(order_id)
-    payment = (
-        None
-        if live and live.payment
-        else await run_in_threadpool(_stored_payment, sessions, order_id)
+    """The order as its workflow sees it now; the database's copy if the workflow can't answer.
+
+    With the customer's contact details and address as the caller's role may see them.
+    A customer sees their own orders, an API client its channel's; any other order is 404."""
+    order, customer, packages = await run_in_threadpool(
+        _load_with_packages, sessions, order_id, caller
     )
-    return order_public(order, payment=payment, live=live, packages=packages)
+    live = await workflows.snapshot(order_id)
+    payment = await run_in_threadpool(_stored_payment, sessions, order_id)
+    body = order_public(order, payment=payment, live=live, packages=packages)
+    return body.model_copy(
+        update={
+            "payment": payment_for(caller, body.payment),
+            "customer": customer_for(caller, customer),
+            "shipping_address": address_for(caller, order.shipping_address),
+        }
+    )
 
 
 @router.get("", response_model=OrderPage)
@@ -119,13 +136,20 @@ async def list_orders(
     customer_id: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    caller: PrincipalDep,
 ) -> OrderPage:
-    """Orders newest first, from the read model. Pass `next_cursor` back as `cursor`."""
+    """Orders newest first, from the read model. Pass `next_cursor` back as `cursor`.
+
+    A customer lists their own orders, an API client its channel's."""
     try:
         after = decode_cursor(cursor) if cursor else None
     except ValueError as error:
         raise InvalidRequest("cursor is not one this API returned") from error
-    filters = OrderFilters(status=status_, channel=channel, customer_id=customer_id)
+    filters = OrderFilters(
+        status=status_,
+        channel=_only_own(caller.channel, channel, "channel"),
+        customer_id=_only_own(caller.customer_id, customer_id, "customer_id"),
+    )
 
     def page() -> OrderPage:
         with transaction(sessions) as session:
@@ -138,21 +162,32 @@ async def list_orders(
 
 @router.post("/{order_id}/cancel", response_model=OrderPublic)
 async def cancel_order(
-    order_id: str, body: CancelIn, *, sessions: SessionsDep, workflows: WorkflowsDep
+    order_id: str,
+    body: CancelIn,
+    *,
+    sessions: SessionsDep,
+    workflows: WorkflowsDep,
+    caller: PrincipalDep,
 ) -> OrderPublic:
     """Cancel an order that has not shipped; a paid order is refunded and its stock released."""
-    order = await run_in_threadpool(_load, sessions, order_id)
-    live = await workflows.cancel(order_id, CancelRequest(reason=body.reason))
+    order = await run_in_threadpool(_load, sessions, order_id, caller)
+    live = await workflows.cancel(order_id, CancelRequest(reason=body.reason, by=caller.actor))
     return order_public(order, live=live)
 
 
 @router.post("/{order_id}/confirm-receipt", response_model=OrderPublic)
 async def confirm_receipt(
-    order_id: str, body: ConfirmReceiptIn, *, sessions: SessionsDep, workflows: WorkflowsDep
+    order_id: str,
+    body: ConfirmReceiptIn,
+    *,
+    sessions: SessionsDep,
+    workflows: WorkflowsDep,
+    caller: PrincipalDep,
 ) -> OrderPublic:
-    """The customer confirms the parcel arrived; the order completes without waiting."""
-    order = await run_in_threadpool(_load, sessions, order_id)
-    live = await workflows.confirm_receipt(order_id, ConfirmReceipt(by=body.by))
+    """The customer confirms the parcel arrived; the order completes without waiting. The
+    timeline names who confirmed, from the caller's token."""
+    order = await run_in_threadpool(_load, sessions, order_id, caller)
+    live = await workflows.confirm_receipt(order_id, ConfirmReceipt(by=caller.actor))
     return order_public(order, live=live)
 
 
@@ -160,7 +195,8 @@ async def confirm_receipt(
 async def carrier_event(
     order_id: str, body: CarrierEventIn, *, sessions: SessionsDep, workflows: WorkflowsDep
 ) -> Accepted:
-    """Record that the package shipped or was delivered (manual entry until carriers report)."""
+    """Record that the package shipped or was delivered by hand, playing the carrier (admin
+    only: demos and repairs; real carriers report through their signed webhook)."""
     await run_in_threadpool(_require, sessions, order_id)
     event = CarrierEvent(kind=body.kind, tracking_number=body.tracking_number, carrier=body.carrier)
     if not await workflows.carrier_event(order_id, event):
@@ -168,24 +204,40 @@ async def carrier_event(
     return Accepted()
 
 
-def _load(sessions: SessionFactory, order_id: str) -> Order:
+def _only_own(own: str | None, asked: str | None, name: str) -> str | None:
+    """A caller scoped to one channel or customer lists only that one."""
+    if own is None:
+        return asked
+    if asked is not None and asked != own:
+        raise Forbidden(f"this caller lists orders of {name} {own} only")
+    return own
+
+
+def _load(sessions: SessionFactory, order_id: str, caller: Principal) -> Order:
+    """The order, if it exists and the caller may see it: 404 alike otherwise, so order IDs
+    (which are guessable) tell nobody what exists."""
     with transaction(sessions) as session:
         order = OrderRepository(session).get(order_id)
-    if order is None:
+    if order is None or not caller.may_see(channel=order.channel, customer_id=order.customer_id):
         raise OrderNotFound(f"no order {order_id}")
     return order
 
 
 def _load_with_packages(
-    sessions: SessionFactory, order_id: str
-) -> tuple[Order, list[PackagePublic]]:
-    order = _load(sessions, order_id)
+    sessions: SessionFactory, order_id: str, caller: Principal
+) -> tuple[Order, Customer | None, list[PackagePublic]]:
+    order = _load(sessions, order_id, caller)
     with transaction(sessions) as session:
+        customer = CustomerRepository(session).get(order.customer_id)
         shipments = {s.package: s for s in ShipmentRepository(session).for_order(order_id)}
-        return order, [
-            package_view(row, shipments.get(row.number))
-            for row in OrderRepository(session).packages(order_id)
-        ]
+        return (
+            order,
+            customer,
+            [
+                package_view(row, shipments.get(row.number))
+                for row in OrderRepository(session).packages(order_id)
+            ],
+        )
 
 
 def _require(sessions: SessionFactory, order_id: str) -> None:

@@ -383,14 +383,14 @@ async def test_concurrent_orders_from_a_new_customer_are_all_accepted(
     together = 6
     # Let every request look the customer up before any of them writes: the race, every time.
     barrier = threading.Barrier(together, timeout=3)
-    real_upsert = OrderRepository.upsert_customer
+    real_add = OrderRepository.add_customer_once
 
-    def upsert_customer_in_step(self: OrderRepository, customer_id: str, **details: str) -> None:
-        real_upsert(self, customer_id, **details)
+    def add_customer_in_step(self: OrderRepository, customer_id: str, **details: str) -> None:
+        real_add(self, customer_id, **details)
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait()
 
-    monkeypatch.setattr(OrderRepository, "upsert_customer", upsert_customer_in_step)
+    monkeypatch.setattr(OrderRepository, "add_customer_once", add_customer_in_step)
     customer = {"id": "c-new", "email": "new@example.com", "name": "New Customer"}
     responses = await asyncio.gather(
         *(stack.api.post("/orders", json=order_body(customer=customer)) for _ in range(together))

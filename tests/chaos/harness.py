@@ -41,6 +41,7 @@ from temporalio.client import WorkflowExecutionStatus
 from config.settings import Settings
 from domain.contract import order_workflow_id
 from integrations.temporal import connect
+from orderflow.credentials import tool_headers
 from orderflow.customer import pay_with_card
 from orderflow.stack import CARRIER_STANDS_STILL, LocalStack, ephemeral_settings, free_port
 from store.db import SessionFactory, transaction
@@ -88,6 +89,10 @@ class ChaosStack:
             # Temporal or the API is down is made up for by the workflow's own check, which
             # comes after this many seconds instead of 15 minutes.
             payment_poll_after_seconds=10,
+            # A few customers place all the orders, faster than anyone pays: no limits here.
+            intake_rate_per_second=10_000,
+            intake_burst=10_000,
+            unpaid_units_per_customer=100_000,
         )
         self.folder = folder
         self.log_path = folder / "stack.log"
@@ -187,7 +192,10 @@ class OrderDriver:
         # which waits for a worker while there is none.
         timeout = httpx.Timeout(60.0, connect=5.0)
         async with httpx.AsyncClient(
-            base_url=self.settings.public_api_url, timeout=timeout, limits=limits
+            base_url=self.settings.public_api_url,
+            timeout=timeout,
+            limits=limits,
+            headers=tool_headers(self.settings, "chaos-driver"),
         ) as api:
             started = time.monotonic()
 

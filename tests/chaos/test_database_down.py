@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import cast
 
 import httpx
@@ -9,7 +10,9 @@ import pytest
 from temporalio.client import Client
 
 from api.main import create_app
+from api.tokens import sign
 from config.settings import Settings
+from domain.access import Role
 from orderflow.stack import free_port
 from store.db import make_engine, make_session_factory
 from tests.helpers import order_body
@@ -22,8 +25,10 @@ async def test_the_api_answers_503_while_the_database_is_unreachable() -> None:
     url = f"postgresql+psycopg2://orderflow@127.0.0.1:{free_port()}/orderflow"
     engine = make_engine(url)
     # No request below gets as far as Temporal.
+    settings = Settings(environment="test", database_url=url)
+    admin = sign(settings, role=Role.ADMIN, subject="test-admin", ttl=timedelta(minutes=5))
     app = create_app(
-        Settings(environment="test", database_url=url),
+        settings,
         client=cast(Client, object()),
         sessions=make_session_factory(engine),
     )
@@ -40,7 +45,10 @@ async def test_the_api_answers_503_while_the_database_is_unreachable() -> None:
     ):
         for method, path, body in requests:
             response = await api.request(
-                method, path, json=body, headers={"Idempotency-Key": "down-1"}
+                method,
+                path,
+                json=body,
+                headers={"Idempotency-Key": "down-1", "Authorization": f"Bearer {admin.token}"},
             )
             assert response.status_code == 503, (method, path, response.text)
             assert response.json()["error"]["code"] == "service_unavailable"

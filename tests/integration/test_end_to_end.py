@@ -13,12 +13,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from config.settings import Settings
+from domain.access import Role
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.payments.localstripe import register_webhook
 from integrations.payments.stripe import StripePayments
 from orderflow.stack import free_port
 from store.db import SessionFactory
-from tests.conftest import WEBHOOK_SECRET
+from tests.conftest import WEBHOOK_SECRET, bearer
 from tests.helpers import order_body, pay
 from workers.main import build_worker
 
@@ -77,9 +78,14 @@ async def wait_for(api: httpx.AsyncClient, order_id: str, status: str, timeout: 
 
 
 async def test_an_order_is_paid_through_a_real_signed_webhook_and_completes(
-    api_url: str, localstripe_url: str, dev_server_env: WorkflowEnvironment
+    api_url: str,
+    localstripe_url: str,
+    dev_server_env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    settings: Settings,
 ) -> None:
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
+    admin = bearer(sessions, settings, Role.ADMIN)
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=admin) as api:
         response = await api.post(
             "/orders", json=order_body(), headers={"Idempotency-Key": "e2e-1"}
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from domain.access import Role
 from domain.order import OrderStatus
 from tests.conftest import Stack
 from tests.workflows.shipping_support import (
@@ -51,10 +52,12 @@ async def test_a_parcel_scanned_by_the_carrier_49_hours_after_leaving_goes_to_au
     await stack.env.sleep(timedelta(days=5))
     assert (await get_order(stack, order_id))["status"] == "delivered"
 
-    confirmed = await stack.api.post(f"/orders/{order_id}/confirm-receipt", json={"by": "support"})
+    confirmed = await stack.api.post(
+        f"/orders/{order_id}/confirm-receipt", json={}, headers=stack.as_role(Role.SUPPORT, "ana")
+    )
     assert confirmed.status_code == 200, confirmed.text
     done = await wait_for(stack, order_id, OrderStatus.COMPLETED)
-    assert done["timeline"][-1]["note"] == "receipt confirmed by support after audit"
+    assert done["timeline"][-1]["note"] == "receipt confirmed by support:ana after audit"
     await stack.keep_history(order_id, "audited_then_confirmed")
     assert await alerts(stack, "audit") == []
     assert [

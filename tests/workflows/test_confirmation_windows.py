@@ -20,6 +20,7 @@ from sqlalchemy import select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from domain.access import Role
 from domain.contract import order_workflow_id
 from domain.order import OrderStatus
 from integrations.notifications.mail import MailNotifier
@@ -303,11 +304,15 @@ async def test_confirmation_between_the_reminders_completes_at_once_without_a_fi
     await stack.env.sleep(timedelta(hours=19, minutes=15))
     await wait_for_mail(mail_sink, order_id, "reminder")
 
-    response = await stack.api.post(f"/orders/{order_id}/confirm-receipt", json={})
+    response = await stack.api.post(
+        f"/orders/{order_id}/confirm-receipt",
+        json={},
+        headers=stack.as_role(Role.CUSTOMER, customer),
+    )
     assert response.status_code == 200, response.text
     body = await wait_for_status(stack, order_id, OrderStatus.COMPLETED)
     completed = body["timeline"][-1]
-    assert completed["note"] == "receipt confirmed by customer"
+    assert completed["note"] == f"receipt confirmed by customer:{customer}"
     assert at(completed) < delivered_at + timedelta(hours=19, minutes=16)
 
     # Well past when the final reminder would have gone out, and past the window's end.
@@ -350,7 +355,11 @@ async def test_a_customer_who_confirmed_one_order_by_hand_is_not_tagged(
     for round in range(3):
         order_id, _ = await delivered_order(stack, localstripe_url, customer)
         if round == 1:
-            response = await stack.api.post(f"/orders/{order_id}/confirm-receipt", json={})
+            response = await stack.api.post(
+                f"/orders/{order_id}/confirm-receipt",
+                json={},
+                headers=stack.as_role(Role.CUSTOMER, customer),
+            )
             assert response.status_code == 200, response.text
             await wait_for_status(stack, order_id, OrderStatus.COMPLETED)
         else:

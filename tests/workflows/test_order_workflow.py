@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from domain.access import Role
 from domain.order import OrderStatus
 from store.db import SessionFactory, transaction
 from store.models import Order, Payment
@@ -100,11 +101,15 @@ async def test_customer_confirmation_completes_the_order_early(
     order = await paid_order(stack, localstripe_url)
     await ship_and_deliver(stack, order["id"])
 
-    response = await stack.api.post(f"/orders/{order['id']}/confirm-receipt", json={})
+    response = await stack.api.post(
+        f"/orders/{order['id']}/confirm-receipt",
+        json={},
+        headers=stack.as_role(Role.CUSTOMER, "c-42"),
+    )
     assert response.status_code == 200, response.text
     await wait_for_status(stack, order["id"], OrderStatus.COMPLETED)
     timeline = (await stack.api.get(f"/orders/{order['id']}")).json()["timeline"]
-    assert timeline[-1]["note"] == "receipt confirmed by customer"
+    assert timeline[-1]["note"] == "receipt confirmed by customer:c-42"
     await stack.keep_history(order["id"], "completed_on_customer_confirmation")
 
 
@@ -112,7 +117,11 @@ async def test_receipt_cannot_be_confirmed_before_delivery(
     stack: Stack, localstripe_url: str
 ) -> None:
     order = await paid_order(stack, localstripe_url)
-    response = await stack.api.post(f"/orders/{order['id']}/confirm-receipt", json={})
+    response = await stack.api.post(
+        f"/orders/{order['id']}/confirm-receipt",
+        json={},
+        headers=stack.as_role(Role.CUSTOMER, "c-42"),
+    )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "action_refused"
     assert await order_status(stack, order["id"]) == OrderStatus.ALLOCATED

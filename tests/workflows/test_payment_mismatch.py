@@ -50,7 +50,10 @@ async def test_a_mismatched_payment_is_held_and_cancelling_refunds_what_was_capt
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "cancelled"
-    assert body["timeline"][-1]["note"] == f"cancelled: mismatch; refunded {refunded}"
+    assert (
+        body["timeline"][-1]["note"]
+        == f"cancelled: mismatch; refunded {refunded} (by admin:test-admin)"
+    )
     assert captured_then_refunded(sessions, order["id"]) == (amount, currency, [amount])
     assert int(client.v1.payment_intents.retrieve(intent).amount) == amount
     if currency == "eur":

@@ -17,7 +17,7 @@ async def release_unpaid(state: OrderState) -> None:
     """No money came: the stock goes back on sale and the order ends."""
     await state.step(steps.RELEASE_STOCK, StockRequest(order_id=state.order.order_id))
     reason = (
-        f"cancelled before payment: {state.cancel_request.reason}"
+        f"cancelled before payment: {state.cancel_request.reason}{state.cancel_request.signed}"
         if state.cancel_request
         else "payment window ended unpaid; stock released"
     )
@@ -49,8 +49,9 @@ async def cancel_paid_order(state: OrderState, request: CancelRequest) -> None:
             OrderPackages(order_id=order_id, packages=returned),
         )
     refunded = format_amount(refund.amount, captured.currency)
+    asked = state.cancel_request
     await state.stamp(
-        OrderStatus.CANCELLED, f"cancelled: {state.cancel_request.reason}; refunded {refunded}"
+        OrderStatus.CANCELLED, f"cancelled: {asked.reason}; refunded {refunded}{asked.signed}"
     )
 
 

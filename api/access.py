@@ -1,0 +1,95 @@
+"""Who may call each route: the one place it is declared.
+
+A route missing here is refused at startup (``declare``), and
+``tests/api/test_access.py`` proves every route refuses every role not listed and a caller
+without a token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute
+
+from domain.access import Role
+
+
+@dataclass(frozen=True)
+class Public:
+    """No token: the route checks its caller another way, or reveals nothing."""
+
+    because: str
+
+
+Access = frozenset[Role] | Public
+
+API_CLIENT, CUSTOMER, SUPPORT, WAREHOUSE, FINANCE, ADMIN = (
+    Role.API_CLIENT,
+    Role.CUSTOMER,
+    Role.SUPPORT,
+    Role.WAREHOUSE,
+    Role.FINANCE,
+    Role.ADMIN,
+)
+
+
+def roles(*allowed: Role) -> frozenset[Role]:
+    """Admin may do everything; listing it at every route would only hide the others."""
+    return frozenset({*allowed, ADMIN})
+
+
+ORDER_READERS = roles(API_CLIENT, CUSTOMER, SUPPORT, FINANCE)
+EVERYONE_SIGNED_IN = roles(*Role)
+
+ACCESS: dict[str, Access] = {
+    # Orders: storefronts place them; customers act on their own; support changes them.
+    "POST /orders": roles(API_CLIENT),
+    "GET /orders": ORDER_READERS,
+    "GET /orders/{order_id}": ORDER_READERS,
+    "POST /orders/{order_id}/cancel": roles(CUSTOMER, SUPPORT),
+    "POST /orders/{order_id}/confirm-receipt": roles(CUSTOMER, SUPPORT),
+    # A person playing the carrier: for demos and repairs, never for storefronts.
+    "POST /orders/{order_id}/carrier-events": roles(),
+    "PUT /customers/me": roles(CUSTOMER),
+    "GET /products": EVERYONE_SIGNED_IN,
+    # The warehouse floor and the shipment board.
+    "POST /warehouse/scans": roles(WAREHOUSE),
+    "GET /shipments/stuck": roles(WAREHOUSE, SUPPORT),
+    "GET /shipments/stage-limits": roles(WAREHOUSE, SUPPORT),
+    "GET /alerts": roles(SUPPORT, WAREHOUSE, FINANCE),
+    "POST /alerts/{alert_id}/resolve": roles(SUPPORT, WAREHOUSE, FINANCE),
+    # Callers who prove themselves without a bearer token.
+    "POST /oauth/token": Public("the client authenticates with its client ID and secret"),
+    "POST /webhooks/payments/stripe": Public("checked by its Stripe-Signature"),
+    "POST /webhooks/carriers/{carrier}": Public("checked by its Carrier-Signature"),
+    "GET /healthz": Public("load balancers; says only up or down"),
+    "GET /metrics": Public("the metrics scraper; off in production unless enabled"),
+}
+
+
+def route_key(method: str, path: str) -> str:
+    return f"{method} {path}"
+
+
+def routes_of(app: FastAPI) -> list[tuple[str, BaseRoute]]:
+    """Every (METHOD path, route) the app serves, HEAD and OPTIONS aside, with the paths of
+    included routers resolved."""
+    return [
+        (route_key(method, context.path or ""), context.original_route)
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        for method in sorted(context.methods or ())
+        if method not in {"HEAD", "OPTIONS"}
+    ]
+
+
+def declare(app: FastAPI) -> dict[int, Access]:
+    """Each route's access, by the identity of the route object a request's scope names.
+    Refuses to start with a route nobody said who may call."""
+    found = routes_of(app)
+    undeclared = [key for key, _ in found if key not in ACCESS]
+    if undeclared:
+        raise RuntimeError(f"routes without a declared role (api/access.py): {undeclared}")
+    return {id(route): ACCESS[key] for key, route in found}

@@ -1,0 +1,51 @@
+"""Personal data in responses, as each role may see it.
+
+The customer and their storefront see everything they gave; support sees enough to help
+(the phone and email masked); finance sees no address at all. Payment secrets go only to
+whoever completes the payment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.schemas import AddressPublic, CustomerPublic
+from domain.access import Principal, Role
+from domain.messages import PaymentView
+from store.models import Customer
+
+SEES_EVERYTHING = frozenset({Role.CUSTOMER, Role.API_CLIENT, Role.ADMIN})
+PAYS = frozenset({Role.CUSTOMER, Role.API_CLIENT})
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    digits = [c for c in phone if c.isdigit()]
+    return "*** " + "".join(digits[-4:])
+
+
+def customer_for(caller: Principal, customer: Customer | None) -> CustomerPublic | None:
+    if customer is None:
+        return None
+    if caller.role in SEES_EVERYTHING:
+        return CustomerPublic(id=customer.id, email=customer.email, name=customer.name)
+    return CustomerPublic(id=customer.id, email=mask_email(customer.email), name=customer.name)
+
+
+def address_for(caller: Principal, address: dict[str, Any]) -> AddressPublic | None:
+    if caller.role in SEES_EVERYTHING:
+        return AddressPublic.model_validate(address)
+    if caller.role is Role.SUPPORT:
+        shown = AddressPublic.model_validate(address)
+        return shown.model_copy(update={"phone": mask_phone(shown.phone or "")})
+    return None
+
+
+def payment_for(caller: Principal, payment: PaymentView | None) -> PaymentView | None:
+    if payment is None or caller.role in PAYS:
+        return payment
+    return payment.model_copy(update={"client_secret": None})
