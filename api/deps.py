@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.rate_limit import RateLimiter
 from api.temporal import OrderWorkflows
 from config.settings import Settings
 from domain.rules import FulfilmentRules
@@ -33,7 +34,13 @@ def get_rules(request: Request) -> FulfilmentRules:
     return rules
 
 
+def get_intake_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.intake_limiter
+    return limiter
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionsDep = Annotated[SessionFactory, Depends(get_sessions)]
 WorkflowsDep = Annotated[OrderWorkflows, Depends(get_workflows)]
 RulesDep = Annotated[FulfilmentRules, Depends(get_rules)]
+IntakeLimiterDep = Annotated[RateLimiter, Depends(get_intake_limiter)]

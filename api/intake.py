@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.schemas import OrderCreate
-from domain.errors import IdempotencyConflict, InvalidOrder, OutOfStock, UnknownSku
+from domain.errors import IdempotencyConflict, InvalidOrder, OutOfStock, UnknownSku, UnpaidLimit
 from domain.ids import derive_order_id
 from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput
 from domain.money import line_total
@@ -39,8 +39,12 @@ def accept_order(
     body: OrderCreate,
     idempotency_key: str | None,
     splitting: SplitRules | None = None,
+    *,
+    unpaid_units_cap: int | None = None,
 ) -> Intake:
-    """Persist a new order, or return the one this request already created."""
+    """Persist a new order, or return the one this request already created.
+
+    ``unpaid_units_cap``: how many units one customer may hold in orders not yet paid."""
     order_id = derive_order_id(body.channel, body.external_id, idempotency_key)
     request_print = fingerprint(body)
     try:
@@ -49,7 +53,13 @@ def accept_order(
             if existing is not None:
                 return _intake(session, existing, created=False)
             order = _priced_order(
-                session, body, order_id, idempotency_key, request_print, splitting or SplitRules()
+                session,
+                body,
+                order_id,
+                idempotency_key,
+                request_print,
+                splitting or SplitRules(),
+                unpaid_units_cap,
             )
             return _intake(session, order, created=True)
     except IntegrityError:
@@ -97,6 +107,7 @@ def _priced_order(
     key: str | None,
     request_print: str,
     splitting: SplitRules,
+    unpaid_units_cap: int | None,
 ) -> Order:
     quantities: dict[str, int] = {}
     for line in body.lines:
@@ -115,6 +126,8 @@ def _priced_order(
 
     orders = OrderRepository(session)
     orders.add_customer_once(body.customer.id, email=body.customer.email, name=body.customer.name)
+    if unpaid_units_cap is not None:
+        _check_unpaid_units(orders, body.customer.id, sum(quantities.values()), unpaid_units_cap)
     lines = [
         OrderLine(
             sku=sku,
@@ -159,6 +172,17 @@ def _check_availability(session: Session, quantities: dict[str, int]) -> None:
     short = [sku for sku, wanted in sorted(quantities.items()) if available.get(sku, 0) < wanted]
     if short:
         raise OutOfStock(f"not enough stock for {', '.join(short)}")
+
+
+def _check_unpaid_units(orders: OrderRepository, customer_id: str, wanted: int, cap: int) -> None:
+    """Stock held by unpaid orders is stock nobody else can buy: one customer holds at most
+    ``cap`` units of it. Concurrent orders of one customer take turns on the customer's row."""
+    held = orders.unpaid_units(customer_id, lock=True)
+    if held + wanted > cap:
+        raise UnpaidLimit(
+            f"customer {customer_id} already holds {held} units in unpaid orders; "
+            f"at most {cap} may wait for payment at once"
+        )
 
 
 def workflow_input(intake: Intake, policy: OrderPolicy) -> OrderWorkflowInput:

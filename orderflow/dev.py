@@ -52,5 +52,7 @@ def _print_urls(settings: Settings) -> None:
         f"  mail sink      {settings.smtp_host}:{settings.smtp_port} (reminders land here)\n"
         f"  confirmation window: {window}\n\n"
         "Place a demo order from another terminal:  [bold].venv/bin/orderflow demo[/bold]\n"
+        "A token to call the API yourself (72 h):   "
+        "[bold].venv/bin/orderflow token create --role admin --subject you[/bold]\n"
         "Stop everything with Ctrl-C.\n"
     )

@@ -28,6 +28,7 @@ from store.models import (
     Notification,
     Order,
     OrderEvent,
+    OrderLine,
     Payment,
     PaymentEvent,
     Product,
@@ -144,6 +145,21 @@ class OrderRepository:
         customer's own token may change them (``CustomerRepository.change_contact``)."""
         statement = _insert(self.session)(Customer).values(id=customer_id, email=email, name=name)
         self.session.execute(statement.on_conflict_do_nothing(index_elements=[Customer.id]))
+
+    def unpaid_units(self, customer_id: str, *, lock: bool = False) -> int:
+        """Units in the customer's orders still waiting for payment. ``lock``: hold the
+        customer's row until the transaction ends, so their concurrent orders count in turn."""
+        if lock:
+            self.session.get(Customer, customer_id, with_for_update=True)
+        held = self.session.scalar(
+            select(func.coalesce(func.sum(OrderLine.quantity), 0))
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(
+                Order.customer_id == customer_id,
+                Order.status == OrderStatus.PENDING_PAYMENT.value,
+            )
+        )
+        return int(held or 0)
 
     def add(self, order: Order) -> None:
         self.session.add(order)

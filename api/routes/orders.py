@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import PrincipalDep
 from api.cursor import decode_cursor, encode_cursor
-from api.deps import RulesDep, SessionsDep, SettingsDep, WorkflowsDep
+from api.deps import IntakeLimiterDep, RulesDep, SessionsDep, SettingsDep, WorkflowsDep
 from api.intake import accept_order, workflow_input
 from api.privacy import address_for, customer_for, payment_for
 from api.schemas import (
@@ -80,16 +80,28 @@ async def create_order(
     settings: SettingsDep,
     rules: RulesDep,
     caller: PrincipalDep,
+    limiter: IntakeLimiterDep,
 ) -> OrderPublic:
     """Accept an order, start its workflow and return the payment the customer must complete.
 
     The same `Idempotency-Key`, or the same `channel` + `external_id`, returns the same order.
     An API client places orders on its own channel only. An existing customer's contact
     details are never changed by an order (the customer changes them: `PUT /customers/me`).
+    Each token holder may place `ORDERFLOW_INTAKE_RATE_PER_SECOND` orders a second (429
+    beyond), and a customer may hold `ORDERFLOW_UNPAID_UNITS_PER_CUSTOMER` units in unpaid
+    orders (409 `unpaid_limit` beyond).
     """
     if caller.channel is not None and body.channel != caller.channel:
         raise Forbidden(f"this client places orders on channel {caller.channel} only")
-    intake = await run_in_threadpool(accept_order, sessions, body, idempotency_key, rules.splitting)
+    limiter.take(caller.subject)
+    intake = await run_in_threadpool(
+        accept_order,
+        sessions,
+        body,
+        idempotency_key,
+        rules.splitting,
+        unpaid_units_cap=settings.unpaid_units_per_customer,
+    )
     order = intake.order
     payment = None
     if not is_final(OrderStatus(order.status)):
