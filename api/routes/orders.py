@@ -24,9 +24,11 @@ from api.schemas import (
 from api.views import order_public, package_view, payment_view
 from config.settings import Settings
 from domain.errors import InvalidRequest, OrderNotFound
+from domain.ids import ORDER_ID_PATTERN
 from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy, PaymentView
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
+from domain.safe_text import SafeText
 from store.db import SessionFactory, transaction
 from store.models import Order
 from store.repositories import (
@@ -39,7 +41,7 @@ from store.repositories import (
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 IdempotencyKey = Annotated[
-    str | None,
+    SafeText | None,
     Header(
         alias="Idempotency-Key",
         min_length=1,
@@ -115,8 +117,8 @@ async def list_orders(
     *,
     sessions: SessionsDep,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
-    channel: str | None = None,
-    customer_id: str | None = None,
+    channel: SafeText | None = None,
+    customer_id: SafeText | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OrderPage:
@@ -169,6 +171,7 @@ async def carrier_event(
 
 
 def _load(sessions: SessionFactory, order_id: str) -> Order:
+    _refuse_impossible(order_id)
     with transaction(sessions) as session:
         order = OrderRepository(session).get(order_id)
     if order is None:
@@ -189,9 +192,16 @@ def _load_with_packages(
 
 
 def _require(sessions: SessionFactory, order_id: str) -> None:
+    _refuse_impossible(order_id)
     with transaction(sessions) as session:
         if not OrderRepository(session).exists(order_id):
             raise OrderNotFound(f"no order {order_id}")
+
+
+def _refuse_impossible(order_id: str) -> None:
+    """404 at once for an ID no order can have: PostgreSQL would refuse one with a NUL."""
+    if not ORDER_ID_PATTERN.fullmatch(order_id):
+        raise OrderNotFound(f"no order {order_id}")
 
 
 def _stored_payment(sessions: SessionFactory, order_id: str) -> PaymentView | None:
