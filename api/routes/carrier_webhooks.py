@@ -14,7 +14,7 @@ from api.routes.webhooks import BadSignature
 from api.schemas import Accepted
 from domain.errors import InvalidRequest, UnknownCarrier
 from integrations.carriers.sandbox import parse_tracking_event
-from integrations.signing import verify
+from integrations.signing import SignatureRefused, check
 from store.db import SessionFactory, transaction
 from store.repositories import ShipmentRepository
 
@@ -35,13 +35,18 @@ async def carrier_webhook(
     signature: str | None = Header(None, alias=SIGNATURE_HEADER),
 ) -> Accepted:
     """A tracking report (`picked_up`, `in_transit`, `out_for_delivery`, `delivered`,
-    `exception`, `returned`). A bad or missing signature is refused (400) and changes nothing;
-    a parcel we don't know, or one whose shipment has ended, is answered 200 and ignored."""
+    `exception`, `returned`). A bad or missing signature (`bad_signature`), or a body that is
+    no report (`invalid_request`), is refused with 400 and changes nothing; a parcel we don't
+    know, or one whose shipment has ended, is answered 200 and ignored."""
     if carrier not in CARRIERS:
         raise UnknownCarrier(f"no carrier named {carrier}; known: {', '.join(CARRIERS)}")
     body = await request.body()
-    if not signature or not verify(body, signature, settings.carrier_webhook_secret):
-        raise BadSignature(f"{SIGNATURE_HEADER} is missing, stale or does not match the body")
+    if not signature:
+        raise BadSignature(f"missing {SIGNATURE_HEADER} header")
+    try:
+        check(body, signature, settings.carrier_webhook_secret)
+    except SignatureRefused as error:
+        raise BadSignature(f"{SIGNATURE_HEADER} check failed: {error}") from error
     try:
         report = parse_tracking_event(body)
     except ValueError as error:

@@ -4,17 +4,20 @@ never a 500, and changes nothing (no rows, no workflow started or signalled)."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
 from temporalio.api.enums.v1 import EventType
 
 from domain.contract import shipment_workflow_id
+from integrations.signing import sign
 from store.db import SessionFactory
-from store.models import Customer, Order
+from store.models import Customer, Order, PaymentEvent
 from tests.api.support import count_rows, order_json, signals_received, workflow_exists
-from tests.conftest import Stack
-from tests.helpers import order_body, place_order
+from tests.conftest import CARRIER_SECRET, WEBHOOK_SECRET, Stack
+from tests.helpers import order_body, payment_event, place_order
+from tests.workflows.shipping_support import T0, lines, paid_and_labelled, report_body
 
 STRIPE_WEBHOOK = "/webhooks/payments/stripe"
 CARRIER_WEBHOOK = "/webhooks/carriers/sandbox"
@@ -36,6 +39,130 @@ async def shipment_signals(stack: Stack, order_id: str) -> int:
     history = await handle.fetch_history()
     signalled = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
     return sum(1 for event in history.events if event.event_type == signalled)
+
+
+# --- signatures ------------------------------------------------------------------------------
+
+
+def hostile_signatures(payload: bytes, secret: str) -> dict[str, bytes]:
+    """Signature headers that must each be refused, as the bytes a client sends."""
+    now = int(time.time())
+    digest = sign(payload, secret, now).split("v1=")[1]
+    return {
+        "non-ASCII v1": f"t={now},v1={digest[:-1]}é".encode(),
+        "non-ASCII digits in t": f"t={'٣' * 10},v1={digest}".encode(),
+        "400-digit t": f"t={'9' * 400},v1={digest}".encode(),
+        "t with a sign": f"t=+{now},v1={digest}".encode(),
+        "a year ahead, right secret": sign(payload, secret, now + 365 * 24 * 3600).encode(),
+        "ten minutes ahead": sign(payload, secret, now + 600).encode(),
+        "ten minutes late": sign(payload, secret, now - 600).encode(),
+        "two timestamps": f"t={now},t={now},v1={digest}".encode(),
+        "no v1": f"t={now}".encode(),
+        "v1 not hex": f"t={now},v1={'z' * 64}".encode(),
+        "not key=value": b"signature",
+        "only commas": b",,,",
+        "NUL": f"t={now}\x00,v1={digest}".encode(),
+    }
+
+
+async def test_hostile_stripe_signatures_are_refused_and_change_nothing(
+    stack: Stack, sessions: SessionFactory
+) -> None:
+    order = await place_order(stack.api)
+    payload = payment_event(order["id"], order["payment"]["payment_intent_id"])
+
+    for case, header in hostile_signatures(payload, WEBHOOK_SECRET).items():
+        response = await stack.api.post(
+            STRIPE_WEBHOOK, content=payload, headers={"Stripe-Signature": header}
+        )
+        assert_refused(response, 400, "bad_signature", case)
+
+    assert await signals_received(stack, order["id"]) == 0
+    assert count_rows(sessions, PaymentEvent) == 0
+    # The control: the same event with one good signature among several is taken.
+    wrong = sign(payload, "whsec_someone_else").split("v1=")[1]
+    several = f"{sign(payload, WEBHOOK_SECRET)},v1={wrong}"
+    response = await stack.api.post(
+        STRIPE_WEBHOOK, content=payload, headers={"Stripe-Signature": several}
+    )
+    assert response.status_code == 200, response.text
+    assert count_rows(sessions, PaymentEvent) == 1
+
+
+async def test_hostile_carrier_signatures_are_refused_and_change_nothing(
+    stack: Stack, localstripe_url: str
+) -> None:
+    order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=1))
+    signals_before = await shipment_signals(stack, order["id"])
+    pickup = report_body(package["tracking_number"], "picked_up", T0)
+
+    for case, header in hostile_signatures(pickup, CARRIER_SECRET).items():
+        response = await stack.api.post(
+            CARRIER_WEBHOOK, content=pickup, headers={"Carrier-Signature": header}
+        )
+        assert_refused(response, 400, "bad_signature", case)
+
+    await assert_parcel_untouched(stack, order["id"], signals_before)
+    await assert_report_taken(stack, pickup)
+
+
+async def assert_parcel_untouched(stack: Stack, order_id: str, signals_before: int) -> None:
+    assert await shipment_signals(stack, order_id) == signals_before
+    [package] = (await order_json(stack, order_id))["packages"]
+    assert package["shipment_status"] == "label_bought"
+
+
+async def assert_report_taken(stack: Stack, body: bytes) -> None:
+    """The control: a good report, well signed, is taken."""
+    signature = sign(body, CARRIER_SECRET)
+    response = await stack.api.post(
+        CARRIER_WEBHOOK, content=body, headers={"Carrier-Signature": signature}
+    )
+    assert response.status_code == 200 and response.json()["accepted"] is True, response.text
+
+
+# --- Stripe event bodies ---------------------------------------------------------------------
+
+
+async def test_signed_stripe_bodies_that_are_no_event_are_refused_and_change_nothing(
+    stack: Stack, sessions: SessionFactory
+) -> None:
+    order = await place_order(stack.api)
+    event = json.loads(payment_event(order["id"], order["payment"]["payment_intent_id"]))
+
+    def changed(**fields: Any) -> bytes:
+        return json.dumps(event | fields).encode()
+
+    hostile = {
+        "not JSON": b"payment_intent.succeeded",
+        "not UTF-8": b"\xff\xfe\x00{}",
+        "nested 100k deep": DEEP,
+        "an array": b"[]",
+        "a string": b'"evt_1"',
+        "wrong types": json.dumps({"id": 1, "type": [], "data": "x"}).encode(),
+        "data not an object": changed(data=[1, 2]),
+        "NUL in the event ID": changed(id="evt_\x001"),
+        "event ID of 1000 characters": changed(id="e" * 1000),
+    }
+    for case, body in hostile.items():
+        signature = sign(body, WEBHOOK_SECRET)
+        response = await stack.api.post(
+            STRIPE_WEBHOOK, content=body, headers={"Stripe-Signature": signature}
+        )
+        assert_refused(response, 400, "invalid_request", case)
+
+    # Signed by Stripe, so not refused (a retry would not help), but not one of our orders.
+    metadata = {"order_id": f"{order['id']}\x00"}
+    odd = event | {"data": {"object": {"id": "pi_1", "metadata": metadata}}}
+    body = json.dumps(odd).encode()
+    response = await stack.api.post(
+        STRIPE_WEBHOOK, content=body, headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET)}
+    )
+    assert response.status_code == 200, response.text
+
+    assert count_rows(sessions, PaymentEvent) == 0
+    assert await signals_received(stack, order["id"]) == 0
+    assert (await order_json(stack, order["id"]))["status"] == "pending_payment"
 
 
 # --- control and bidi characters -------------------------------------------------------------
