@@ -6,6 +6,8 @@ this route only checks who is talking and which parcel they mean.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -36,8 +38,9 @@ async def carrier_webhook(
 ) -> Accepted:
     """A tracking report (`picked_up`, `in_transit`, `out_for_delivery`, `delivered`,
     `exception`, `returned`). A bad or missing signature (`bad_signature`), or a body that is
-    no report (`invalid_request`), is refused with 400 and changes nothing; a parcel we don't
-    know, or one whose shipment has ended, is answered 200 and ignored."""
+    no report or one dated ahead of our clock (`invalid_request`), is refused with 400 and
+    changes nothing; a parcel we don't know, or one whose shipment has ended, is answered 200
+    and ignored."""
     if carrier not in CARRIERS:
         raise UnknownCarrier(f"no carrier named {carrier}; known: {', '.join(CARRIERS)}")
     body = await request.body()
@@ -53,6 +56,9 @@ async def carrier_webhook(
         raise InvalidRequest(f"not a tracking report: {error}") from error
     if report.tracking_number is None:
         raise InvalidRequest("not a tracking report: no tracking number")
+    ahead = report.at - datetime.now(UTC)
+    if ahead > timedelta(seconds=settings.carrier_report_max_ahead_seconds):
+        raise InvalidRequest(f"not a tracking report: dated {ahead} ahead of our clock")
     shipment_id = await run_in_threadpool(_shipment_of, sessions, carrier, report.tracking_number)
     if shipment_id is None:
         return Accepted(accepted=False, detail=f"no parcel {report.tracking_number} here")

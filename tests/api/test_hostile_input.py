@@ -165,6 +165,43 @@ async def test_signed_stripe_bodies_that_are_no_event_are_refused_and_change_not
     assert (await order_json(stack, order["id"]))["status"] == "pending_payment"
 
 
+# --- carrier reports -------------------------------------------------------------------------
+
+
+async def test_signed_carrier_reports_that_cannot_be_true_are_refused_and_change_nothing(
+    stack: Stack, localstripe_url: str
+) -> None:
+    order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=1))
+    tracking = package["tracking_number"]
+    signals_before = await shipment_signals(stack, order["id"])
+
+    def report(**changes: str) -> bytes:
+        fields = {"event_id": "evt-1", "tracking_number": tracking, "stage": "picked_up"}
+        return json.dumps(fields | {"at": T0.isoformat()} | changes).encode()
+
+    hostile = {
+        # Valid ISO datetimes with no UTC equivalent.
+        "dated past year 9999 in UTC": report(at="9999-12-31T23:59:59-14:00"),
+        "dated before year 1 in UTC": report(at="0001-01-01T00:00:00+14:00"),
+        # Convertible, but no carrier saw it happen; its deadlines would overflow.
+        "dated in year 9999": report(at="9999-12-31T00:00:00+00:00"),
+        "nested 100k deep": DEEP,
+        "NUL in the tracking number": report(tracking_number=f"{tracking}\x00"),
+        "bidi override in the event ID": report(event_id="evt-\u202e1"),
+        "tracking number of 300 characters": report(tracking_number="S" * 300),
+        "not UTF-8": b"\xff\xfe{}",
+    }
+    for case, body in hostile.items():
+        signature = sign(body, CARRIER_SECRET)
+        response = await stack.api.post(
+            CARRIER_WEBHOOK, content=body, headers={"Carrier-Signature": signature}
+        )
+        assert_refused(response, 400, "invalid_request", case)
+
+    await assert_parcel_untouched(stack, order["id"], signals_before)
+    await assert_report_taken(stack, report())
+
+
 # --- control and bidi characters -------------------------------------------------------------
 
 REFUSED_CHARACTERS = {
