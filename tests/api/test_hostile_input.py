@@ -12,8 +12,9 @@ from temporalio.api.enums.v1 import EventType
 
 from domain.contract import shipment_workflow_id
 from integrations.signing import sign
-from store.db import SessionFactory
-from store.models import Customer, Order, PaymentEvent
+from store.db import SessionFactory, transaction
+from store.models import Alert, Customer, Order, PaymentEvent
+from store.repositories import AlertRepository
 from tests.api.support import count_rows, order_json, signals_received, workflow_exists
 from tests.conftest import CARRIER_SECRET, WEBHOOK_SECRET, Stack
 from tests.helpers import order_body, payment_event, place_order
@@ -200,6 +201,34 @@ async def test_signed_carrier_reports_that_cannot_be_true_are_refused_and_change
 
     await assert_parcel_untouched(stack, order["id"], signals_before)
     await assert_report_taken(stack, report())
+
+
+# --- IDs and cursors beyond the database's integers and dates --------------------------------
+
+
+def raise_alert(sessions: SessionFactory) -> None:
+    with transaction(sessions) as session:
+        AlertRepository(session).raise_once(
+            kind="carrier_exception",
+            key="carrier_exception:shipment-web-A-1-1",
+            level="red",
+            subject="package 1 of order web-A-1",
+            message="sandbox reported an exception",
+            role="support",
+        )
+
+
+async def test_alert_ids_and_cursors_beyond_the_column_are_refused(
+    stack: Stack, sessions: SessionFactory
+) -> None:
+    raise_alert(sessions)
+    for alert_id in ("9223372036854775808", "18446744073709551616", "2147483648", "0", "-1"):
+        response = await stack.api.post(f"/alerts/{alert_id}/resolve")
+        assert_refused(response, 404, "alert_not_found", alert_id)
+    for cursor in ("9223372036854775808", "2147483648", "9" * 5000, "-1", "1e3", "٣"):
+        response = await stack.api.get("/alerts", params={"cursor": cursor})
+        assert_refused(response, 400, "invalid_request", cursor)
+    assert count_rows(sessions, Alert, resolved_at=None) == 1
 
 
 # --- control and bidi characters -------------------------------------------------------------
