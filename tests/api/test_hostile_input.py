@@ -3,6 +3,7 @@ never a 500, and changes nothing (no rows, no workflow started or signalled)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -229,6 +230,26 @@ async def test_alert_ids_and_cursors_beyond_the_column_are_refused(
         response = await stack.api.get("/alerts", params={"cursor": cursor})
         assert_refused(response, 400, "invalid_request", cursor)
     assert count_rows(sessions, Alert, resolved_at=None) == 1
+
+
+def cursor(*position: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+async def test_order_cursors_whose_dates_overflow_are_refused(stack: Stack) -> None:
+    hostile = {
+        "year 9999 behind UTC": cursor("9999-12-31T23:59:59-14:00", "web-A-1"),
+        "year 1 ahead of UTC": cursor("0001-01-01T00:00:00+14:00", "web-A-1"),
+        "datetime.max, one minute behind UTC": cursor(
+            "9999-12-31T23:59:59.999999-00:01", "web-A-1"
+        ),
+        "datetime.max without a zone": cursor("9999-12-31T23:59:59.999999", "web-A-1"),
+        "NUL in the order ID": cursor("2026-03-02T09:00:00+00:00", "web-A\x001"),
+        "nested 5000 deep": base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode(),
+    }
+    for case, token in hostile.items():
+        response = await stack.api.get("/orders", params={"cursor": token})
+        assert_refused(response, 400, "invalid_request", case)
 
 
 # --- control and bidi characters -------------------------------------------------------------
