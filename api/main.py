@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.routes import (
     alerts,
     carrier_webhooks,
@@ -65,6 +66,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     router = APIRouter()
     modules = (orders, products, warehouse, shipments, alerts, webhooks, carrier_webhooks, health)
     for module in modules:

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     localstripe_port: int = 8420
     carrier_port: int = 8430
 
+    # The largest request body the API reads; larger ones are answered 413 unread. Orders
+    # and webhooks take a few KiB.
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+
     currency: str = "usd"
     payment_window_seconds: int = Field(30 * 60, gt=0)
     payment_poll_after_seconds: int = Field(15 * 60, gt=0)

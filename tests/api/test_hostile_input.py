@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -250,6 +251,43 @@ async def test_order_cursors_whose_dates_overflow_are_refused(stack: Stack) -> N
     for case, token in hostile.items():
         response = await stack.api.get("/orders", params={"cursor": token})
         assert_refused(response, 400, "invalid_request", case)
+
+
+# --- body size -------------------------------------------------------------------------------
+
+
+async def test_a_body_over_the_limit_is_refused_unread(
+    stack: Stack, sessions: SessionFactory
+) -> None:
+    json_body = {"content-type": "application/json"}
+    announced = await stack.api.post("/orders", content=b" " * 20_000_000, headers=json_body)
+    assert_refused(announced, 413, "body_too_large")
+
+    sent: list[int] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(320):  # 20 MiB, with no Content-Length
+            sent.append(1)
+            yield b" " * 65536
+
+    streamed = await stack.api.post("/orders", content=chunks(), headers=json_body)
+    assert_refused(streamed, 413, "body_too_large")
+    assert len(sent) <= MAX_BODY // 65536 + 2  # reading stopped at the limit
+
+    assert count_rows(sessions, Order) == 0
+    # At the limit, the body is read (and found not to be an order).
+    at_limit = await stack.api.post("/orders", content=b"{}".ljust(MAX_BODY), headers=json_body)
+    assert_refused(at_limit, 422, "validation_error")
+
+
+async def test_a_route_that_ignores_its_body_does_not_run_when_the_body_is_too_large(
+    stack: Stack, sessions: SessionFactory
+) -> None:
+    raise_alert(sessions)
+    [alert] = (await stack.api.get("/alerts")).json()["items"]
+    response = await stack.api.post(f"/alerts/{alert['id']}/resolve", content=b" " * (MAX_BODY + 1))
+    assert_refused(response, 413, "body_too_large")
+    assert count_rows(sessions, Alert, resolved_at=None) == 1
 
 
 # --- control and bidi characters -------------------------------------------------------------
