@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
+from domain.ids import ORDER_ID_PATTERN
 from store.repositories import OrderPosition
 
 
@@ -20,8 +21,12 @@ def decode_cursor(token: str) -> OrderPosition:
     try:
         created_at, order_id = json.loads(base64.urlsafe_b64decode(padded))
         at = datetime.fromisoformat(created_at)
-    except (TypeError, ValueError) as error:  # binascii and json errors are ValueErrors
+        # Checked as an order ID: PostgreSQL refuses a NUL in a comparison, among others.
+        if at.tzinfo is None or not ORDER_ID_PATTERN.fullmatch(order_id):
+            raise ValueError("not a cursor")
+        # The database compares in UTC; some dates near year 1 or 9999 have no UTC equivalent.
+        at = at.astimezone(UTC)
+    # binascii and json errors are ValueErrors; deep nesting is a RecursionError.
+    except (TypeError, ValueError, OverflowError, RecursionError) as error:
         raise ValueError("not a cursor") from error
-    if at.tzinfo is None or not isinstance(order_id, str):
-        raise ValueError("not a cursor")
     return OrderPosition(at, order_id)

@@ -51,6 +51,10 @@ STATUS_OF: dict[type[OrderflowError], int] = {
     TooManyRequests: 429,
 }
 
+# Codes for the HTTP errors raised outside our routes: by Starlette's routing, or by
+# ``api.limits`` for a body too large.
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
 
 class ServiceUnavailable(Exception):
     """A dependency (Temporal, the database) is down: the caller should retry later."""
@@ -97,7 +101,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, error: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        code = HTTP_ERROR_CODES.get(error.status_code, "http_error")
         return JSONResponse(error_body(code, str(error.detail)), status_code=error.status_code)
 
     @app.exception_handler(ServiceUnavailable)

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from api.access import declare
 from api.auth import Revocations, authorize
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.openapi import document_access
 from api.rate_limit import RateLimiter
 from api.routes import (
@@ -77,6 +78,7 @@ def create_app(
         openapi_url="/openapi.json" if settings.docs_exposed else None,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.intake_limiter = RateLimiter(settings.intake_rate_per_second, settings.intake_burst)
     # Every route passes `authorize` first: its entry in api/access.py says who may call it.
     router = APIRouter(dependencies=[Depends(authorize)])

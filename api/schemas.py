@@ -11,6 +11,7 @@ from domain.contract import AlertKind, AlertLevel, AlertRole
 from domain.ids import CHANNEL_PATTERN, EXTERNAL_ID_PATTERN
 from domain.messages import PaymentView, TimelineEntry
 from domain.order import OrderStatus
+from domain.safe_text import SafeText
 from domain.splitting import Package
 
 
@@ -19,14 +20,14 @@ class Strict(BaseModel):
 
 
 class CustomerIn(Strict):
-    id: str = Field(min_length=1, max_length=64)
+    id: SafeText = Field(min_length=1, max_length=64)
     email: EmailStr
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeText = Field(min_length=1, max_length=200)
 
 
 class ContactIn(Strict):
     email: EmailStr
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeText = Field(min_length=1, max_length=200)
 
 
 class ContactPublic(BaseModel):
@@ -36,20 +37,20 @@ class ContactPublic(BaseModel):
 
 
 class AddressIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeText = Field(min_length=1, max_length=200)
     phone: str = Field(min_length=3, max_length=40, pattern=r"^\+?[0-9 ()-]+$")
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(None, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    province: str | None = Field(None, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
+    line1: SafeText = Field(min_length=1, max_length=200)
+    line2: SafeText | None = Field(None, max_length=200)
+    city: SafeText = Field(min_length=1, max_length=100)
+    province: SafeText | None = Field(None, max_length=100)
+    postal_code: SafeText = Field(min_length=1, max_length=20)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
 
 
 class LineIn(Strict):
-    sku: str = Field(min_length=1, max_length=64)
+    sku: SafeText = Field(min_length=1, max_length=64)
     quantity: int = Field(gt=0, le=1000)
 
 
@@ -149,7 +150,7 @@ class ProductPublic(BaseModel):
 
 
 class CancelIn(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: SafeText = Field(min_length=1, max_length=500)
 
 
 class ConfirmReceiptIn(Strict):
@@ -158,8 +159,8 @@ class ConfirmReceiptIn(Strict):
 
 class CarrierEventIn(Strict):
     kind: Literal["shipped", "delivered"]
-    tracking_number: str | None = Field(None, max_length=64)
-    carrier: str = Field("manual", min_length=1, max_length=32)
+    tracking_number: SafeText | None = Field(None, max_length=64)
+    carrier: SafeText = Field("manual", min_length=1, max_length=32)
 
 
 class Accepted(BaseModel):

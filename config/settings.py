@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     carrier_api_base: str = ""
     carrier_webhook_secret: str = "whsec_orderflow_carrier_dev"
     carrier_advance_seconds: float = Field(3.0, gt=0)
+    # A report tells what happened: one dated later than this ahead of our clock is refused.
+    # Clock skew aside it can't have happened yet, and a date near year 9999 would overflow
+    # the parcel's stage deadlines.
+    carrier_report_max_ahead_seconds: int = Field(300, ge=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -39,6 +43,10 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     localstripe_port: int = 8420
     carrier_port: int = 8430
+
+    # The largest request body the API reads; larger ones are answered 413 unread. Orders
+    # and webhooks take a few KiB.
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
 
     currency: str = "usd"
     payment_window_seconds: int = Field(30 * 60, gt=0)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from domain.contract import ShipmentOutcome
+from domain.safe_text import SafeText
 from domain.sla import EffectiveLimit, SlaLevel, SlaMark, SlaRules, Stage
 from domain.splitting import PackageLine
 
@@ -170,9 +171,9 @@ class ShipmentResult(BaseModel):
 class WarehouseScan(BaseModel):
     """One scan at the packing bench: this many units of this SKU into this package."""
 
-    order_id: str
+    order_id: SafeText = Field(min_length=1, max_length=100)
     package: int = Field(ge=1)
-    sku: str = Field(min_length=1, max_length=64)
+    sku: SafeText = Field(min_length=1, max_length=64)
     quantity: int = Field(1, ge=1, le=1000)
 
 

@@ -95,6 +95,13 @@ def test_api_temporal_and_ui_ports_are_published() -> None:
     assert 8233 in _published_ports("temporal-ui")
 
 
+def test_every_published_port_is_on_the_hosts_loopback() -> None:
+    """Published as host:container, a port listens on every interface of the host."""
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port} is open to the network"
+
+
 def test_orderflow_variables_are_real_settings() -> None:
     # pydantic-settings ignores unknown variables, so a misspelt one would silently do nothing.
     fields = set(Settings.model_fields)

@@ -20,6 +20,10 @@ from store.repositories import AlertRepository
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
+# alerts.id is an INTEGER column: 32 bits in PostgreSQL, and SQLite refuses a Python int
+# beyond 64. An ID outside the column's range names no alert and never reaches the database.
+LARGEST_ALERT_ID = 2**31 - 1
+
 
 @router.get("", response_model=AlertPage)
 async def list_alerts(
@@ -54,6 +58,9 @@ async def resolve_alert(
     one already closed changes nothing; if the condition comes back, a new alert opens.
     Each role closes the alerts addressed to it (admin closes any)."""
 
+    if not 1 <= alert_id <= LARGEST_ALERT_ID:
+        raise AlertNotFound(f"no alert {alert_id}")
+
     def resolve() -> AlertPublic:
         with transaction(sessions) as session:
             alerts = AlertRepository(session)
@@ -69,6 +76,8 @@ async def resolve_alert(
 
 
 def _decode(cursor: str) -> int:
-    if not (cursor.isascii() and cursor.isdigit()):
-        raise InvalidRequest("cursor is not one this API returned")
-    return int(cursor)
+    # Length first: int() of thousands of digits is slow, and refused beyond 4300.
+    if len(cursor) <= 10 and cursor.isascii() and cursor.isdigit():
+        if (before_id := int(cursor)) <= LARGEST_ALERT_ID:
+            return before_id
+    raise InvalidRequest("cursor is not one this API returned")

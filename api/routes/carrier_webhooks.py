@@ -6,6 +6,8 @@ this route only checks who is talking and which parcel they mean.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -14,7 +16,7 @@ from api.routes.webhooks import BadSignature
 from api.schemas import Accepted
 from domain.errors import InvalidRequest, UnknownCarrier
 from integrations.carriers.sandbox import parse_tracking_event
-from integrations.signing import verify
+from integrations.signing import SignatureRefused, check
 from store.db import SessionFactory, transaction
 from store.repositories import ShipmentRepository
 
@@ -35,19 +37,28 @@ async def carrier_webhook(
     signature: str | None = Header(None, alias=SIGNATURE_HEADER),
 ) -> Accepted:
     """A tracking report (`picked_up`, `in_transit`, `out_for_delivery`, `delivered`,
-    `exception`, `returned`). A bad or missing signature is refused (400) and changes nothing;
-    a parcel we don't know, or one whose shipment has ended, is answered 200 and ignored."""
+    `exception`, `returned`). A bad or missing signature (`bad_signature`), or a body that is
+    no report or one dated ahead of our clock (`invalid_request`), is refused with 400 and
+    changes nothing; a parcel we don't know, or one whose shipment has ended, is answered 200
+    and ignored."""
     if carrier not in CARRIERS:
         raise UnknownCarrier(f"no carrier named {carrier}; known: {', '.join(CARRIERS)}")
     body = await request.body()
-    if not signature or not verify(body, signature, settings.carrier_webhook_secret):
-        raise BadSignature(f"{SIGNATURE_HEADER} is missing, stale or does not match the body")
+    if not signature:
+        raise BadSignature(f"missing {SIGNATURE_HEADER} header")
+    try:
+        check(body, signature, settings.carrier_webhook_secret)
+    except SignatureRefused as error:
+        raise BadSignature(f"{SIGNATURE_HEADER} check failed: {error}") from error
     try:
         report = parse_tracking_event(body)
     except ValueError as error:
         raise InvalidRequest(f"not a tracking report: {error}") from error
     if report.tracking_number is None:
         raise InvalidRequest("not a tracking report: no tracking number")
+    ahead = report.at - datetime.now(UTC)
+    if ahead > timedelta(seconds=settings.carrier_report_max_ahead_seconds):
+        raise InvalidRequest(f"not a tracking report: dated {ahead} ahead of our clock")
     shipment_id = await run_in_threadpool(_shipment_of, sessions, carrier, report.tracking_number)
     if shipment_id is None:
         return Accepted(accepted=False, detail=f"no parcel {report.tracking_number} here")

@@ -27,9 +27,11 @@ from api.views import order_public, package_view, payment_view
 from config.settings import Settings
 from domain.access import Principal
 from domain.errors import Forbidden, InvalidRequest, OrderNotFound
+from domain.ids import ORDER_ID_PATTERN
 from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy, PaymentView
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
+from domain.safe_text import SafeText
 from store.db import SessionFactory, transaction
 from store.models import Customer, Order
 from store.repositories import (
@@ -43,7 +45,7 @@ from store.repositories import (
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 IdempotencyKey = Annotated[
-    str | None,
+    SafeText | None,
     Header(
         alias="Idempotency-Key",
         min_length=1,
@@ -144,8 +146,8 @@ async def list_orders(
     *,
     sessions: SessionsDep,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
-    channel: str | None = None,
-    customer_id: str | None = None,
+    channel: SafeText | None = None,
+    customer_id: SafeText | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     caller: PrincipalDep,
@@ -228,6 +230,7 @@ def _only_own(own: str | None, asked: str | None, name: str) -> str | None:
 def _load(sessions: SessionFactory, order_id: str, caller: Principal) -> Order:
     """The order, if it exists and the caller may see it: 404 alike otherwise, so order IDs
     (which are guessable) tell nobody what exists."""
+    _refuse_impossible(order_id)
     with transaction(sessions) as session:
         order = OrderRepository(session).get(order_id)
     if order is None or not caller.may_see(channel=order.channel, customer_id=order.customer_id):
@@ -253,9 +256,16 @@ def _load_with_packages(
 
 
 def _require(sessions: SessionFactory, order_id: str) -> None:
+    _refuse_impossible(order_id)
     with transaction(sessions) as session:
         if not OrderRepository(session).exists(order_id):
             raise OrderNotFound(f"no order {order_id}")
+
+
+def _refuse_impossible(order_id: str) -> None:
+    """404 at once for an ID no order can have: PostgreSQL would refuse one with a NUL."""
+    if not ORDER_ID_PATTERN.fullmatch(order_id):
+        raise OrderNotFound(f"no order {order_id}")
 
 
 def _stored_payment(sessions: SessionFactory, order_id: str) -> PaymentView | None:

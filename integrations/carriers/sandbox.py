@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from domain.safe_text import refuse_unsafe
 from integrations.carriers import (
     CarrierError,
     Label,
@@ -20,6 +21,8 @@ from integrations.carriers import (
 )
 
 NAME = "sandbox"
+# Far longer than any carrier's event IDs and tracking numbers: a longer one is no report.
+MAX_TEXT = 255
 
 
 class SandboxCarrier:
@@ -77,6 +80,8 @@ def parse_tracking_event(body: bytes) -> ParcelEvent:
         payload = json.loads(body)
     except ValueError as error:
         raise ValueError(f"the body is not JSON: {error}") from None
+    except RecursionError:
+        raise ValueError("the body is not JSON: nested too deep") from None
     if not isinstance(payload, dict):
         raise ValueError("the body must be a JSON object")
     return tracking_event(payload)
@@ -99,20 +104,25 @@ def tracking_event(payload: dict[str, Any]) -> ParcelEvent:
         raise ValueError(f"at is not an ISO datetime: {at_text!r}") from None
     if at.tzinfo is None:
         raise ValueError(f"at has no time zone: {at_text!r}")
+    try:
+        # 9999-12-31T23:59:59-14:00 is a valid ISO datetime with no UTC equivalent.
+        at = at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"at is outside the years 1 to 9999 in UTC: {at_text!r}") from None
     return ParcelEvent(
-        carrier=NAME,
-        event_id=event_id,
-        tracking_number=tracking_number,
-        stage=stage,
-        at=at.astimezone(UTC),
+        carrier=NAME, event_id=event_id, tracking_number=tracking_number, stage=stage, at=at
     )
 
 
 def _text(payload: dict[str, Any], key: str) -> str:
     value = payload.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} must be a non-empty string, got {value!r}")
-    return value
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        got = repr(value)[:80]
+        raise ValueError(f"{key} must be a string of 1 to {MAX_TEXT} characters, got {got}")
+    try:
+        return refuse_unsafe(value)
+    except ValueError as error:
+        raise ValueError(f"{key} {error}") from None
 
 
 def _describe(response: httpx.Response) -> str:

@@ -11,12 +11,15 @@
 - ``--in-memory`` skips the snapshot to disk, which pickles the whole store after every write
   (each request then costs in proportion to everything created before it). Benchmarks and
   crash tests create thousands of payments and must measure orderflow.
+- It listens on ``--host`` (127.0.0.1 unless told otherwise). Plain localstripe listens on
+  every interface, which offers anyone on the network a payment provider to call.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import pickle
 import sys
@@ -94,17 +97,28 @@ def keep_state(path: Path | None) -> None:
     resources.Store.dump_to_disk = save
 
 
+def serve(host: str, port: int) -> None:
+    """localstripe's own ``server.start``, on ``host`` instead of every interface."""
+    resources.store.try_load_from_disk()
+    access = logging.getLogger("aiohttp.access")
+    access.setLevel(logging.DEBUG)
+    access.addHandler(logging.StreamHandler())
+    web.run_app(server.app, host=host, port=port, access_log=access)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(description="localstripe, closer to Stripe")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--data-dir", type=Path)
     where.add_argument("--in-memory", action="store_true")
-    ours, sys.argv[1:] = parser.parse_known_args()  # the rest is localstripe's own
-    if ours.data_dir:
-        ours.data_dir.mkdir(parents=True, exist_ok=True)
-    keep_state(None if ours.in_memory else ours.data_dir / STATE_FILE)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8420)
+    args = parser.parse_args()
+    if args.data_dir:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    keep_state(None if args.in_memory else args.data_dir / STATE_FILE)
     server.app.middlewares.append(idempotency)
-    server.start()
+    serve(args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+"""The one check both webhooks use: Stripe's scheme, refusing what Stripe's own check lets by."""
+
+from __future__ import annotations
+
+import pytest
+
+from integrations.signing import SignatureRefused, check, sign
+
+SECRET = "whsec_test_signing"
+BODY = b'{"id": "evt_1"}'
+NOW = 1_800_000_000
+
+
+def digest_of(header: str) -> str:
+    return header.split("v1=")[1]
+
+
+def test_any_of_several_v1_signatures_may_match() -> None:
+    """Stripe signs with every active secret while one is rolled."""
+    old = digest_of(sign(BODY, "whsec_old", NOW))
+    new = digest_of(sign(BODY, SECRET, NOW))
+    check(BODY, f"t={NOW},v1={old},v1={new},v0=ignored", SECRET, now=NOW)
+    with pytest.raises(SignatureRefused, match="no v1 signature matches"):
+        check(BODY, f"t={NOW},v1={old}", SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("offset", [-301, 301, 365 * 24 * 3600])
+def test_a_timestamp_more_than_five_minutes_away_either_way_is_refused(offset: int) -> None:
+    with pytest.raises(SignatureRefused, match="300 s from now"):
+        check(BODY, sign(BODY, SECRET, NOW + offset), SECRET, now=NOW)
+
+
+@pytest.mark.parametrize("offset", [-300, 0, 300])
+def test_a_timestamp_within_five_minutes_is_taken(offset: int) -> None:
+    check(BODY, sign(BODY, SECRET, NOW + offset), SECRET, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "t",
+        f"t={NOW}",
+        f"t={NOW},t={NOW},v1={'0' * 64}",
+        f"t=9{'9' * 399},v1={'0' * 64}",
+        f"t=1_800_000_000,v1={'0' * 64}",
+        f"t=١٨٠٠٠٠٠٠٠٠,v1={'0' * 64}",
+        f"t={NOW},v1=é{'0' * 63}",
+        f"t={NOW},v1={'0' * 63}",
+    ],
+)
+def test_a_malformed_header_is_refused_saying_why(header: str) -> None:
+    with pytest.raises(SignatureRefused) as refused:
+        check(BODY, header, SECRET, now=NOW)
+    assert str(refused.value)
