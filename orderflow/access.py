@@ -146,3 +146,15 @@ def revoke_client(client_id: Annotated[str, typer.Argument(help="The client's ID
             typer.echo(f"no client {client_id}", err=True)
             raise typer.Exit(1)
     typer.echo(f"revoked {client_id}")
+
+
+@clients.command("list")
+def list_clients() -> None:
+    """Every API client: its ID, channel and whether it is revoked."""
+    from store.access import AccessRepository
+    from store.db import transaction
+
+    with database() as sessions, transaction(sessions) as session:
+        for client in AccessRepository(session).clients():
+            state = "revoked" if client.revoked_at else "live"
+            typer.echo(f"{client.id}  {client.channel:<12} {client.name:<30} {state}")
