@@ -373,3 +373,18 @@ async def test_alerts_are_closed_by_the_role_they_are_addressed_to(stack: Stack)
     assert support.status_code == 403
     warehouse = await stack.api.post(path, headers=stack.as_role(Role.WAREHOUSE))
     assert warehouse.status_code == 200 and warehouse.json()["resolved_at"]
+
+
+def test_the_role_table_in_the_docs_is_the_one_enforced() -> None:
+    from pathlib import Path
+
+    documented = (Path(__file__).parents[2] / "docs" / "security.md").read_text()
+    roles = list(Role)
+    rows = ["| route | " + " | ".join(r.value for r in roles) + " |", "|---|" + "---|" * len(roles)]
+    for key, access in ACCESS.items():
+        if isinstance(access, Public):
+            rows.append(f"| `{key}` | anyone: {access.because} |" + " |" * (len(roles) - 1))
+        else:
+            marks = " | ".join("yes" if r in access else "" for r in roles)
+            rows.append(f"| `{key}` | {marks} |")
+    assert "\n".join(rows) in documented, "regenerate the table in docs/security.md"
