@@ -388,3 +388,26 @@ def test_the_role_table_in_the_docs_is_the_one_enforced() -> None:
             marks = " | ".join("yes" if r in access else "" for r in roles)
             rows.append(f"| `{key}` | {marks} |")
     assert "\n".join(rows) in documented, "regenerate the table in docs/security.md"
+
+
+async def test_docs_and_metrics_are_behind_settings(stack: Stack, sessions: SessionFactory) -> None:
+    hidden = stack.settings.model_copy(update={"expose_docs": False, "expose_metrics": False})
+    assert not Settings(environment="production", **_production_secrets()).docs_exposed
+    app = create_app(hidden, client=stack.client, sessions=sessions)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://o") as api:
+            for path in ("/docs", "/redoc", "/openapi.json", "/metrics"):
+                assert (await api.get(path)).status_code == 404, path
+            assert (await api.get("/healthz")).status_code in (200, 503)
+
+
+def _production_secrets() -> dict[str, object]:
+    return {
+        "stripe_api_key": "sk_live_x",
+        "stripe_webhook_secret": "whsec_x",
+        "notification_webhook_secret": "whsec_y",
+        "carrier_webhook_secret": "whsec_z",
+        "auth_signing_keys": {"p1": "p" * 40},
+        "auth_key_id": "p1",
+    }
