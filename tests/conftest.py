@@ -41,6 +41,7 @@ from temporalio.worker import Interceptor as WorkerInterceptor
 from temporalio.worker import Worker
 
 from api.main import create_app
+from config.keyring import keyring_from
 from config.settings import Settings
 from domain.contract import SEARCH_ATTRIBUTES, order_workflow_id, shipment_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
@@ -75,6 +76,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 WEBHOOK_SECRET = "whsec_test_orderflow"
+# The keys every test process seals personal data and workflow payloads with (the settings'
+# development ring, unless the environment names another).
+KEYRING = keyring_from(Settings(environment="test"))
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
@@ -118,7 +122,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, keyring=KEYRING)
     yield engine
     engine.dispose()
 
