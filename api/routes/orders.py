@@ -20,11 +20,12 @@ from api.schemas import (
     OrderPage,
     OrderPublic,
     PackagePublic,
+    PaymentPublic,
 )
-from api.views import order_public, package_view, payment_view
+from api.views import order_public, package_view, payment_view, with_client_secret
 from config.settings import Settings
 from domain.errors import InvalidRequest, OrderNotFound
-from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy, PaymentView
+from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
 from store.db import SessionFactory, transaction
@@ -82,12 +83,13 @@ async def create_order(
     """
     intake = await run_in_threadpool(accept_order, sessions, body, idempotency_key, rules.splitting)
     order = intake.order
-    payment = None
+    started = None
     if not is_final(OrderStatus(order.status)):
         policy = policy_from(settings, rules, order.channel)
-        payment = await workflows.start(workflow_input(intake, policy))
-    if payment is None:
-        payment = await run_in_threadpool(_stored_payment, sessions, order.id)
+        started = await workflows.start(workflow_input(intake, policy))
+    # Read after the start: the workflow's first step wrote it, client secret and all.
+    stored = await run_in_threadpool(_stored_payment, sessions, order.id)
+    payment = with_client_secret(started, stored)
     response.headers["Location"] = f"/orders/{order.id}"
     if not intake.created:
         response.status_code = status.HTTP_200_OK
@@ -102,11 +104,7 @@ async def get_order(
     """The order as its workflow sees it now; the database's copy if the workflow can't answer."""
     order, packages = await run_in_threadpool(_load_with_packages, sessions, order_id)
     live = await workflows.snapshot(order_id)
-    payment = (
-        None
-        if live and live.payment
-        else await run_in_threadpool(_stored_payment, sessions, order_id)
-    )
+    payment = await run_in_threadpool(_stored_payment, sessions, order_id)
     return order_public(order, payment=payment, live=live, packages=packages)
 
 
@@ -194,6 +192,6 @@ def _require(sessions: SessionFactory, order_id: str) -> None:
             raise OrderNotFound(f"no order {order_id}")
 
 
-def _stored_payment(sessions: SessionFactory, order_id: str) -> PaymentView | None:
+def _stored_payment(sessions: SessionFactory, order_id: str) -> PaymentPublic | None:
     with transaction(sessions) as session:
         return payment_view(PaymentRepository(session).for_order(order_id))
