@@ -34,7 +34,6 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateHandle,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor as WorkerInterceptor
@@ -53,7 +52,7 @@ from integrations.notifications.mail import MailNotifier
 from integrations.notifications.mail_sink import Collector
 from integrations.notifications.mail_sink import start as start_mail_sink
 from integrations.payments.stripe import StripePayments
-from integrations.temporal import register_search_attributes
+from integrations.temporal import data_converter, register_search_attributes
 from orderflow.binaries import binary
 from orderflow.stack import free_port
 from store.db import SessionFactory, make_engine, make_session_factory
@@ -211,7 +210,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     waits on in real time cannot stop time from skipping in the next."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(KEYRING),
     )
     await register_search_attributes(env.client)
     yield env
@@ -222,7 +221,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(KEYRING),
         search_attributes=SEARCH_ATTRIBUTES,
     )
     yield env
