@@ -12,6 +12,7 @@ from api.errors import install_error_handlers
 from api.routes import (
     alerts,
     carrier_webhooks,
+    codec,
     health,
     orders,
     products,
@@ -70,5 +71,6 @@ def create_app(
     modules = (orders, products, warehouse, shipments, alerts, webhooks, carrier_webhooks, health)
     for module in modules:
         router.include_router(module.router)
+    router.include_router(codec.router)
     app.include_router(router)
     return app

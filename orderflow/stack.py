@@ -204,6 +204,8 @@ class LocalStack:
             "--ip", "127.0.0.1",
             "--port", str(s.temporal_port),
             "--ui-port", str(s.temporal_ui_port),
+            # The UI shows workflow payloads through the API's codec server (api/routes/codec.py).
+            "--ui-codec-endpoint", f"{s.public_api_url}/codec",
             "--log-level", "error",
             # WAL without an fsync per commit: survives a killed process (what dev and the
             # crash tests need), not a power cut; measured 'x' faster in docs/benchmarks.md.
