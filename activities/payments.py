@@ -25,7 +25,8 @@ class PaymentActivities:
 
     @activity.defn
     def create_payment(self, request: CreatePaymentRequest) -> PaymentView:
-        """One provider payment per order: an earlier attempt's payment is found and reused."""
+        """One provider payment per order: an earlier attempt's payment is found and reused.
+        Its client secret stays in the payments table, out of the workflow's history."""
         with transaction(self.sessions) as session:
             known = PaymentRepository(session).for_order(request.order_id)
         if known is not None:
@@ -101,7 +102,6 @@ class PaymentActivities:
 def _view(payment: ProviderPayment) -> PaymentView:
     return PaymentView(
         payment_intent_id=payment.id,
-        client_secret=payment.client_secret,
         amount=payment.amount,
         currency=payment.currency,
         status=payment.status,

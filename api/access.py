@@ -60,6 +60,11 @@ ACCESS: dict[str, Access] = {
     "GET /shipments/stage-limits": roles(WAREHOUSE, SUPPORT),
     "GET /alerts": roles(SUPPORT, WAREHOUSE, FINANCE),
     "POST /alerts/{alert_id}/resolve": roles(SUPPORT, WAREHOUSE, FINANCE),
+    # Operators reading workflow payloads in the Temporal UI (docs/operations.md).
+    "POST /codec/encode": roles(SUPPORT),
+    "POST /codec/decode": roles(SUPPORT),
+    "OPTIONS /codec/encode": Public("a browser's CORS preflight, which carries no token"),
+    "OPTIONS /codec/decode": Public("a browser's CORS preflight, which carries no token"),
     # Callers who prove themselves without a bearer token.
     "POST /oauth/token": Public("the client authenticates with its client ID and secret"),
     "POST /webhooks/payments/stripe": Public("checked by its Stripe-Signature"),
@@ -74,14 +79,14 @@ def route_key(method: str, path: str) -> str:
 
 
 def routes_of(app: FastAPI) -> list[tuple[str, BaseRoute]]:
-    """Every (METHOD path, route) the app serves, HEAD and OPTIONS aside, with the paths of
-    included routers resolved."""
+    """Every (METHOD path, route) the app serves, HEAD aside, with the paths of included
+    routers resolved."""
     return [
         (route_key(method, context.path or ""), context.original_route)
         for context in iter_route_contexts(app.routes)
         if isinstance(context.original_route, APIRoute)
         for method in sorted(context.methods or ())
-        if method not in {"HEAD", "OPTIONS"}
+        if method != "HEAD"
     ]
 
 

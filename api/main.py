@@ -17,6 +17,7 @@ from api.rate_limit import RateLimiter
 from api.routes import (
     alerts,
     carrier_webhooks,
+    codec,
     customers,
     health,
     oauth,
@@ -27,6 +28,7 @@ from api.routes import (
     webhooks,
 )
 from api.temporal import OrderWorkflows
+from config.keyring import keyring_from
 from config.rules import load_rules
 from config.settings import Settings, get_settings
 from domain.rules import FulfilmentRules
@@ -53,7 +55,7 @@ def create_app(
         app.state.settings = settings
         app.state.rules = rules
         if sessions is None:
-            engine = make_engine(settings.database_url)
+            engine = make_engine(settings.database_url, keyring=keyring_from(settings))
             app.state.sessions = make_session_factory(engine)
         else:
             app.state.sessions = sessions
@@ -90,6 +92,7 @@ def create_app(
         shipments,
         alerts,
         oauth,
+        codec,
         webhooks,
         carrier_webhooks,
         health,

@@ -2,20 +2,19 @@
 
 The customer and their storefront see everything they gave; support sees enough to help
 (the phone and email masked); finance sees no address at all. Payment secrets go only to
-whoever completes the payment.
+whoever completes the payment (and admins).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from api.schemas import AddressPublic, CustomerPublic
+from api.schemas import AddressPublic, CustomerPublic, PaymentPublic
 from domain.access import Principal, Role
-from domain.messages import PaymentView
 from store.models import Customer
 
 SEES_EVERYTHING = frozenset({Role.CUSTOMER, Role.API_CLIENT, Role.ADMIN})
-PAYS = frozenset({Role.CUSTOMER, Role.API_CLIENT})
+PAYS = frozenset({Role.CUSTOMER, Role.API_CLIENT, Role.ADMIN})
 
 
 def mask_email(email: str) -> str:
@@ -45,7 +44,7 @@ def address_for(caller: Principal, address: dict[str, Any]) -> AddressPublic | N
     return None
 
 
-def payment_for(caller: Principal, payment: PaymentView | None) -> PaymentView | None:
+def payment_for(caller: Principal, payment: PaymentPublic | None) -> PaymentPublic | None:
     if payment is None or caller.role in PAYS:
         return payment
     return payment.model_copy(update={"client_secret": None})

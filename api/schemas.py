@@ -88,6 +88,14 @@ class LinePublic(BaseModel):
     line_total: int
 
 
+class PaymentPublic(PaymentView):
+    client_secret: str | None = Field(
+        None,
+        description="What the customer's browser completes the payment with; from the "
+        "payments table, never from the workflow",
+    )
+
+
 class OrderPublic(BaseModel):
     id: str
     channel: str
@@ -103,7 +111,7 @@ class OrderPublic(BaseModel):
     currency: str
     total: int
     lines: list[LinePublic]
-    payment: PaymentView | None = None
+    payment: PaymentPublic | None = None
     timeline: list[TimelineEntry] = []
     tracking_number: str | None = None
     confirm_by: datetime | None = None

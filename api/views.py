@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.schemas import LinePublic, OrderPublic, PackagePublic
+from api.schemas import LinePublic, OrderPublic, PackagePublic, PaymentPublic
 from domain.messages import OrderSnapshot, PaymentView, TimelineEntry
 from domain.order import OrderStatus
 from domain.splitting import PackageLine
@@ -11,16 +11,29 @@ from store.models import Package as PackageRow
 from store.repositories import STAGE_COLUMNS
 
 
-def payment_view(payment: Payment | None) -> PaymentView | None:
+def payment_view(payment: Payment | None) -> PaymentPublic | None:
     if payment is None:
         return None
-    return PaymentView(
+    return PaymentPublic(
         provider=payment.provider,
         payment_intent_id=payment.provider_payment_id,
         client_secret=payment.client_secret,
         amount=payment.amount,
         currency=payment.currency,
         status=payment.status,
+    )
+
+
+def with_client_secret(
+    view: PaymentView | None, stored: PaymentPublic | None
+) -> PaymentPublic | None:
+    """The workflow's view of the payment (fresher), with the client secret from the payments
+    table (the workflow never holds it)."""
+    if view is None:
+        return stored
+    same = stored is not None and stored.payment_intent_id == view.payment_intent_id
+    return PaymentPublic(
+        **view.model_dump(), client_secret=stored.client_secret if stored and same else None
     )
 
 
@@ -56,7 +69,7 @@ def package_view(row: PackageRow, shipment: Shipment | None = None) -> PackagePu
 def order_public(
     order: Order,
     *,
-    payment: PaymentView | None = None,
+    payment: PaymentPublic | None = None,
     live: OrderSnapshot | None = None,
     with_timeline: bool = True,
     packages: list[PackagePublic] | None = None,
@@ -94,7 +107,7 @@ def order_public(
         update={
             "status": live.status,
             "timeline": live.timeline,
-            "payment": live.payment or payment,
+            "payment": with_client_secret(live.payment, payment),
             "tracking_number": live.tracking_number,
             "confirm_by": live.confirm_by,
             "packages": packages or [PackagePublic(**p.model_dump()) for p in live.packages],

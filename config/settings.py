@@ -8,7 +8,12 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.keyring import Keyring
+
 DATA_DIR = Path(".data")
+# Public, so anyone can read what it sealed: development and tests only.
+DEV_ENCRYPTION_KEY_ID = "dev-1"
+DEV_ENCRYPTION_KEY = "b3JkZXJmbG93LWRldmVsb3BtZW50LWtleS0zMmJ5dGU="
 
 
 class Settings(BaseSettings):
@@ -106,6 +111,12 @@ class Settings(BaseSettings):
             raise ValueError(f"signing keys shorter than 32 characters: {', '.join(short)}")
         return self
 
+    # Personal data at rest and in workflow payloads (docs/operations.md#encryption-keys): key
+    # ID → base64 of a 32-byte AES key. Every key opens what it sealed; new values are sealed
+    # with `encryption_key_id`. As JSON in the environment: '{"2025-06": "..."}'.
+    encryption_keys: dict[str, str] = {DEV_ENCRYPTION_KEY_ID: DEV_ENCRYPTION_KEY}
+    encryption_key_id: str = DEV_ENCRYPTION_KEY_ID
+
     @model_validator(mode="after")
     def _local_addresses_follow_ports(self) -> Settings:
         self.temporal_address = self.temporal_address or f"127.0.0.1:{self.temporal_port}"
@@ -127,6 +138,17 @@ class Settings(BaseSettings):
                     raise ValueError(f"ORDERFLOW_{name.upper()} must be set in production")
             if any("orderflow" in key for key in self.auth_signing_keys.values()):
                 raise ValueError("ORDERFLOW_AUTH_SIGNING_KEYS must be set in production")
+            if DEV_ENCRYPTION_KEY in self.encryption_keys.values():
+                raise ValueError(
+                    "ORDERFLOW_ENCRYPTION_KEYS must be set in production, without the "
+                    "development key"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _keyring_usable(self) -> Settings:
+        # Fail at start, naming the key, rather than at the first customer written.
+        Keyring.from_encoded(self.encryption_keys, self.encryption_key_id)
         return self
 
     @property

@@ -1,7 +1,7 @@
 """The contract of the order workflow: its input, signals, updates, query and activity payloads.
 
-Payloads carry IDs, SKUs and amounts only; personal data (names, addresses) stays in the
-database and never enters workflow history.
+Payloads carry IDs, SKUs and amounts only; personal data (names, addresses) and the payment's
+client secret stay in the database and never enter workflow history.
 """
 
 from __future__ import annotations
@@ -98,9 +98,12 @@ class TimelineEntry(BaseModel):
 
 
 class PaymentView(BaseModel):
+    """The payment as the order knows it. Its client secret (which lets the holder pay) is
+    read from the payments table by the API; histories recorded with it still decode, as
+    the field is ignored."""
+
     provider: str = "stripe"
     payment_intent_id: str
-    client_secret: str | None = None  # for whoever completes the payment; never in history
     amount: int
     currency: str
     status: str

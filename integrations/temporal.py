@@ -1,4 +1,4 @@
-"""The one way this project connects to Temporal: pydantic payloads everywhere.
+"""The one way this project connects to Temporal: pydantic payloads, sealed, everywhere.
 
 Here, below both the API and the workers, so the API process connects without loading worker
 code.
@@ -6,20 +6,35 @@ code.
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from config.keyring import Keyring, keyring_from
 from config.settings import Settings
 from domain.contract import SEARCH_ATTRIBUTES
+from integrations.temporal_codec import EncryptionCodec
+
+
+def data_converter(keyring: Keyring) -> DataConverter:
+    """Pydantic payloads sealed with the keyring. Failures' messages and stack traces travel
+    as a payload too (sealed with the rest): a refusal's message can quote a customer."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keyring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(keyring_from(settings)),
     )
 
 

@@ -1,4 +1,4 @@
-"""The ``orderflow`` command: dev, worker, api, migrate, demo, token, clients, benchmarks."""
+"""The ``orderflow`` command: dev, worker, api, migrate, demo, token, clients, keys, benchmarks."""
 
 from __future__ import annotations
 
@@ -161,3 +161,36 @@ def bench_inventory(
             url, attempts=attempts, units=units, threads=threads, as_json=json_output
         )
     )
+
+
+keys = typer.Typer(
+    help="The keys personal data is sealed with (docs/operations.md#encryption-keys).",
+    no_args_is_help=True,
+)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("generate")
+def generate_key(
+    key_id: Annotated[str, typer.Argument(help="Its ID, e.g. the month it starts: 2025-07.")],
+) -> None:
+    """Print a new random key, as an entry for ORDERFLOW_ENCRYPTION_KEYS."""
+    from config.keyring import KeyringError, check_key_id
+    from orderflow.keys import print_new_key
+
+    try:
+        check_key_id(key_id)
+    except KeyringError as error:
+        raise typer.BadParameter(str(error), param_hint="KEY_ID") from None
+    print_new_key(key_id)
+
+
+@keys.command("rotate")
+def rotate_keys(
+    batch: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 500,
+) -> None:
+    """Reseal every stored value with the current key (ORDERFLOW_ENCRYPTION_KEY_ID), while
+    the API and workers run. Stopped, it carries on where it was when run again."""
+    from orderflow.keys import run_rotation
+
+    raise typer.Exit(run_rotation(get_settings(), batch=batch))

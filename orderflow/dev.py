@@ -43,7 +43,7 @@ def _print_urls(settings: Settings) -> None:
     console.print(
         "\n[bold green]orderflow is running[/bold green]\n"
         f"  API            {api}  (OpenAPI docs: {api}/docs)\n"
-        f"  Temporal UI    {settings.temporal_ui_url}\n"
+        f"  Temporal UI    {settings.temporal_ui_url}  (payloads opened by {api}/codec)\n"
         f"  Temporal gRPC  {settings.temporal_address}\n"
         f"  localstripe    {settings.stripe_api_base}\n"
         f"  database       {settings.database_url}\n"

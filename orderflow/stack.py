@@ -6,6 +6,7 @@ tests run it on free ports in a scratch folder, and kill or restart its parts.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from config.keyring import keyring_from
 from config.settings import Settings
 from domain.contract import SEARCH_ATTRIBUTES
 from integrations.payments.localstripe import register_webhook
@@ -104,7 +106,7 @@ class LocalStack:
         for child in self.children:
             _check_port_free(child)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(self.settings.database_url)
+        upgrade(self.settings.database_url, keyring_from(self.settings))
         engine = make_engine(self.settings.database_url)
         seed_demo_catalog(make_session_factory(engine))
         engine.dispose()
@@ -182,6 +184,8 @@ class LocalStack:
             "ORDERFLOW_CARRIER_WEBHOOK_SECRET": s.carrier_webhook_secret,
             "ORDERFLOW_SMTP_HOST": s.smtp_host,
             "ORDERFLOW_SMTP_PORT": str(s.smtp_port),
+            "ORDERFLOW_ENCRYPTION_KEYS": json.dumps(s.encryption_keys),
+            "ORDERFLOW_ENCRYPTION_KEY_ID": s.encryption_key_id,
         } | {
             f"ORDERFLOW_{name.upper()}": str(value)
             for name, value in (
@@ -203,6 +207,8 @@ class LocalStack:
             "--ip", "127.0.0.1",
             "--port", str(s.temporal_port),
             "--ui-port", str(s.temporal_ui_port),
+            # The UI shows workflow payloads through the API's codec server (api/routes/codec.py).
+            "--ui-codec-endpoint", f"{s.public_api_url}/codec",
             "--log-level", "error",
             # WAL without an fsync per commit: survives a killed process (what dev and the
             # crash tests need), not a power cut; measured 'x' faster in docs/benchmarks.md.

@@ -14,6 +14,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from config.keyring import Keyring
+from store.encryption import install_keyring
+
 SessionFactory = sessionmaker[Session]
 
 # What a database outage looks like from here (see ``database_unavailable``).
@@ -28,7 +31,16 @@ def database_unavailable(error: BaseException) -> bool:
     return isinstance(error, PoolTimeout)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, keyring: Keyring | None = None) -> Engine:
+    """``keyring`` seals and opens the personal-data columns (``store/encryption.py``);
+    without one, those columns can't be read or written through this engine."""
+    engine = _engine(url)
+    if keyring is not None:
+        install_keyring(engine, keyring)
+    return engine
+
+
+def _engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from domain.contract import MovementKind
+from store.encryption import EncryptedJSON, EncryptedText
 
 
 def utcnow() -> datetime:
@@ -153,8 +154,9 @@ class Customer(Base):
     __tablename__ = "customers"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
-    name: Mapped[str] = mapped_column(String(200))
+    # Personal data: sealed at rest (store/encryption.py).
+    email: Mapped[str] = mapped_column(EncryptedText("customers.email"))
+    name: Mapped[str] = mapped_column(EncryptedText("customers.name"))
     # Let the confirmation window run out several times in a row: orders confirm on delivery.
     low_activity: Mapped[bool] = mapped_column(default=False, server_default=false())
 
@@ -177,7 +179,10 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[int] = mapped_column(BigInteger)
-    shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The recipient's name, phone and address: sealed at rest.
+    shipping_address: Mapped[dict[str, Any]] = mapped_column(
+        EncryptedJSON("orders.shipping_address")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -223,7 +228,8 @@ class Payment(Base):
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     provider: Mapped[str] = mapped_column(String(32))
     provider_payment_id: Mapped[str] = mapped_column(String(255), unique=True)
-    client_secret: Mapped[str] = mapped_column(String(255))
+    # Lets whoever holds it complete the payment: sealed at rest.
+    client_secret: Mapped[str] = mapped_column(EncryptedText("payments.client_secret"))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(32))

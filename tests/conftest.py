@@ -34,7 +34,6 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateHandle,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor as WorkerInterceptor
@@ -42,6 +41,7 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from api.tokens import issue
+from config.keyring import keyring_from
 from config.settings import Settings
 from domain.access import Role
 from domain.contract import SEARCH_ATTRIBUTES, order_workflow_id, shipment_workflow_id
@@ -54,7 +54,7 @@ from integrations.notifications.mail import MailNotifier
 from integrations.notifications.mail_sink import Collector
 from integrations.notifications.mail_sink import start as start_mail_sink
 from integrations.payments.stripe import StripePayments
-from integrations.temporal import register_search_attributes
+from integrations.temporal import data_converter, register_search_attributes
 from orderflow.binaries import binary
 from orderflow.stack import free_port
 from store.db import SessionFactory, make_engine, make_session_factory
@@ -77,6 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 WEBHOOK_SECRET = "whsec_test_orderflow"
+# The keys every test process seals personal data and workflow payloads with (the settings'
+# development ring, unless the environment names another).
+KEYRING = keyring_from(Settings(environment="test"))
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
@@ -120,7 +123,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, keyring=KEYRING)
     yield engine
     engine.dispose()
 
@@ -209,7 +212,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     waits on in real time cannot stop time from skipping in the next."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(KEYRING),
     )
     await register_search_attributes(env.client)
     yield env
@@ -220,7 +223,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(KEYRING),
         search_attributes=SEARCH_ATTRIBUTES,
     )
     yield env

@@ -20,6 +20,7 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
+from config.keyring import keyring_from
 from config.rules import load_rules
 from config.settings import Settings
 from domain.contract import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
@@ -203,7 +204,7 @@ async def run_skeleton_worker(settings: Settings) -> None:
 async def run_worker(settings: Settings) -> None:
     client = await connect(settings)
     await ensure_schedules(client, settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, keyring=keyring_from(settings))
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(
             client,

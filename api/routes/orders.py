@@ -22,13 +22,14 @@ from api.schemas import (
     OrderPage,
     OrderPublic,
     PackagePublic,
+    PaymentPublic,
 )
-from api.views import order_public, package_view, payment_view
+from api.views import order_public, package_view, payment_view, with_client_secret
 from config.settings import Settings
 from domain.access import Principal
 from domain.errors import Forbidden, InvalidRequest, OrderNotFound
 from domain.ids import ORDER_ID_PATTERN
-from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy, PaymentView
+from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
 from domain.safe_text import SafeText
@@ -105,12 +106,13 @@ async def create_order(
         unpaid_units_cap=settings.unpaid_units_per_customer,
     )
     order = intake.order
-    payment = None
+    started = None
     if not is_final(OrderStatus(order.status)):
         policy = policy_from(settings, rules, order.channel)
-        payment = await workflows.start(workflow_input(intake, policy))
-    if payment is None:
-        payment = await run_in_threadpool(_stored_payment, sessions, order.id)
+        started = await workflows.start(workflow_input(intake, policy))
+    # Read after the start: the workflow's first step wrote it, client secret and all.
+    stored = await run_in_threadpool(_stored_payment, sessions, order.id)
+    payment = with_client_secret(started, stored)
     response.headers["Location"] = f"/orders/{order.id}"
     if not intake.created:
         response.status_code = status.HTTP_200_OK
@@ -268,6 +270,6 @@ def _refuse_impossible(order_id: str) -> None:
         raise OrderNotFound(f"no order {order_id}")
 
 
-def _stored_payment(sessions: SessionFactory, order_id: str) -> PaymentView | None:
+def _stored_payment(sessions: SessionFactory, order_id: str) -> PaymentPublic | None:
     with transaction(sessions) as session:
         return payment_view(PaymentRepository(session).for_order(order_id))

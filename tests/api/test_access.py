@@ -6,6 +6,7 @@ entry in api/access.py stops the app from starting, and one whose entry is wrong
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import timedelta
 
@@ -32,6 +33,8 @@ ANONYMOUS = {
     "POST /oauth/token",
     "POST /webhooks/payments/stripe",
     "POST /webhooks/carriers/{carrier}",
+    "OPTIONS /codec/encode",
+    "OPTIONS /codec/decode",
 }
 
 
@@ -410,4 +413,6 @@ def _production_secrets() -> dict[str, object]:
         "carrier_webhook_secret": "whsec_z",
         "auth_signing_keys": {"p1": "p" * 40},
         "auth_key_id": "p1",
+        "encryption_keys": {"e1": base64.b64encode(b"e" * 32).decode()},
+        "encryption_key_id": "e1",
     }

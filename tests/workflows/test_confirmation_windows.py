@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.access import Role
@@ -134,7 +133,7 @@ async def assert_replays(stack: Stack, order_id: str) -> None:
     """The finished order's history replays on today's code (a worker restart, or a query on a
     closed order, replays it), and the closed workflow still answers queries."""
     handle = stack.client.get_workflow_handle(order_workflow_id(order_id))
-    replayer = Replayer(workflows=[OrderWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[OrderWorkflow], data_converter=stack.client.data_converter)
     result = await replayer.replay_workflow(
         await handle.fetch_history(), raise_on_replay_failure=False
     )

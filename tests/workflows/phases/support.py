@@ -250,7 +250,6 @@ class FakeActivities:
         self._seen(request)
         return PaymentView(
             payment_intent_id=f"pi_{request.order_id}",
-            client_secret=f"pi_{request.order_id}_secret",
             amount=request.amount,
             currency=request.currency,
             status=self.provider_status,
