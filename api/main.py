@@ -28,9 +28,8 @@ from api.routes import (
     webhooks,
 )
 from api.temporal import OrderWorkflows
-from config.keyring import keyring_from
 from config.rules import load_rules
-from config.settings import Settings, get_settings
+from config.settings import Settings, get_settings, keyring_from
 from domain.rules import FulfilmentRules
 from integrations.temporal import connect
 from store.db import SessionFactory, make_engine, make_session_factory

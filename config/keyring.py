@@ -14,13 +14,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-if TYPE_CHECKING:
-    from config.settings import Settings
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # GCM's 96-bit nonce, random per value
@@ -129,10 +125,6 @@ class Keyring:
     def decrypt(self, blob: bytes, aad: bytes) -> bytes:
         """Opened with the key the blob names."""
         return self.open(Sealed.from_bytes(blob), aad)
-
-
-def keyring_from(settings: Settings) -> Keyring:
-    return Keyring.from_encoded(settings.encryption_keys, settings.encryption_key_id)
 
 
 def _checked_length(key_id: str, key: bytes) -> bytes:

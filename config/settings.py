@@ -171,3 +171,8 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def keyring_from(settings: Settings) -> Keyring:
+    """The keyring the settings name: personal data and workflow payloads are sealed with it."""
+    return Keyring.from_encoded(settings.encryption_keys, settings.encryption_key_id)

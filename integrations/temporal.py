@@ -14,8 +14,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from config.keyring import Keyring, keyring_from
-from config.settings import Settings
+from config.keyring import Keyring
+from config.settings import Settings, keyring_from
 from domain.contract import SEARCH_ATTRIBUTES
 from integrations.temporal_codec import EncryptionCodec
 

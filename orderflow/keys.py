@@ -6,8 +6,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from config.keyring import Keyring, KeyringError, keyring_from, new_key
-from config.settings import Settings
+from config.keyring import Keyring, KeyringError, new_key
+from config.settings import Settings, keyring_from
 from store.db import make_engine
 from store.key_rotation import RotationReport, count_stale, rotate
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from config.keyring import keyring_from
-from config.settings import Settings
+from config.settings import Settings, keyring_from
 from domain.contract import SEARCH_ATTRIBUTES
 from integrations.payments.localstripe import register_webhook
 from orderflow.binaries import binary

@@ -41,8 +41,7 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from api.tokens import issue
-from config.keyring import keyring_from
-from config.settings import Settings
+from config.settings import Settings, keyring_from
 from domain.access import Role
 from domain.contract import SEARCH_ATTRIBUTES, order_workflow_id, shipment_workflow_id
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction

@@ -9,8 +9,8 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from config.keyring import Keyring, KeyringError, NotAuthentic, UnknownKey, keyring_from, new_key
-from config.settings import DEV_ENCRYPTION_KEY, Settings
+from config.keyring import Keyring, KeyringError, NotAuthentic, UnknownKey, new_key
+from config.settings import DEV_ENCRYPTION_KEY, Settings, keyring_from
 
 OLD, NEW = os.urandom(32), os.urandom(32)
 

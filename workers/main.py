@@ -20,9 +20,8 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
-from config.keyring import keyring_from
 from config.rules import load_rules
-from config.settings import Settings
+from config.settings import Settings, keyring_from
 from domain.contract import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
 from domain.messages import OutboxRequest
 from domain.rules import FulfilmentRules

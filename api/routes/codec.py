@@ -22,8 +22,8 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import SettingsDep
 from api.errors import error_body
-from config.keyring import KeyringError, keyring_from
-from config.settings import Settings
+from config.keyring import KeyringError
+from config.settings import Settings, keyring_from
 from domain.errors import InvalidRequest
 from integrations.temporal_codec import EncryptionCodec
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from config.keyring import Keyring, keyring_from
-from config.settings import get_settings
+from config.keyring import Keyring
+from config.settings import get_settings, keyring_from
 from store.db import make_engine
 from store.models import Base
 
