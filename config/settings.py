@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     carrier_api_base: str = ""
     carrier_webhook_secret: str = "whsec_orderflow_carrier_dev"
     carrier_advance_seconds: float = Field(3.0, gt=0)
+    # Received webhooks (`orderflow webhooks list|replay`) are kept this many days.
+    webhook_log_days: int = Field(14, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
