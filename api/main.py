@@ -25,6 +25,7 @@ from api.routes import (
     webhooks,
 )
 from api.temporal import OrderWorkflows
+from api.webhook_recording import WebhookRecorder
 from config.rules import load_rules
 from config.settings import Settings, get_settings
 from domain.rules import FulfilmentRules
@@ -76,6 +77,8 @@ def create_app(
         openapi_url="/openapi.json" if settings.docs_exposed else None,
     )
     install_error_handlers(app)
+    # Every webhook received is kept a while for `orderflow webhooks list|replay`.
+    app.add_middleware(WebhookRecorder)
     # Every route passes `authorize` first: its entry in api/access.py says who may call it.
     router = APIRouter(dependencies=[Depends(authorize)])
     modules = (

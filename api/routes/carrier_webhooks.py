@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import SessionsDep, SettingsDep, WorkflowsDep
 from api.routes.webhooks import BadSignature
 from api.schemas import Accepted
+from api.webhook_recording import signature_checked
 from domain.errors import InvalidRequest, UnknownCarrier
 from integrations.carriers.sandbox import parse_tracking_event
 from integrations.signing import verify
@@ -42,6 +43,7 @@ async def carrier_webhook(
     body = await request.body()
     if not signature or not verify(body, signature, settings.carrier_webhook_secret):
         raise BadSignature(f"{SIGNATURE_HEADER} is missing, stale or does not match the body")
+    signature_checked(request)
     try:
         report = parse_tracking_event(body)
     except ValueError as error:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionsDep, SettingsDep, WorkflowsDep
 from api.schemas import Accepted
+from api.webhook_recording import signature_checked
 from domain.errors import InvalidRequest
 from domain.messages import PaymentNotification
 from integrations.payments.stripe import StripePayments
@@ -80,6 +81,7 @@ async def stripe_webhook(
     except (stripe.SignatureVerificationError, ValueError) as error:
         WEBHOOKS.labels("bad_signature").inc()
         raise BadSignature(f"signature check failed: {error}") from error
+    signature_checked(request)
 
     if event.type not in PAYMENT_EVENTS:
         WEBHOOKS.labels("ignored").inc()
