@@ -28,6 +28,7 @@ from api.routes import (
     webhooks,
 )
 from api.temporal import OrderWorkflows
+from api.webhook_recording import WebhookRecorder
 from config.rules import load_rules
 from config.settings import Settings, get_settings, keyring_from
 from domain.rules import FulfilmentRules
@@ -81,6 +82,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.intake_limiter = RateLimiter(settings.intake_rate_per_second, settings.intake_burst)
+    # Every webhook received is kept a while for `orderflow webhooks list|replay`.
+    app.add_middleware(WebhookRecorder)
     # Every route passes `authorize` first: its entry in api/access.py says who may call it.
     router = APIRouter(dependencies=[Depends(authorize)])
     modules = (

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # Clock skew aside it can't have happened yet, and a date near year 9999 would overflow
     # the parcel's stage deadlines.
     carrier_report_max_ahead_seconds: int = Field(300, ge=0)
+    # Received webhooks (`orderflow webhooks list|replay`) are kept this many days.
+    webhook_log_days: int = Field(14, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

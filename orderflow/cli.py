@@ -1,4 +1,5 @@
-"""The ``orderflow`` command: dev, worker, api, migrate, demo, token, clients, keys, benchmarks."""
+"""The ``orderflow`` command: dev, worker, api, migrate, demo, token, clients, keys,
+webhooks, benchmarks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 
 from config.settings import get_settings
 from orderflow.access import clients, tokens
+from orderflow.webhooks import webhooks
 
 app = typer.Typer(
     help="orderflow: order management where every order is a durable Temporal workflow.",
@@ -19,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(tokens, name="token")
 app.add_typer(clients, name="clients")
+app.add_typer(webhooks, name="webhooks")
 
 
 @app.command()

@@ -270,6 +270,30 @@ class PaymentEvent(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class WebhookLog(Base):
+    """Every webhook the API received, kept ``webhook_log_days`` for ``orderflow webhooks``.
+
+    Raw as it came (``body`` cut at ``store.webhook_log.MAX_BODY_BYTES``; ``body_size`` is the
+    size received), so a replay sends the same bytes. Stripe bodies hold our order and customer
+    IDs and amounts, carrier reports tracking numbers: no names or addresses. ``event_id`` is
+    the provider's word, read from the body even when its signature failed; ``replay_of`` the
+    row a replay re-sent (not a foreign key: that row may be purged first).
+    """
+
+    __tablename__ = "webhook_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))  # "stripe" | "carrier:<name>"
+    event_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    signature: Mapped[str | None] = mapped_column(Text)
+    signature_ok: Mapped[bool]
+    status: Mapped[int] = mapped_column(Integer)  # the API's answer
+    body: Mapped[bytes]
+    body_size: Mapped[int] = mapped_column(Integer)
+    replay_of: Mapped[int | None] = mapped_column(Integer)
+
+
 class Refund(Base):
     __tablename__ = "refunds"
 

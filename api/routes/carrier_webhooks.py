@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import SessionsDep, SettingsDep, WorkflowsDep
 from api.routes.webhooks import BadSignature
 from api.schemas import Accepted
+from api.webhook_recording import signature_checked
 from domain.errors import InvalidRequest, UnknownCarrier
 from integrations.carriers.sandbox import parse_tracking_event
 from integrations.signing import SignatureRefused, check
@@ -50,6 +51,7 @@ async def carrier_webhook(
         check(body, signature, settings.carrier_webhook_secret)
     except SignatureRefused as error:
         raise BadSignature(f"{SIGNATURE_HEADER} check failed: {error}") from error
+    signature_checked(request)
     try:
         report = parse_tracking_event(body)
     except ValueError as error:

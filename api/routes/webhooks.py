@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionsDep, SettingsDep, WorkflowsDep
 from api.schemas import Accepted
+from api.webhook_recording import signature_checked
 from domain.errors import InvalidRequest
 from domain.ids import ORDER_ID_PATTERN
 from domain.messages import PaymentNotification
@@ -77,6 +78,7 @@ async def stripe_webhook(
     except SignatureRefused as error:
         WEBHOOKS.labels("bad_signature").inc()
         raise BadSignature(f"signature check failed: {error}") from error
+    signature_checked(request)
     try:
         event = StripeEvent.model_validate_json(payload)
     except ValidationError as error:

@@ -1,0 +1,93 @@
+"""The webhook log: every webhook received, kept a few days to debug an integration with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.orm import Session
+
+from store.models import WebhookLog
+
+# Provider events are a few kilobytes; a bigger body is kept cut, and cannot be replayed.
+MAX_BODY_BYTES = 64 * 1024
+MAX_SIGNATURE_CHARS = 1024
+# The most rows one insert purges: a burst 14 days ago never lands on one request today.
+PURGE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ReceivedWebhook:
+    source: str
+    event_id: str | None
+    received_at: datetime
+    signature: str | None
+    signature_ok: bool
+    status: int
+    body: bytes
+    body_size: int
+    replay_of: int | None = None
+
+
+def _of_source(source: str) -> ColumnElement[bool]:
+    """``stripe``, ``carrier`` (every carrier) or one carrier's ``carrier:<name>``."""
+    return or_(
+        WebhookLog.source == source, WebhookLog.source.startswith(f"{source}:", autoescape=True)
+    )
+
+
+class WebhookLogRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(self, webhook: ReceivedWebhook, *, keep: timedelta) -> int:
+        """Insert one row and purge what has aged past ``keep``: each insert removes the few
+        rows that crossed the line since the last, through the ``received_at`` index, so the
+        table stays bounded without a schedule of its own."""
+        row = WebhookLog(
+            source=webhook.source,
+            event_id=webhook.event_id[:255] if webhook.event_id else None,
+            received_at=webhook.received_at,
+            signature=webhook.signature[:MAX_SIGNATURE_CHARS] if webhook.signature else None,
+            signature_ok=webhook.signature_ok,
+            status=webhook.status,
+            body=webhook.body[:MAX_BODY_BYTES],
+            body_size=webhook.body_size,
+            replay_of=webhook.replay_of,
+        )
+        self.session.add(row)
+        self.session.flush()
+        self.purge(before=webhook.received_at - keep)
+        return row.id
+
+    def purge(self, *, before: datetime, limit: int = PURGE_BATCH) -> int:
+        """Delete up to ``limit`` of the oldest rows received before ``before``."""
+        oldest = (
+            select(WebhookLog.id)
+            .where(WebhookLog.received_at < before)
+            .order_by(WebhookLog.received_at)
+            .limit(limit)
+        )
+        # SQLite and PostgreSQL both take a LIMIT inside IN (...), not on DELETE itself.
+        result = self.session.execute(delete(WebhookLog).where(WebhookLog.id.in_(oldest)))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def latest(self, *, source: str | None = None, limit: int = 20) -> list[WebhookLog]:
+        """Newest first."""
+        query = select(WebhookLog)
+        if source:
+            query = query.where(_of_source(source))
+        query = query.order_by(WebhookLog.received_at.desc(), WebhookLog.id.desc())
+        return list(self.session.scalars(query.limit(limit)))
+
+    def for_replay(self, event_id: str, *, source: str | None = None) -> WebhookLog | None:
+        """The newest copy of the event as its provider sent it; a replay of it only when no
+        original is left (replays carry our signature, not the provider's)."""
+        query = select(WebhookLog).where(WebhookLog.event_id == event_id)
+        if source:
+            query = query.where(_of_source(source))
+        query = query.order_by(
+            WebhookLog.replay_of.is_not(None), WebhookLog.received_at.desc(), WebhookLog.id.desc()
+        )
+        return self.session.scalars(query.limit(1)).first()
