@@ -73,6 +73,11 @@ ACCESS: dict[str, Access] = {
     "GET /shipments/stage-limits": roles(WAREHOUSE, SUPPORT),
     "GET /alerts": roles(SUPPORT, WAREHOUSE, FINANCE),
     "POST /alerts/{alert_id}/resolve": roles(SUPPORT, WAREHOUSE, FINANCE),
+    # Exports: finance asks, a second person holding admin approves, then pages are served.
+    "POST /exports": roles(FINANCE),
+    "GET /exports/{export_id}": roles(FINANCE),
+    "POST /exports/{export_id}/approve": roles(),
+    "GET /exports/{export_id}/pages/{number}": personal_data(roles(FINANCE)),
     # Who did what, from where (client addresses are personal data too).
     "GET /audit": personal_data(roles()),
     # Callers who prove themselves without a bearer token.
