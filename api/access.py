@@ -97,10 +97,14 @@ def route_key(method: str, path: str) -> str:
     return f"{method} {path}"
 
 
+# Methods that change nothing (HTTP's safe methods): a browser's CORS preflight is one.
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def audited(access: Access, method: str) -> bool:
     """Whether the audit log records a call: a change (refused or not), or a read of
     personal data."""
-    return method != "GET" or isinstance(access, PersonalData)
+    return method not in READS or isinstance(access, PersonalData)
 
 
 def routes_of(app: FastAPI) -> list[tuple[str, BaseRoute]]:

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.access import Access, Public, audited
+from api.access import READS, Access, Public, audited
 from api.errors import error_body
 from domain.access import Principal
 from store.audit_log import AuditLogRepository
@@ -78,7 +78,7 @@ class AuditTrail:
                 headers[REQUEST_ID_HEADER] = request_id
                 answer.status, answer.location = message["status"], headers.get("location")
                 call = _call(scope, request_id)
-                if call is not None and scope["method"] == "GET":  # a read of personal data
+                if call is not None and scope["method"] in READS:  # a read of personal data
                     answer.recorded = True
                     if not await _record(scope, call, answer):
                         answer.withheld = True

@@ -260,3 +260,14 @@ async def test_odd_paths_are_recorded_as_a_column_holds_them(stack: Stack) -> No
     (row,) = await audit_rows(stack, actor=f"warehouse:{warehouse}")
     assert "\x00" not in row["path"] and len(row["path"]) == 500
     assert len(row["order_id"]) == 100
+
+
+def test_only_changes_and_reads_of_personal_data_are_audited() -> None:
+    from api.access import ACCESS, Public, audited, personal_data, roles
+
+    assert audited(roles(), "POST") and audited(Public("signed"), "DELETE")
+    assert audited(ACCESS["GET /orders/{order_id}"], "GET")
+    assert not audited(ACCESS["GET /orders"], "GET")
+    # A browser's CORS preflight changes nothing and reads nothing.
+    assert not audited(Public("a preflight"), "OPTIONS") and not audited(roles(), "HEAD")
+    assert audited(personal_data(roles()), "HEAD")
