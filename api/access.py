@@ -2,7 +2,8 @@
 
 A route missing here is refused at startup (``declare``), and
 ``tests/api/test_access.py`` proves every route refuses every role not listed and a caller
-without a token.
+without a token. The table also says which calls the audit log records (``audited``): every
+call that changes something, and every read of a route marked ``personal_data``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ class Public:
     """No token: the route checks its caller another way, or reveals nothing."""
 
     because: str
+    # Who the audit log names as the caller; ``{name}`` is the route's path parameter.
+    caller: str = "anonymous"
+
+
+class PersonalData(frozenset[Role]):
+    """The roles of a route that reads personal data or an export: each call is audited, as
+    each call that changes something is."""
 
 
 Access = frozenset[Role] | Public
@@ -40,6 +48,10 @@ def roles(*allowed: Role) -> frozenset[Role]:
     return frozenset({*allowed, ADMIN})
 
 
+def personal_data(allowed: frozenset[Role]) -> PersonalData:
+    return PersonalData(allowed)
+
+
 ORDER_READERS = roles(API_CLIENT, CUSTOMER, SUPPORT, FINANCE)
 EVERYONE_SIGNED_IN = roles(*Role)
 
@@ -47,7 +59,8 @@ ACCESS: dict[str, Access] = {
     # Orders: storefronts place them; customers act on their own; support changes them.
     "POST /orders": roles(API_CLIENT),
     "GET /orders": ORDER_READERS,
-    "GET /orders/{order_id}": ORDER_READERS,
+    # With the customer's contact details and address (masked by role: api/privacy.py).
+    "GET /orders/{order_id}": personal_data(ORDER_READERS),
     "POST /orders/{order_id}/cancel": roles(CUSTOMER, SUPPORT),
     "POST /orders/{order_id}/confirm-receipt": roles(CUSTOMER, SUPPORT),
     # A person playing the carrier: for demos and repairs, never for storefronts.
@@ -65,10 +78,21 @@ ACCESS: dict[str, Access] = {
     "POST /codec/decode": roles(SUPPORT),
     "OPTIONS /codec/encode": Public("a browser's CORS preflight, which carries no token"),
     "OPTIONS /codec/decode": Public("a browser's CORS preflight, which carries no token"),
+    # Exports: finance asks, a second person holding admin approves, then pages are served.
+    "POST /exports": roles(FINANCE),
+    "GET /exports/{export_id}": roles(FINANCE),
+    "POST /exports/{export_id}/approve": roles(),
+    "GET /exports/{export_id}/pages/{number}": personal_data(roles(FINANCE)),
+    # Who did what, from where (client addresses are personal data too).
+    "GET /audit": personal_data(roles()),
     # Callers who prove themselves without a bearer token.
     "POST /oauth/token": Public("the client authenticates with its client ID and secret"),
-    "POST /webhooks/payments/stripe": Public("checked by its Stripe-Signature"),
-    "POST /webhooks/carriers/{carrier}": Public("checked by its Carrier-Signature"),
+    "POST /webhooks/payments/stripe": Public(
+        "checked by its Stripe-Signature", caller="webhook:stripe"
+    ),
+    "POST /webhooks/carriers/{carrier}": Public(
+        "checked by its Carrier-Signature", caller="webhook:{carrier}"
+    ),
     "GET /healthz": Public("load balancers; says only up or down"),
     "GET /metrics": Public("the metrics scraper; off in production unless enabled"),
 }
@@ -76,6 +100,16 @@ ACCESS: dict[str, Access] = {
 
 def route_key(method: str, path: str) -> str:
     return f"{method} {path}"
+
+
+# Methods that change nothing (HTTP's safe methods): a browser's CORS preflight is one.
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def audited(access: Access, method: str) -> bool:
+    """Whether the audit log records a call: a change (refused or not), or a read of
+    personal data."""
+    return method not in READS or isinstance(access, PersonalData)
 
 
 def routes_of(app: FastAPI) -> list[tuple[str, BaseRoute]]:
@@ -98,3 +132,9 @@ def declare(app: FastAPI) -> dict[int, Access]:
     if undeclared:
         raise RuntimeError(f"routes without a declared role (api/access.py): {undeclared}")
     return {id(route): ACCESS[key] for key, route in found}
+
+
+def keys_by_route(app: FastAPI) -> dict[tuple[int, str], str]:
+    """Each route's key in ``ACCESS`` by (the identity of its route object, method): the
+    action the audit log names a call by, template and all."""
+    return {(id(route), key.partition(" ")[0]): key for key, route in routes_of(app)}

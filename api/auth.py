@@ -73,6 +73,9 @@ async def authorize(request: Request) -> None:
         raise Unauthenticated("this route needs a bearer token (Authorization: Bearer ...)")
     settings: Settings = request.app.state.settings
     principal = read(token, settings)
+    # Whom a genuine token names, before the checks below: the audit log names them when
+    # they are refused too.
+    request.state.token_principal = principal
     revocations: Revocations = request.app.state.revocations
     revoked = await revocations.current()
     if principal.token_id in revoked.token_ids or principal.subject in revoked.subjects:

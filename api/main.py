@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from temporalio.client import Client
 
-from api.access import declare
+from api.access import declare, keys_by_route
+from api.audit_trail import AuditTrail
 from api.auth import Revocations, authorize
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
@@ -16,9 +17,11 @@ from api.openapi import document_access
 from api.rate_limit import RateLimiter
 from api.routes import (
     alerts,
+    audit,
     carrier_webhooks,
     codec,
     customers,
+    exports,
     health,
     oauth,
     orders,
@@ -93,6 +96,8 @@ def create_app(
         warehouse,
         shipments,
         alerts,
+        exports,
+        audit,
         oauth,
         codec,
         webhooks,
@@ -103,5 +108,8 @@ def create_app(
         router.include_router(module.router)
     app.include_router(router)
     app.state.access = declare(app)
+    # Every call the access table says to audit leaves a row in the audit log.
+    app.state.audit_keys = keys_by_route(app)
+    app.add_middleware(AuditTrail)
     document_access(app)
     return app

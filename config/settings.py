@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.keyring import Keyring
+from domain.audit_log import MIN_RETENTION_DAYS
 
 DATA_DIR = Path(".data")
 # Public, so anyone can read what it sealed: development and tests only.
@@ -103,6 +104,29 @@ class Settings(BaseSettings):
     # /docs, /redoc, /openapi.json and /metrics: unset, on everywhere but in production.
     expose_docs: bool | None = None
     expose_metrics: bool | None = None
+
+    # The audit log (docs/operations.md#audit-log): rows are kept this many days, and the
+    # `audit-log-purge` schedule deletes older ones every day at this hour (UTC), this many
+    # per transaction.
+    audit_retention_days: int = 365
+    audit_purge_hour_utc: int = Field(3, ge=0, le=23)
+    audit_purge_batch: int = Field(5_000, ge=1, le=100_000)
+    # Exports (docs/operations.md#exports): the `nightly-export` schedule requests yesterday's
+    # export at this hour (UTC) and mails its link here; unset, there is no nightly export.
+    # Links start with `export_link_base` (unset: the API's own address).
+    export_mail_to: str | None = None
+    nightly_export_hour_utc: int = Field(1, ge=0, le=23)
+    export_link_base: str | None = None
+
+    @field_validator("audit_retention_days")
+    @classmethod
+    def _audit_kept_long_enough(cls, days: int) -> int:
+        if days < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"the audit log is kept at least {MIN_RETENTION_DAYS} days (the database "
+                f"refuses to delete younger rows); got {days}"
+            )
+        return days
 
     @model_validator(mode="after")
     def _signing_key_in_ring(self) -> Settings:

@@ -37,6 +37,8 @@ class WorkflowName(StrEnum):
     SHIPMENT = "ShipmentWorkflow"
     SLA_STATISTICS = "SlaStatisticsWorkflow"
     NOTIFICATION_OUTBOX = "NotificationOutboxWorkflow"
+    AUDIT_LOG_PURGE = "AuditLogPurgeWorkflow"
+    NIGHTLY_EXPORT = "NightlyExportWorkflow"
     SKELETON = "SkeletonWorkflow"
 
 

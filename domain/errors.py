@@ -105,3 +105,13 @@ class UnpaidLimit(OrderflowError):
 
 class CustomerNotFound(OrderflowError):
     code = "customer_not_found"
+
+
+class ExportNotFound(OrderflowError):
+    code = "export_not_found"
+
+
+class SecondPersonRequired(Forbidden):
+    """An export is released by someone other than the person who asked for it: 403."""
+
+    code = "second_person_required"

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from domain.audit_log import AuditLogPurge, AuditLogPurged
+from domain.exports import NightlyExport, NightlyExportNotice
 from domain.messages import (
     AuditRecord,
     ConfirmationQuery,
@@ -123,6 +125,12 @@ RECOMPUTE_STAGE_STATISTICS = Step[StatisticsRequest, list[StageStatistics]](
     "recompute_stage_statistics", StatisticsRequest, list[StageStatistics]
 )
 DELIVER_PENDING = Step[OutboxRequest, OutboxReport]("deliver_pending", OutboxRequest, OutboxReport)
+PURGE_AUDIT_LOG = Step[AuditLogPurge, AuditLogPurged](
+    "purge_audit_log", AuditLogPurge, AuditLogPurged
+)
+REQUEST_NIGHTLY_EXPORT = Step[NightlyExport, NightlyExportNotice](
+    "request_nightly_export", NightlyExport, NightlyExportNotice
+)
 
 # The benchmark's yardstick takes nothing and gives nothing.
 NOOP = "noop"

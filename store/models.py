@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -374,6 +375,73 @@ class SlaStatistic(Base):
     mean_seconds: Mapped[float] = mapped_column(Float)
     stddev_seconds: Mapped[float] = mapped_column(Float)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# A key no table outgrows: BIGINT on PostgreSQL; SQLite's INTEGER is 64-bit already, and only
+# INTEGER PRIMARY KEY numbers itself there.
+BigKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditEntry(Base):
+    """One call someone may have to answer for: every call that changes something (refused
+    ones too) and every read of personal data or an export (``api/audit_trail.py``).
+
+    Append-only: the repository can only add, page and purge; database triggers (migration
+    0011) refuse any UPDATE, and any DELETE of a row younger than the shortest retention.
+    ``order_id`` is the call's word, not a foreign key: the log outlives what it names.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_actor", "actor", "id"),
+        Index("ix_audit_log_order", "order_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))  # role:subject, "anonymous", webhook:...
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(200))  # the route: "POST /orders/{order_id}/cancel"
+    path: Mapped[str] = mapped_column(String(500))  # as called, without the query string
+    order_id: Mapped[str | None] = mapped_column(String(100))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[int] = mapped_column(Integer)  # the HTTP status answered
+    request_id: Mapped[str] = mapped_column(String(64))
+
+
+class Export(Base):
+    """An export of orders for finance (``domain/exports.py``): requested by one person,
+    approved by another, at which moment its pages are written once and for all."""
+
+    __tablename__ = "exports"
+    __table_args__ = (Index("ix_exports_requested", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requested_by: Mapped[str] = mapped_column(String(200))  # an actor
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_from: Mapped[datetime] = mapped_column(UTCDateTime)  # orders created in [from, until)
+    created_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # an ExportStatus
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    row_count: Mapped[int | None] = mapped_column(Integer)
+    page_count: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))  # of the pages, concatenated
+    mailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the nightly link, once
+
+
+class ExportPage(Base):
+    """A page of an approved export, exactly as it is served."""
+
+    __tablename__ = "export_pages"
+
+    export_id: Mapped[str] = mapped_column(ForeignKey("exports.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)  # from 1
+    rows: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ConfirmationOutcome(Base):

@@ -12,6 +12,8 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.audit_log import AuditLogActivities
+from activities.exports import ExportActivities
 from activities.failures import BusinessFailures
 from activities.inventory import InventoryActivities
 from activities.noop import noop
@@ -22,7 +24,9 @@ from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
 from config.rules import load_rules
 from config.settings import Settings, keyring_from
+from domain.audit_log import AuditLogPurge
 from domain.contract import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
+from domain.exports import NightlyExportRequest
 from domain.messages import OutboxRequest
 from domain.rules import FulfilmentRules
 from domain.sla import StatisticsRequest
@@ -36,12 +40,19 @@ from integrations.payments.stripe import StripePayments
 from integrations.temporal import connect
 from store.db import SessionFactory, make_engine, make_session_factory
 from workers.schedules import (
+    AUDIT_LOG_PURGE_SCHEDULE,
+    NIGHTLY_EXPORT_SCHEDULE,
     NOTIFICATION_OUTBOX_SCHEDULE,
     SLA_STATISTICS_SCHEDULE,
+    audit_log_purge_schedule,
     ensure_schedule,
+    nightly_export_schedule,
     notification_outbox_schedule,
+    remove_schedule,
     sla_statistics_schedule,
 )
+from workflows.audit_log_purge import AuditLogPurgeWorkflow
+from workflows.nightly_export import NightlyExportWorkflow
 from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.order import OrderWorkflow
 from workflows.shipment import ShipmentWorkflow
@@ -56,7 +67,14 @@ ACTIVITY_THREADS = 32
 # the SDK are passed through by default). Workflows call activities by name
 # (``domain.steps``), never importing them, so the store and the providers stay out.
 PASSED_THROUGH = ("domain", "pydantic", "pydantic_core", "annotated_types")
-WORKFLOWS = [OrderWorkflow, ShipmentWorkflow, SlaStatisticsWorkflow, NotificationOutboxWorkflow]
+WORKFLOWS = [
+    OrderWorkflow,
+    ShipmentWorkflow,
+    SlaStatisticsWorkflow,
+    NotificationOutboxWorkflow,
+    AuditLogPurgeWorkflow,
+    NightlyExportWorkflow,
+]
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
 )
@@ -75,6 +93,7 @@ def build_worker(
     notifier: Notifier | None = None,
     carriers: dict[str, Carrier] | None = None,
     interceptors: Sequence[Interceptor] = (),
+    mailer: Notifier | None = None,
 ) -> Worker:
     """Wire the activities to their dependencies; tests call this with their own (and with
     interceptors that break the worker on purpose)."""
@@ -88,6 +107,7 @@ def build_worker(
             rules=rules or FulfilmentRules(),
             notifier=notifier,
             carriers=carriers or {},
+            mailer=mailer,
         ),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
@@ -104,15 +124,19 @@ def activities(
     rules: FulfilmentRules,
     notifier: Notifier | None,
     carriers: dict[str, Carrier],
+    mailer: Notifier | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity of the ``orders`` queue, bound to its dependencies (the names the
-    workflows call them by are in ``domain.steps``)."""
+    workflows call them by are in ``domain.steps``). ``mailer`` mails staff (the nightly
+    export's link); without one, the customers' notifier does."""
     orders = OrderActivities(sessions, notifier)
     inventory = InventoryActivities(sessions, low_stock_threshold=rules.low_stock_threshold)
     payment = PaymentActivities(sessions, payments)
     shipping = ShipmentActivities(sessions, carriers)
     statistics = SlaStatisticsActivities(sessions)
     outbox = NotificationActivities(sessions, notifier or Fanout([]))
+    audit_log = AuditLogActivities(sessions)
+    exports = ExportActivities(sessions, mailer or notifier or Fanout([]))
     return [
         orders.record_transition,
         orders.record_packages,
@@ -144,6 +168,8 @@ def activities(
         shipping.carrier_tracking,
         statistics.recompute_stage_statistics,
         outbox.deliver_pending,
+        audit_log.purge_audit_log,
+        exports.request_nightly_export,
     ]
 
 
@@ -161,6 +187,26 @@ async def ensure_schedules(
         task_queue, timedelta(minutes=settings.notification_outbox_every_minutes), OutboxRequest()
     )
     await ensure_schedule(client, NOTIFICATION_OUTBOX_SCHEDULE, outbox)
+    purge = AuditLogPurge(
+        retention=timedelta(days=settings.audit_retention_days), batch=settings.audit_purge_batch
+    )
+    await ensure_schedule(
+        client,
+        AUDIT_LOG_PURGE_SCHEDULE,
+        audit_log_purge_schedule(task_queue, settings.audit_purge_hour_utc, purge),
+    )
+    if settings.export_mail_to is None:
+        await remove_schedule(client, NIGHTLY_EXPORT_SCHEDULE)
+    else:
+        nightly = NightlyExportRequest(
+            mail_to=settings.export_mail_to,
+            link_base=settings.export_link_base or settings.public_api_url,
+        )
+        await ensure_schedule(
+            client,
+            NIGHTLY_EXPORT_SCHEDULE,
+            nightly_export_schedule(task_queue, settings.nightly_export_hour_utc, nightly),
+        )
 
 
 def notifier_from(settings: Settings) -> Notifier:
@@ -176,6 +222,11 @@ def notifier_from(settings: Settings) -> Notifier:
             )
         )
     return Fanout(channels)
+
+
+def mailer_from(settings: Settings) -> Notifier:
+    """Mail to staff: the SMTP server alone, never the customers' webhook channel."""
+    return MailNotifier(host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from)
 
 
 def carriers_from(settings: Settings) -> dict[str, Carrier]:
@@ -213,6 +264,7 @@ async def run_worker(settings: Settings) -> None:
             rules=load_rules(settings.rules_file),
             notifier=notifier_from(settings),
             carriers=carriers_from(settings),
+            mailer=mailer_from(settings),
         )
         try:
             await worker.run()

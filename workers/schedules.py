@@ -12,21 +12,30 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
+from domain.audit_log import AuditLogPurge
+from domain.exports import NightlyExportRequest
 from domain.messages import OutboxRequest
 from domain.sla import StatisticsRequest
+from workflows.audit_log_purge import AuditLogPurgeWorkflow
+from workflows.nightly_export import NightlyExportWorkflow
 from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.sla_statistics import SlaStatisticsWorkflow
 
 SLA_STATISTICS_SCHEDULE = "sla-statistics"
 NOTIFICATION_OUTBOX_SCHEDULE = "notification-outbox"
+AUDIT_LOG_PURGE_SCHEDULE = "audit-log-purge"
+NIGHTLY_EXPORT_SCHEDULE = "nightly-export"
 
 
 def sla_statistics_schedule(
@@ -40,6 +49,25 @@ def notification_outbox_schedule(
 ) -> Schedule:
     return _every(
         every, NOTIFICATION_OUTBOX_SCHEDULE, NotificationOutboxWorkflow.run, request, task_queue
+    )
+
+
+def audit_log_purge_schedule(task_queue: str, hour: int, request: AuditLogPurge) -> Schedule:
+    return _daily(hour, AUDIT_LOG_PURGE_SCHEDULE, AuditLogPurgeWorkflow.run, request, task_queue)
+
+
+def nightly_export_schedule(task_queue: str, hour: int, request: NightlyExportRequest) -> Schedule:
+    return _daily(hour, NIGHTLY_EXPORT_SCHEDULE, NightlyExportWorkflow.run, request, task_queue)
+
+
+def _daily(
+    hour: int, schedule_id: str, run: Callable[..., Any], arg: object, task_queue: str
+) -> Schedule:
+    """Once a day at ``hour``:00 UTC."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(run, arg, id=schedule_id, task_queue=task_queue),
+        spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)])]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
 
 
@@ -70,3 +98,12 @@ async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) 
             return ScheduleUpdate(schedule=schedule)
 
         await client.get_schedule_handle(schedule_id).update(update)
+
+
+async def remove_schedule(client: Client, schedule_id: str) -> None:
+    """Delete the schedule if it exists: what a setting that turns a schedule off does."""
+    try:
+        await client.get_schedule_handle(schedule_id).delete()
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise

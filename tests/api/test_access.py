@@ -24,7 +24,13 @@ from store.db import SessionFactory
 from tests.conftest import Stack, bearer
 from tests.helpers import order_body, place_order
 
-EXAMPLE_PATH_VALUES = {"order_id": "web-NOPE", "alert_id": "1", "carrier": "sandbox"}
+EXAMPLE_PATH_VALUES = {
+    "order_id": "web-NOPE",
+    "alert_id": "1",
+    "carrier": "sandbox",
+    "export_id": "exp_NOPE",
+    "number": "1",
+}
 
 # What a caller without any token can reach. Growing this list is a decision, made here.
 ANONYMOUS = {

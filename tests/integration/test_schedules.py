@@ -21,7 +21,11 @@ from store.db import SessionFactory, transaction
 from store.repositories import SlaStatisticsRepository
 from tests.store.stamped_parcels import picked_in
 from workers.main import build_worker, ensure_schedules
-from workers.schedules import NOTIFICATION_OUTBOX_SCHEDULE, SLA_STATISTICS_SCHEDULE
+from workers.schedules import (
+    AUDIT_LOG_PURGE_SCHEDULE,
+    NOTIFICATION_OUTBOX_SCHEDULE,
+    SLA_STATISTICS_SCHEDULE,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +34,11 @@ pytestmark = pytest.mark.integration
 async def client(dev_server_env: WorkflowEnvironment) -> AsyncIterator[Client]:
     client = dev_server_env.client
     yield client
-    for schedule_id in (SLA_STATISTICS_SCHEDULE, NOTIFICATION_OUTBOX_SCHEDULE):
+    for schedule_id in (
+        SLA_STATISTICS_SCHEDULE,
+        NOTIFICATION_OUTBOX_SCHEDULE,
+        AUDIT_LOG_PURGE_SCHEDULE,
+    ):
         try:
             await client.get_schedule_handle(schedule_id).delete()
         except RPCError:
