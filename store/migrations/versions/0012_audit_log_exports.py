@@ -1,7 +1,7 @@
 """audit log (append-only, by trigger), exports and their frozen pages
 
-Revision ID: 0011
-Revises: 0012
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 import store.models
 
 
-revision = '0011'
-down_revision = '0012'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """webhook log: every webhook received, for replaying and debugging integrations
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import store.models
 
 
-revision = '0012'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
