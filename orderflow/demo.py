@@ -16,11 +16,11 @@ from orderflow.customer import pay_with_card
 console = Console()
 
 
-def demo_order() -> dict[str, object]:
+def demo_order(customer_id: str = "c-42") -> dict[str, object]:
     return {
         "channel": "web",
         "external_id": f"DEMO-{uuid.uuid4().hex[:8].upper()}",
-        "customer": {"id": "c-42", "email": "li.na@example.com", "name": "Li Na"},
+        "customer": {"id": customer_id, "email": "li.na@example.com", "name": "Li Na"},
         "shipping_address": {
             "name": "Li Na", "phone": "+86 138 0000 0000", "line1": "1 Wensan Rd",
             "city": "Hangzhou", "province": "Zhejiang", "postal_code": "310000",

@@ -15,8 +15,17 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# The merchant's tightest intake limits: the tools send many orders from one client, for
+# many shoppers, and must measure the pipeline all the same.
+TIGHT_LIMITS = {
+    "ORDERFLOW_UNPAID_UNITS_PER_CUSTOMER": "1",
+    "ORDERFLOW_INTAKE_RATE_PER_SECOND": "0.1",
+    "ORDERFLOW_INTAKE_BURST": "1",
+}
+
+
 def orderflow_json(*args: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")} | TIGHT_LIMITS
     result = subprocess.run(
         [sys.executable, "-m", "orderflow", *args, "--json"],
         cwd=ROOT,
