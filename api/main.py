@@ -13,7 +13,7 @@ from api.audit_trail import AuditTrail
 from api.auth import Revocations, authorize
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.openapi import document_access
+from api.openapi import document
 from api.rate_limit import RateLimiter
 from api.routes import (
     alerts,
@@ -111,5 +111,5 @@ def create_app(
     # Every call the access table says to audit leaves a row in the audit log.
     app.state.audit_keys = keys_by_route(app)
     app.add_middleware(AuditTrail)
-    document_access(app)
+    document(app)
     return app

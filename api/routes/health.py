@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, HTTPException, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
@@ -14,8 +17,20 @@ from store.db import SessionFactory
 
 router = APIRouter(tags=["operations"])
 
+Check = Literal["ok", "down"]
 
-@router.get("/healthz")
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Check
+    temporal: Check
+
+
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The database or Temporal is down"}},
+)
 async def healthz(*, sessions: SessionsDep, workflows: WorkflowsDep) -> JSONResponse:
     checks = {
         "database": await run_in_threadpool(_database_ok, sessions),
@@ -31,7 +46,7 @@ async def healthz(*, sessions: SessionsDep, workflows: WorkflowsDep) -> JSONResp
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(*, settings: SettingsDep) -> Response:
     """Prometheus metrics; off in production unless ORDERFLOW_EXPOSE_METRICS says otherwise."""
     if not settings.metrics_exposed:

@@ -72,7 +72,12 @@ def policy_from(settings: Settings, rules: FulfilmentRules, channel: str) -> Ord
     )
 
 
-@router.post("", response_model=OrderPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=OrderPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": OrderPublic, "description": "The order this request placed before"}},
+)
 async def create_order(
     body: OrderCreate,
     response: Response,
