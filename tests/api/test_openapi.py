@@ -72,3 +72,8 @@ def test_a_route_adds_the_statuses_only_it_answers(spec: dict[str, Any]) -> None
     assert ref(by_key["POST /oauth/token"]["responses"]["401"]).endswith("/Error")
     assert ref(by_key["GET /healthz"]["responses"]["503"]).endswith("/Health")
     assert "text/plain" in by_key["GET /metrics"]["responses"]["200"]["content"]
+
+
+def test_text_we_refuse_is_documented_as_a_pattern(spec: dict[str, Any]) -> None:
+    name = spec["components"]["schemas"]["CustomerIn"]["properties"]["name"]
+    assert name["pattern"].startswith("^[^\\x00-\\x1f")
