@@ -12,7 +12,12 @@ CHAOS_ORDERS ?= 200
 CHAOS_OUTAGE_SECONDS ?= 30
 CHAOS_DATABASE_URL ?= $(POSTGRES_URL)
 
-.PHONY: install run demo test test-sqlite test-postgres chaos bench load lint format migrate clean
+# `make fuzz`: the schemathesis test at length, from a new seed each run (it prints the seed;
+# FUZZ_SEED=N repeats that run). `make test` runs it small, from a fixed seed.
+FUZZ_EXAMPLES ?= 100
+FUZZ_SEED ?= random
+
+.PHONY: install run demo test test-sqlite test-postgres chaos fuzz bench load lint format migrate clean
 
 install: $(VENV)/.installed
 
@@ -63,6 +68,10 @@ chaos: install
 	ORDERFLOW_CHAOS_ORDERS=$(CHAOS_ORDERS) \
 	ORDERFLOW_CHAOS_OUTAGE_SECONDS=$(CHAOS_OUTAGE_SECONDS) \
 		$(BIN)/pytest -m chaos tests/chaos
+
+fuzz: install
+	ORDERFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ORDERFLOW_FUZZ_SEED=$(FUZZ_SEED) \
+		$(BIN)/pytest -s tests/api/test_fuzz.py
 
 bench: install
 	$(BIN)/orderflow bench
