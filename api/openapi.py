@@ -17,6 +17,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.access import ACCESS, Access, Public, route_key
+from api.routes.webhooks import StripeEvent
+from domain.safe_text import SAFE_TEXT_PATTERN
+from domain.shipping import TrackingStage
+from integrations.carriers.sandbox import MAX_TEXT
 
 SCHEME = "bearerAuth"
 ERROR = "Error"
@@ -105,19 +109,33 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
     "POST /oauth/token": {
         401: Answer("No live client by that ID and secret", header="WWW-Authenticate"),
     },
-    # The webhooks read their bodies raw (the signature covers the bytes), so the document
-    # shows no body for them; they are limited and refused like any other.
     "POST /webhooks/payments/stripe": {
-        400: Answer("The Stripe-Signature is missing, stale or does not match the body"),
-        413: TOO_LARGE,
+        400: Answer("The Stripe-Signature is missing, stale or does not match the body, or the "
+                    "body is not a Stripe event"),
     },
     "POST /webhooks/carriers/{carrier}": {
-        400: Answer("The Carrier-Signature is missing, stale or does not match, or the body "
-                    "is not a tracking report"),
-        413: TOO_LARGE,
+        400: Answer("The Carrier-Signature is missing, stale or does not match the body, or "
+                    "the body is not a tracking report or is dated ahead of our clock"),
     },
     "GET /metrics": {404: Answer("Metrics are not exposed here (`ORDERFLOW_EXPOSE_METRICS`)")},
 }  # fmt: skip
+_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": SAFE_TEXT_PATTERN}
+TRACKING_REPORT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event_id", "tracking_number", "stage", "at"],
+    "properties": {
+        "event_id": _TEXT,
+        "tracking_number": _TEXT,
+        "stage": {"type": "string", "enum": [stage.value for stage in TrackingStage]},
+        "at": {"type": "string", "format": "date-time", "description": "With its time zone"},
+    },
+}
+# Routes that read their body raw, since the signature covers its bytes: what it holds.
+# FastAPI validates none of it, so a bad one is answered 400, never 422.
+RAW_BODIES: dict[str, dict[str, Any]] = {
+    "POST /webhooks/payments/stripe": {"$ref": "#/components/schemas/StripeEvent"},
+    "POST /webhooks/carriers/{carrier}": TRACKING_REPORT,
+}
 # Routes that reach neither the database nor Temporal, or answer their outage themselves.
 NO_DEPENDENCIES = frozenset({"GET /metrics", "GET /healthz"})
 
@@ -136,7 +154,8 @@ def statuses_of(key: str, operation: dict[str, Any], access: Access) -> dict[int
     if "requestBody" in operation:
         add(400, UNREADABLE)
         add(413, TOO_LARGE)
-        add(422, INVALID)
+        if key not in RAW_BODIES:
+            add(422, INVALID)
     parameters = operation.get("parameters", [])
     if parameters:
         add(422, INVALID)
@@ -164,6 +183,9 @@ def document(app: FastAPI) -> None:
             schemas.pop(name, None)
         schemas[ERROR] = ERROR_SCHEMA
         schemas[VALIDATION_ERROR] = VALIDATION_ERROR_SCHEMA
+        event = StripeEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(event.pop("$defs", {}))
+        schemas["StripeEvent"] = event
         spec["components"]["securitySchemes"] = {
             SCHEME: {
                 "type": "http",
@@ -189,6 +211,11 @@ def _document_operation(key: str, operation: dict[str, Any], access: Access) -> 
         allowed = ", ".join(sorted(role.value for role in access))
         operation["security"] = [{SCHEME: []}]
         operation["description"] = _with(operation, f"Roles: {allowed}.")
+    if key in RAW_BODIES:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": RAW_BODIES[key]}},
+        }
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if _is_fastapis_422(responses.get("422")):
         del responses["422"]

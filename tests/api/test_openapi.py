@@ -77,3 +77,11 @@ def test_a_route_adds_the_statuses_only_it_answers(spec: dict[str, Any]) -> None
 def test_text_we_refuse_is_documented_as_a_pattern(spec: dict[str, Any]) -> None:
     name = spec["components"]["schemas"]["CustomerIn"]["properties"]["name"]
     assert name["pattern"].startswith("^[^\\x00-\\x1f")
+
+
+def test_webhooks_document_the_body_their_signature_covers(spec: dict[str, Any]) -> None:
+    by_key = dict(operations(spec))
+    stripe = by_key["POST /webhooks/payments/stripe"]["requestBody"]["content"]
+    assert stripe["application/json"]["schema"]["$ref"].endswith("/StripeEvent")
+    carrier = by_key["POST /webhooks/carriers/{carrier}"]["requestBody"]["content"]
+    assert "delivered" in carrier["application/json"]["schema"]["properties"]["stage"]["enum"]
