@@ -34,6 +34,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from integrations.signing import sign
+
 BASE_URL = "http://orderflow"
 CHECKS: list[CheckFunction] = [
     not_a_server_error,
@@ -115,20 +117,31 @@ def client_for(api: httpx.AsyncClient) -> httpx.AsyncClient:
     )
 
 
-def sender(client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop) -> Send:
+# A signature header holding this is signed over the body as sent, with the header's secret.
+SIGNED = "(signed)"
+
+
+def sender(
+    client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop, secrets: dict[str, str]
+) -> Send:
     """Sends a case from schemathesis's thread through the app on ``loop``. requests prepares
-    it as schemathesis would send it over the network: the same bytes."""
+    it as schemathesis would send it over the network: the same bytes. ``secrets``: the secret
+    of each signature header, by name."""
 
     def send(case: Case, headers: dict[str, str]) -> httpx.Response:
         arguments = case.as_transport_kwargs(base_url=BASE_URL, headers=headers)
         prepared = requests.Request(
             **{name: value for name, value in arguments.items() if name in REQUEST_ARGUMENTS}
         ).prepare()
+        body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body or b""
+        for name, value in prepared.headers.items():
+            if value == SIGNED:
+                prepared.headers[name] = sign(body, secrets[name])
         request = client.request(
             prepared.method or "GET",
             prepared.url or BASE_URL,
             headers=[(name, wire(value)) for name, value in prepared.headers.items()],
-            content=prepared.body,
+            content=body,
         )
         return asyncio.run_coroutine_threadsafe(request, loop).result(timeout=120)
 
@@ -213,6 +226,11 @@ def use_known(case: Case, known: dict[str, list[Any]], data: st.DataObject) -> N
 
     for values in (case.path_parameters, case.query, case.body):
         fill(values)
+    # A header is often left out: one with a known value goes in.
+    for header in case.operation.headers:
+        if header.name in known:
+            case.headers = case.headers or {}
+            case.headers[header.name] = data.draw(st.sampled_from(known[header.name]))
 
 
 def has_inputs(operation: APIOperation) -> bool:

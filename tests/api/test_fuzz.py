@@ -18,6 +18,7 @@ from typing import Any
 import schemathesis
 from schemathesis import APIOperation, Case
 
+from api.routes.webhooks import PAYMENT_EVENTS
 from domain.access import Role
 from domain.contract import AlertKind, AlertLevel, AlertRole
 from store.db import transaction
@@ -25,6 +26,7 @@ from store.repositories import AlertRepository
 from tests.api.fuzzing import (
     COVERAGE,
     FUZZING,
+    SIGNED,
     Run,
     Send,
     client_for,
@@ -58,7 +60,11 @@ async def test_every_operation_as_every_caller_answers_as_documented(stack: Stac
     run = Run()
     started = time.monotonic()
     async with client_for(stack.api) as client:
-        send = sender(client, asyncio.get_running_loop())
+        secrets = {
+            "Stripe-Signature": stack.settings.stripe_webhook_secret,
+            "Carrier-Signature": stack.settings.carrier_webhook_secret,
+        }
+        send = sender(client, asyncio.get_running_loop(), secrets)
         for caller in CALLERS:
             headers = caller_headers(stack, caller)
             for operation in operations:
@@ -110,7 +116,8 @@ def caller_headers(stack: Stack, caller: str) -> dict[str, str]:
 
 async def known_values(stack: Stack) -> dict[str, list[Any]]:
     """Values that name something that exists, by the parameter or property they fill: two
-    orders the customer and the API client may see, an alert for each role, the catalog."""
+    orders the customer and the API client may see, an alert for each role, the catalog,
+    valid webhook signatures."""
     customer = {"id": CUSTOMER, "email": "fuzz@example.com", "name": "Fuzz"}
     orders = [
         (await place_order(stack.api, channel=CHANNEL, customer=customer))["id"] for _ in range(2)
@@ -136,4 +143,9 @@ async def known_values(stack: Stack) -> dict[str, list[Any]]:
         "customer_id": [CUSTOMER],
         "package": [1],
         "quantity": [1, 2],
+        # Webhooks: signed as their senders sign them, about payments of our orders.
+        "Stripe-Signature": [SIGNED],
+        "Carrier-Signature": [SIGNED],
+        "type": sorted(PAYMENT_EVENTS),
+        "metadata": [{"order_id": order} for order in orders],
     }
