@@ -106,6 +106,15 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
         409: Answer("The item does not belong in the package, or is one too many"),
     },
     "GET /alerts": {400: Answer("The cursor is not one this API returned")},
+    "GET /audit": {400: Answer("The cursor is not one this API returned")},
+    "POST /exports/{export_id}/approve": {409: Answer("The export is approved already")},
+    "GET /exports/{export_id}/pages/{number}": {409: Answer("The export is not approved yet")},
+    "POST /codec/decode": {
+        400: Answer("Not Temporal payloads, one that can't be opened, or another namespace"),
+    },
+    "POST /codec/encode": {
+        400: Answer("Not Temporal payloads, or another namespace"),
+    },
     "POST /oauth/token": {
         401: Answer("No live client by that ID and secret", header="WWW-Authenticate"),
     },
