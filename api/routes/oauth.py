@@ -10,13 +10,15 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionsDep, SettingsDep
 from api.tokens import client_token
+from domain.safe_text import SafeText
 
 router = APIRouter(prefix="/oauth", tags=["access"])
 
 
 class TokenRequest(BaseModel):
     grant_type: Literal["client_credentials"]
-    client_id: str = Field(min_length=1, max_length=64)
+    # No client ID holds a control character, and PostgreSQL can't even be asked about a NUL.
+    client_id: SafeText = Field(min_length=1, max_length=64)
     client_secret: str = Field(min_length=1, max_length=200)
 
 

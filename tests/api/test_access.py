@@ -251,6 +251,14 @@ async def test_an_api_client_trades_its_credentials_for_a_token_of_its_channel(
     assert (await stack.api.get("/orders", headers=headers)).status_code == 401
 
 
+async def test_a_client_id_no_client_can_have_is_refused_not_looked_up(stack: Stack) -> None:
+    # Found by the fuzz test: on PostgreSQL a NUL in the ID failed the query with a 500.
+    form = {"grant_type": "client_credentials", "client_id": "web\x00", "client_secret": "s"}
+    refused = await call_form(stack, form)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["details"][0]["field"] == "client_id"
+
+
 async def call_form(stack: Stack, form: dict[str, str]) -> httpx.Response:
     async with httpx.AsyncClient(
         transport=stack.api._transport, base_url=str(stack.api.base_url)
