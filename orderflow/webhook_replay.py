@@ -56,6 +56,10 @@ def prepare(row: WebhookLog, settings: Settings, target: str | None) -> Replay:
     return Replay(row=row, source=source, url=url, headers=headers)
 
 
+SIGNED = "valid signature"
+NOT_SIGNED = "does not match the secret"
+
+
 def original_signature(body: bytes, header: str | None, secret: str, *, now: datetime) -> str:
     """Does the recorded ``t=…,v1=…`` header sign ``body`` with ``secret``? Its age is told,
     not held against it."""
@@ -67,15 +71,15 @@ def original_signature(body: bytes, header: str | None, secret: str, *, now: dat
     try:
         at = int(stamps[0])
     except (IndexError, ValueError):
-        return "does not match the secret (no t= timestamp)"
+        return f"{NOT_SIGNED} (no t= timestamp)"
     # Compared as bytes: a hostile header may hold characters compare_digest refuses in str.
     expected = sign(body, secret, at).encode()
     if not any(
         hmac.compare_digest(expected, f"t={at},v1={candidate}".encode("utf-8", "replace"))
         for candidate in candidates
     ):
-        return "does not match the secret"
-    return f"valid signature, {_age(now.timestamp() - at)}"
+        return NOT_SIGNED
+    return f"{SIGNED}, {_age(now.timestamp() - at)}"
 
 
 def _age(seconds: float) -> str:

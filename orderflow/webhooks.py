@@ -13,6 +13,7 @@ from api.webhook_sources import SourceKind
 from config.settings import get_settings
 from orderflow.access import database
 from orderflow.webhook_replay import (
+    SIGNED,
     build_request,
     client,
     original_signature,
@@ -73,6 +74,12 @@ def replay(
     ] = None,
     source: SourceOption = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would be sent; send nothing.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Send even a body whose recorded signature does not match today's secret."
+        ),
+    ] = False,
 ) -> None:
     """Send a recorded webhook again, signed afresh with today's secret, and show the whole
     exchange. Exit 0 on a 2xx answer, 1 otherwise, 2 when no such event was recorded."""
@@ -98,6 +105,13 @@ def replay(
         show_request(console, request)
         if not ready.complete:
             console.print("not sent: only part of the body was recorded")
+            raise typer.Exit(1)
+        if not verdict.startswith(SIGNED) and not force:
+            # Re-signing would vouch for a body the provider never signed: forged, or altered.
+            console.print(
+                "not sent: the recorded signature does not vouch for this body "
+                "(--force sends it anyway)"
+            )
             raise typer.Exit(1)
         if dry_run:
             console.print("dry run: nothing sent")

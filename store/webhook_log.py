@@ -82,12 +82,17 @@ class WebhookLogRepository:
         return list(self.session.scalars(query.limit(limit)))
 
     def for_replay(self, event_id: str, *, source: str | None = None) -> WebhookLog | None:
-        """The newest copy of the event as its provider sent it; a replay of it only when no
-        original is left (replays carry our signature, not the provider's)."""
+        """The newest copy of the event as its provider sent it, one whose signature checked
+        out first: anyone may post a body naming a real event ID, and a forged copy must never
+        be the one re-signed. A replay of it only when no original is left (replays carry our
+        signature, not the provider's)."""
         query = select(WebhookLog).where(WebhookLog.event_id == event_id)
         if source:
             query = query.where(_of_source(source))
         query = query.order_by(
-            WebhookLog.replay_of.is_not(None), WebhookLog.received_at.desc(), WebhookLog.id.desc()
+            WebhookLog.signature_ok.is_(False),
+            WebhookLog.replay_of.is_not(None),
+            WebhookLog.received_at.desc(),
+            WebhookLog.id.desc(),
         )
         return self.session.scalars(query.limit(1)).first()

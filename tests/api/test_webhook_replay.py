@@ -211,10 +211,32 @@ async def test_the_log_tells_an_old_signature_from_a_body_that_no_longer_matches
         tampered = row.body.replace(b"pi_none", b"pi_else")
         session.execute(update(WebhookLog).where(WebhookLog.id == row.id).values(body=tampered))
     altered = await webhooks("replay", "evt_late", "--dry-run")
-    assert altered.exit_code == 0, altered.output
+    assert altered.exit_code == 1, altered.output
     assert "original signature against today's secret: does not match the secret" in altered.output
-    assert '"id": "pi_else"' in altered.output  # what would be sent, signed afresh
+    assert "not sent: the recorded signature does not vouch for this body" in altered.output
+    forced = await webhooks("replay", "evt_late", "--dry-run", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert '"id": "pi_else"' in forced.output  # what would be sent, signed afresh
 
-    nobody = await webhooks("replay", "evt_late", "--target", f"http://127.0.0.1:{free_port()}/")
+    nobody = await webhooks(
+        "replay", "evt_late", "--force", "--target", f"http://127.0.0.1:{free_port()}/"
+    )
     assert nobody.exit_code == 1, nobody.output
     assert "no answer from" in nobody.output
+
+
+async def test_a_forged_copy_of_a_real_event_is_never_the_one_re_signed(
+    stack: Stack, sessions: SessionFactory, cli_settings: None
+) -> None:
+    genuine = payment_event(f"web-{new_external_id()}", "pi_genuine", "evt_shared")
+    assert (await post_stripe(stack, genuine)).status_code == 200
+    forged = payment_event(f"web-{new_external_id()}", "pi_forged", "evt_shared")
+    refused = await stack.api.post(
+        "/webhooks/payments/stripe", content=forged, headers={"Stripe-Signature": "t=1,v1=00"}
+    )
+    assert refused.status_code == 400
+    assert len(log_rows(sessions)) == 2  # the forgery is recorded, and newer
+
+    chosen = await webhooks("replay", "evt_shared", "--dry-run")
+    assert chosen.exit_code == 0, chosen.output
+    assert "pi_genuine" in chosen.output and "pi_forged" not in chosen.output
