@@ -61,7 +61,8 @@ ACCESS: dict[str, Access] = {
     "GET /orders": ORDER_READERS,
     # With the customer's contact details and address (masked by role: api/privacy.py).
     "GET /orders/{order_id}": personal_data(ORDER_READERS),
-    "POST /orders/{order_id}/cancel": roles(CUSTOMER, SUPPORT),
+    # Cancelling a paid order refunds it: support up to its limit, finance above it.
+    "POST /orders/{order_id}/cancel": roles(CUSTOMER, SUPPORT, FINANCE),
     "POST /orders/{order_id}/confirm-receipt": roles(CUSTOMER, SUPPORT),
     # A person playing the carrier: for demos and repairs, never for storefronts.
     "POST /orders/{order_id}/carrier-events": roles(),

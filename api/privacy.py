@@ -1,8 +1,9 @@
 """Personal data in responses, as each role may see it.
 
-The customer and their storefront see everything they gave; support sees enough to help
-(the phone and email masked); finance sees no address at all. Payment secrets go only to
-whoever completes the payment (and admins).
+The customer sees everything; their storefront sees the order's own address but not the
+customer's contact details, which are the customer's and may have been given to another
+channel; support sees enough to help (the phone and email masked); finance sees no address
+at all. Payment secrets go only to whoever completes the payment (and admins).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from domain.access import Principal, Role
 from store.models import Customer
 
 SEES_EVERYTHING = frozenset({Role.CUSTOMER, Role.API_CLIENT, Role.ADMIN})
+# Anyone may name any customer ID in an order: a storefront is shown only the ID, never the
+# details the customer keeps (``PUT /customers/me``) or gave on another channel.
+SEES_CONTACT = frozenset({Role.CUSTOMER, Role.ADMIN})
 PAYS = frozenset({Role.CUSTOMER, Role.API_CLIENT, Role.ADMIN})
 
 
@@ -30,8 +34,10 @@ def mask_phone(phone: str) -> str:
 def customer_for(caller: Principal, customer: Customer | None) -> CustomerPublic | None:
     if customer is None:
         return None
-    if caller.role in SEES_EVERYTHING:
+    if caller.role in SEES_CONTACT:
         return CustomerPublic(id=customer.id, email=customer.email, name=customer.name)
+    if caller.role is Role.API_CLIENT:
+        return CustomerPublic(id=customer.id)
     return CustomerPublic(id=customer.id, email=mask_email(customer.email), name=customer.name)
 
 

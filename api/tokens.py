@@ -23,6 +23,7 @@ from store.models import AccessToken, ApiClient, utcnow
 
 ISSUER = "orderflow"
 ALGORITHM = "HS256"
+CLOCK_SKEW_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ def read(token: str, settings: Settings) -> Principal:
             key,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
+            # A token minted on a machine whose clock runs a little ahead is still good.
+            leeway=CLOCK_SKEW_SECONDS,
             options={"require": ["exp", "iat", "sub", "jti", "role"]},
         )
         role = Role(claims["role"])

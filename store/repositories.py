@@ -716,12 +716,20 @@ class AlertRepository:
         return _rows_changed(resolved)
 
     def page(
-        self, *, kind: AlertKind | None, include_resolved: bool, limit: int, before_id: int | None
+        self,
+        *,
+        kind: AlertKind | None,
+        include_resolved: bool,
+        limit: int,
+        before_id: int | None,
+        role: AlertRole | None = None,
     ) -> list[Alert]:
-        """Newest first; ``before_id`` continues a listing."""
+        """Newest first; ``before_id`` continues a listing; ``role``: only those addressed to it."""
         query = select(Alert).order_by(Alert.id.desc()).limit(limit)
         if kind:
             query = query.where(Alert.kind == kind)
+        if role:
+            query = query.where(Alert.role == role)
         if not include_resolved:
             query = query.where(Alert.resolved_at.is_(None))
         if before_id is not None:

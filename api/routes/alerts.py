@@ -13,7 +13,7 @@ from api.auth import PrincipalDep
 from api.deps import SessionsDep
 from api.schemas import AlertPage, AlertPublic
 from domain.access import Role
-from domain.contract import AlertKind
+from domain.contract import AlertKind, AlertRole
 from domain.errors import AlertNotFound, Forbidden, InvalidRequest
 from store.db import transaction
 from store.repositories import AlertRepository
@@ -33,15 +33,21 @@ async def list_alerts(
     include_resolved: bool = False,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    caller: PrincipalDep,
 ) -> AlertPage:
-    """Open alerts, newest first (`include_resolved=true` for the history too).
-    Pass `next_cursor` back as `cursor` for the next page."""
+    """Open alerts addressed to the caller's role (all of them for admin), newest first
+    (`include_resolved=true` for the history too). Pass `next_cursor` back as `cursor`."""
     before_id = _decode(cursor) if cursor else None
+    role = None if caller.role is Role.ADMIN else AlertRole(caller.role.value)
 
     def page() -> AlertPage:
         with transaction(sessions) as session:
             rows = AlertRepository(session).page(
-                kind=kind, include_resolved=include_resolved, limit=limit, before_id=before_id
+                kind=kind,
+                include_resolved=include_resolved,
+                limit=limit,
+                before_id=before_id,
+                role=role,
             )
             items = [AlertPublic.model_validate(row, from_attributes=True) for row in rows]
         next_cursor = str(items[-1].id) if len(items) == limit else None

@@ -26,10 +26,11 @@ from api.schemas import (
 )
 from api.views import order_public, package_view, payment_view, with_client_secret
 from config.settings import Settings
-from domain.access import Principal
+from domain.access import Principal, Role
 from domain.errors import Forbidden, InvalidRequest, OrderNotFound
 from domain.ids import ORDER_ID_PATTERN
 from domain.messages import CancelRequest, CarrierEvent, ConfirmReceipt, OrderPolicy
+from domain.money import format_amount
 from domain.order import OrderStatus, is_final
 from domain.rules import FulfilmentRules
 from domain.safe_text import SafeText
@@ -188,10 +189,15 @@ async def cancel_order(
     *,
     sessions: SessionsDep,
     workflows: WorkflowsDep,
+    settings: SettingsDep,
     caller: PrincipalDep,
 ) -> OrderPublic:
-    """Cancel an order that has not shipped; a paid order is refunded and its stock released."""
+    """Cancel an order that has not shipped; a paid order is refunded and its stock released.
+
+    Support refunds up to `ORDERFLOW_SUPPORT_REFUND_LIMIT` alone: cancelling a paid order
+    worth more is finance's (403 for support)."""
     order = await run_in_threadpool(_load, sessions, order_id, caller)
+    _check_refund_limit(caller, order, settings.support_refund_limit)
     live = await workflows.cancel(order_id, CancelRequest(reason=body.reason, by=caller.actor))
     return order_public(order, live=live)
 
@@ -223,6 +229,16 @@ async def carrier_event(
     if not await workflows.carrier_event(order_id, event):
         return Accepted(accepted=False, detail="order is closed; event ignored")
     return Accepted()
+
+
+def _check_refund_limit(caller: Principal, order: Order, limit: int) -> None:
+    """Money moves back when a paid order is cancelled: above the limit, finance decides."""
+    paid = OrderStatus(order.status) is not OrderStatus.PENDING_PAYMENT
+    if caller.role is Role.SUPPORT and paid and order.total > limit:
+        raise Forbidden(
+            f"cancelling {order.id} refunds {format_amount(order.total, order.currency)}, above "
+            f"support's limit of {format_amount(limit, order.currency)}: finance cancels it"
+        )
 
 
 def _only_own(own: str | None, asked: str | None, name: str) -> str | None:
