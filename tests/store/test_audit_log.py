@@ -138,3 +138,50 @@ def test_an_export_page_never_changes_once_written(
 
 def _sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def test_the_log_cannot_be_truncated_or_a_row_replaced(
+    sessions: SessionFactory, engine: Engine
+) -> None:
+    actor = f"support:{uuid.uuid4().hex[:8]}"
+    add(sessions, actor, timedelta(days=1))
+    if _sqlite(engine):
+        with engine.begin() as connection:
+            row_id = connection.execute(
+                text("SELECT id FROM audit_log WHERE actor = :actor"), {"actor": actor}
+            ).scalar_one()
+        forged = (
+            "INSERT OR REPLACE INTO audit_log (id, at, actor, role, action, path, client_ip, "
+            "outcome, request_id) VALUES (:id, '2026-01-01 00:00:00', 'nobody', 'admin', "
+            "'GET /audit', '/audit', '127.0.0.1', 200, 'x')"
+        )
+        with pytest.raises(DBAPIError, match="never replaced"), engine.begin() as connection:
+            connection.execute(text(forged), {"id": row_id})
+    else:
+        with pytest.raises(DBAPIError, match="never truncated"), engine.begin() as connection:
+            connection.execute(text("TRUNCATE audit_log"))
+    assert ages_of(sessions, actor) == [1]
+
+
+def test_a_ready_export_keeps_its_checksum(sessions: SessionFactory, engine: Engine) -> None:
+    now = utcnow()
+    with transaction(sessions) as session:
+        session.add(
+            Export(
+                id="exp_sealed",
+                requested_by="finance:alice",
+                requested_at=now,
+                created_from=now - timedelta(days=1),
+                created_until=now,
+                status="ready",
+                sha256="a" * 64,
+            )
+        )
+    with pytest.raises(DBAPIError, match="never changes"), engine.begin() as connection:
+        connection.execute(
+            text("UPDATE exports SET sha256 = :s WHERE id = 'exp_sealed'"), {"s": "b" * 64}
+        )
+    with engine.begin() as connection:  # the nightly link is still mailed later
+        connection.execute(
+            text("UPDATE exports SET mailed_at = :at WHERE id = 'exp_sealed'"), {"at": now}
+        )
