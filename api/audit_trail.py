@@ -26,7 +26,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.access import READS, Access, Public, audited
 from api.errors import error_body
+from api.rate_limit import RateLimiter
 from domain.access import Principal
+from domain.errors import TooManyRequests
 from store.audit_log import AuditLogRepository
 from store.db import SessionFactory, transaction
 from store.models import AuditEntry, utcnow
@@ -58,9 +60,18 @@ class Answer:
     withheld: bool = False  # replaced by a 503: the read could not be recorded
 
 
+# Refusals of callers without a token, recorded per client address: a steady trickle and a
+# burst. Beyond that they are counted, not written: anyone can send them, and the rows stay
+# 180 days.
+ANONYMOUS_REFUSALS_PER_SECOND = 1.0
+ANONYMOUS_REFUSALS_BURST = 60
+
+
 class AuditTrail:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._anonymous = RateLimiter(ANONYMOUS_REFUSALS_PER_SECOND, ANONYMOUS_REFUSALS_BURST)
+        self._unrecorded = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,8 +109,27 @@ class AuditTrail:
 
     async def _record_at_end(self, scope: Scope, request_id: str, answer: Answer) -> None:
         call = None if answer.recorded or answer.status is None else _call(scope, request_id)
-        if call is not None:
-            await _record(scope, call, answer)
+        if call is None:
+            return
+        if answer.status == 401 and not _flood_checked(scope, call, self._anonymous):
+            self._unrecorded += 1
+            if self._unrecorded % 1000 == 1:
+                log.warning("audit log: %d refusals without a token left out", self._unrecorded)
+            return
+        await _record(scope, call, answer)
+
+
+def _flood_checked(scope: Scope, call: Call, limiter: RateLimiter) -> bool:
+    """True if this refusal of a caller without a token is within its address's share."""
+    state: dict[str, object] = scope.get("state", {})
+    if isinstance(call.access, Public) or state.get("token_principal"):
+        return True
+    client = scope.get("client")
+    try:
+        limiter.take(str(client[0]) if client else "unknown")
+    except TooManyRequests:
+        return False
+    return True
 
 
 def _call(scope: Scope, request_id: str) -> Call | None:

@@ -271,3 +271,25 @@ def test_only_changes_and_reads_of_personal_data_are_audited() -> None:
     # A browser's CORS preflight changes nothing and reads nothing.
     assert not audited(Public("a preflight"), "OPTIONS") and not audited(roles(), "HEAD")
     assert audited(personal_data(roles()), "HEAD")
+
+
+async def test_a_flood_of_refusals_without_a_token_leaves_only_so_many_rows(
+    stack: Stack,
+) -> None:
+    from api.audit_trail import ANONYMOUS_REFUSALS_BURST
+
+    path = f"/orders/web-FLOOD-{uuid.uuid4().hex[:8]}/cancel"
+    async with httpx.AsyncClient(
+        transport=stack.api._transport, base_url=str(stack.api.base_url)
+    ) as bare:
+        for _ in range(ANONYMOUS_REFUSALS_BURST + 40):
+            assert (await bare.post(path, json={"reason": "x"})).status_code == 401
+    recorded = [r for r in await audit_rows(stack, actor="anonymous") if r["path"] == path]
+    # The burst, and perhaps a row or two the trickle allowed meanwhile.
+    assert ANONYMOUS_REFUSALS_BURST <= len(recorded) <= ANONYMOUS_REFUSALS_BURST + 5
+    # A caller whose token names them is always recorded.
+    named = await stack.api.post(path, json={"reason": "x"}, headers=stack.as_role(Role.WAREHOUSE))
+    assert named.status_code == 403
+    assert [r["outcome"] for r in await audit_rows(stack, actor="warehouse:test-warehouse")][
+        :1
+    ] == [403]

@@ -16,6 +16,7 @@ from tests.api.webhook_log_support import (
     CARRIER_ROUTE,
     STRIPE_ROUTE,
     log_rows,
+    logged,
     post_carrier,
     post_stripe,
 )
@@ -129,3 +130,18 @@ async def test_other_routes_are_not_recorded(stack: Stack, sessions: SessionFact
     assert (await stack.api.get("/healthz")).status_code == 200
     assert (await stack.api.post(f"{CARRIER_ROUTE}/extra", content=b"{}")).status_code == 404
     assert log_rows(sessions) == []
+
+
+async def test_a_body_no_signature_vouches_for_is_kept_only_in_part(
+    stack: Stack, sessions: SessionFactory
+) -> None:
+    noise = json.dumps({"id": "evt_noise", "padding": "x" * 20_000}).encode()
+    refused = await stack.api.post(
+        "/webhooks/payments/stripe", content=noise, headers={"Stripe-Signature": "t=1,v1=00"}
+    )
+    assert refused.status_code == 400
+    late = json.dumps({"id": "evt_late_big", "padding": "y" * 20_000}).encode()
+    assert (await post_stripe(stack, late, at=int(time.time()) - 3600)).status_code == 400
+    forged, genuine = await logged(sessions, 2)
+    assert (len(forged.body), forged.body_size) == (1024, len(noise))
+    assert genuine.body == late  # signed, only too old: kept whole, to be replayed
