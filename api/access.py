@@ -31,6 +31,12 @@ class PersonalData(frozenset[Role]):
     each call that changes something is."""
 
 
+class OrLocalUi(frozenset[Role]):
+    """These roles, and also the Temporal UI of a development stack, which has no way to send
+    a token: only where ``ORDERFLOW_CODEC_TRUSTS_LOCAL_UI`` is on (never in production), from
+    this machine, with the UI's own ``Origin``."""
+
+
 Access = frozenset[Role] | Public
 
 API_CLIENT, CUSTOMER, SUPPORT, WAREHOUSE, FINANCE, ADMIN = (
@@ -75,8 +81,8 @@ ACCESS: dict[str, Access] = {
     "GET /alerts": roles(SUPPORT, WAREHOUSE, FINANCE),
     "POST /alerts/{alert_id}/resolve": roles(SUPPORT, WAREHOUSE, FINANCE),
     # Operators reading workflow payloads in the Temporal UI (docs/operations.md).
-    "POST /codec/encode": roles(SUPPORT),
-    "POST /codec/decode": roles(SUPPORT),
+    "POST /codec/encode": OrLocalUi(roles(SUPPORT)),
+    "POST /codec/decode": OrLocalUi(roles(SUPPORT)),
     "OPTIONS /codec/encode": Public("a browser's CORS preflight, which carries no token"),
     "OPTIONS /codec/decode": Public("a browser's CORS preflight, which carries no token"),
     # Exports: finance asks, a second person holding admin approves, then pages are served.

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     intake_rate_per_second: float = Field(50, gt=0)
     intake_burst: int = Field(100, gt=0)
     unpaid_units_per_customer: int = Field(50, gt=0)
+    # The development stack's Temporal UI can't send a token: let it (from this machine, with
+    # its own Origin) read payloads through the codec server. `orderflow dev` turns it on;
+    # production refuses it.
+    codec_trusts_local_ui: bool = False
     # /docs, /redoc, /openapi.json and /metrics: unset, on everywhere but in production.
     expose_docs: bool | None = None
     expose_metrics: bool | None = None
@@ -164,6 +168,8 @@ class Settings(BaseSettings):
                     raise ValueError(f"ORDERFLOW_{name.upper()} must be set in production")
             if any("orderflow" in key for key in self.auth_signing_keys.values()):
                 raise ValueError("ORDERFLOW_AUTH_SIGNING_KEYS must be set in production")
+            if self.codec_trusts_local_ui:
+                raise ValueError("ORDERFLOW_CODEC_TRUSTS_LOCAL_UI is for development only")
             if DEV_ENCRYPTION_KEY in self.encryption_keys.values():
                 raise ValueError(
                     "ORDERFLOW_ENCRYPTION_KEYS must be set in production, without the "

@@ -44,6 +44,8 @@ def dev(
         settings = settings.model_copy(update={"confirmation_window_seconds": confirmation_window})
     if carrier_clock is not None:
         settings = settings.model_copy(update={"carrier_advance_seconds": carrier_clock})
+    # The dev UI reads payloads through the codec server without a token (docs/operations.md).
+    settings = settings.model_copy(update={"codec_trusts_local_ui": not settings.in_production})
     raise typer.Exit(run_dev(settings))
 
 

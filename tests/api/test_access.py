@@ -453,3 +453,10 @@ async def test_a_token_from_a_clock_a_little_ahead_is_good(stack: Stack) -> None
     ahead = forged(stack.settings, iat=int(time.time()) + 10)
     response = await call(stack, "GET /products", {"Authorization": f"Bearer {ahead}"})
     assert response.status_code == 200, response.text
+
+
+def test_production_refuses_to_trust_a_local_ui() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="development only"):
+        Settings(environment="production", codec_trusts_local_ui=True, **_production_secrets())

@@ -117,3 +117,30 @@ async def test_other_origins_namespaces_and_broken_payloads_are_refused(stack: S
     )
     assert tampered.status_code == 400
     assert tampered.json()["error"]["code"] == "invalid_request"
+
+
+async def test_the_dev_stacks_ui_reads_payloads_without_a_token_and_nobody_else_does(
+    stack: Stack,
+) -> None:
+    import httpx
+
+    from api.main import create_app
+
+    sealed = await codec(stack, "encode", [json_payload({"reason": "moved"})])
+    body = {"payloads": sealed}
+
+    async def decode(settings: Settings, origin: str) -> int:
+        app = create_app(settings, client=stack.client, sessions=stack.sessions)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)  # a caller on this machine
+            async with httpx.AsyncClient(transport=transport, base_url="http://o") as bare:
+                response = await bare.post(
+                    "/codec/decode", json=body, headers={"X-Namespace": "default", "Origin": origin}
+                )
+                return response.status_code
+
+    trusting = stack.settings.model_copy(update={"codec_trusts_local_ui": True})
+    ui = trusting.temporal_ui_url
+    assert await decode(trusting, ui) == 200
+    assert await decode(trusting, "http://evil.example") == 401
+    assert await decode(stack.settings, ui) == 401  # off unless `orderflow dev` turns it on
