@@ -179,9 +179,10 @@ def _check_unpaid_units(orders: OrderRepository, customer_id: str, wanted: int, 
     ``cap`` units of it. Concurrent orders of one customer take turns on the customer's row."""
     held = orders.unpaid_units(customer_id, lock=True)
     if held + wanted > cap:
+        # How many they hold stays unsaid: the orders may be another channel's.
         raise UnpaidLimit(
-            f"customer {customer_id} already holds {held} units in unpaid orders; "
-            f"at most {cap} may wait for payment at once"
+            f"customer {customer_id} holds too many units in unpaid orders; at most {cap} "
+            "may wait for payment at once"
         )
 
 

@@ -105,8 +105,9 @@ def whole_checksum(pages: Iterable[bytes]) -> str:
 
 def person_of(actor: str) -> str:
     """The person behind an actor (``role:subject``): the same subject holding another role is
-    still the same person, so it can't approve what it requested under the first."""
-    return actor.partition(":")[2]
+    still the same person, so it can't approve what it requested under the first. Compared
+    without case or surrounding space: "Bob" is bob."""
+    return actor.partition(":")[2].strip().casefold()
 
 
 # --- the nightly export ------------------------------------------------------------------------

@@ -123,7 +123,7 @@ async def approve_export(
             export = exports.get(export_id)
             if export is None:
                 raise ExportNotFound(f"no export {export_id}")
-            if person_of(export.requested_by) == caller.subject:
+            if person_of(export.requested_by) == person_of(caller.actor):
                 raise SecondPersonRequired(
                     f"export {export_id} was requested by {export.requested_by}: "
                     "a different person must approve it"

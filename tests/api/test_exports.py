@@ -91,6 +91,8 @@ async def test_an_export_is_approved_by_a_second_person_and_served_as_frozen_pag
     assert own.status_code == 403
     assert own.json()["error"]["code"] == "second_person_required"
     assert "finance:alice" in own.json()["error"]["message"]
+    shouting = await stack.api.post(approve_path, headers=stack.as_role(Role.ADMIN, " ALICE"))
+    assert shouting.status_code == 403  # the same person, whatever the case
     released = await approve(stack, export["id"])
     assert released["status"] == "ready" and released["approved_by"] == "admin:admin-bob"
     assert released["rows"] == 3 and [p["rows"] for p in released["pages"]] == [2, 1]
