@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from sqlalchemy.orm import Session
 from temporalio import activity
 
-from domain.contract import AlertKind, AlertRole
 from domain.errors import StockMoved
 from domain.messages import (
     OrderPackages,
@@ -18,10 +14,10 @@ from domain.messages import (
     StockSnapshot,
 )
 from domain.splitting import GeoPoint
-from domain.stock import low_stock, low_stock_key
 from store.db import SessionFactory, transaction
 from store.models import Order
-from store.repositories import AlertRepository, StockRepository
+from store.repositories import StockRepository
+from store.stock_alerts import review_low_stock
 
 
 class InventoryActivities:
@@ -100,33 +96,6 @@ class InventoryActivities:
                 for place in stock.restock_package(request.order_id, package)
             ]
             review_low_stock(session, places, self.low_stock_threshold)
-
-
-def review_low_stock(session: Session, places: Sequence[tuple[str, str]], threshold: int) -> int:
-    """Raise a low-stock alert for each place the rule finds low, resolve the others;
-    returns how many alerts this call opened. ``threshold``: where a level sets none."""
-    alerts = AlertRepository(session)
-    opened = 0
-    for level in StockRepository(session).levels(places):
-        alert = low_stock(
-            level.sku,
-            level.warehouse,
-            available=level.on_hand - level.reserved,
-            threshold=level.low_stock_threshold,
-            default_threshold=threshold,
-        )
-        if alert is None:
-            alerts.resolve(low_stock_key(level.sku, level.warehouse))
-            continue
-        opened += alerts.raise_once(
-            kind=AlertKind.LOW_STOCK,
-            key=alert.key,
-            level=alert.level,
-            subject=alert.subject,
-            message=alert.message,
-            role=AlertRole.WAREHOUSE,
-        )
-    return opened
 
 
 def _rounded_destination(address: dict[str, object]) -> GeoPoint | None:

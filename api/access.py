@@ -76,6 +76,7 @@ ACCESS: dict[str, Access] = {
     "GET /products": EVERYONE_SIGNED_IN,
     # The warehouse floor and the shipment board.
     "POST /warehouse/scans": roles(WAREHOUSE),
+    "POST /warehouse/receipts": roles(WAREHOUSE),
     "GET /shipments/stuck": roles(WAREHOUSE, SUPPORT),
     "GET /shipments/stage-limits": roles(WAREHOUSE, SUPPORT),
     "GET /alerts": roles(SUPPORT, WAREHOUSE, FINANCE),

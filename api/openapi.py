@@ -105,6 +105,10 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
         404: Answer("No such package of that order is being shipped"),
         409: Answer("The item does not belong in the package, or is one too many"),
     },
+    "POST /warehouse/receipts": {
+        409: Answer("The delivery note was booked before with other goods"),
+        422: Answer("An unknown SKU or warehouse"),
+    },
     "GET /alerts": {400: Answer("The cursor is not one this API returned")},
     "GET /audit": {400: Answer("The cursor is not one this API returned")},
     "POST /exports/{export_id}/approve": {409: Answer("The export is approved already")},

@@ -222,3 +222,22 @@ class StageLimitPublic(BaseModel):
     yellow_seconds: float = Field(description="What a shipment starting now uses")
     red_seconds: float
     source: str = Field(description="rules, or history once it has enough samples")
+
+
+class ReceiptIn(Strict):
+    reference: SafeText = Field(
+        min_length=1, max_length=64, description="The delivery note: one booking per note"
+    )
+    sku: SafeText = Field(min_length=1, max_length=64)
+    warehouse: SafeText = Field(min_length=1, max_length=32)
+    quantity: int = Field(gt=0, le=1_000_000)
+
+
+class ReceiptPublic(BaseModel):
+    reference: str
+    sku: str
+    warehouse: str
+    quantity: int
+    on_hand: int = Field(description="At the warehouse after this receipt")
+    available: int = Field(description="On hand less what orders hold")
+    replayed: bool = Field(description="The note was booked before; nothing changed now")

@@ -25,6 +25,10 @@ class UnknownSku(InvalidOrder):
     code = "unknown_sku"
 
 
+class UnknownWarehouse(InvalidOrder):
+    code = "unknown_warehouse"
+
+
 class OutOfStock(OrderflowError):
     code = "out_of_stock"
 

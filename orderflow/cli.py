@@ -12,6 +12,7 @@ import typer
 
 from config.settings import get_settings
 from orderflow.access import clients, tokens
+from orderflow.stock import stock
 from orderflow.webhooks import webhooks
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(tokens, name="token")
 app.add_typer(clients, name="clients")
+app.add_typer(stock, name="stock")
 app.add_typer(webhooks, name="webhooks")
 
 

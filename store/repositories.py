@@ -101,6 +101,9 @@ class CatalogRepository:
     def upsert_product(self, product: Product) -> None:
         self.session.merge(product)
 
+    def warehouse(self, code: str) -> Warehouse | None:
+        return self.session.get(Warehouse, code)
+
     def upsert_warehouse(self, warehouse: Warehouse) -> None:
         self.session.merge(warehouse)
 
@@ -235,8 +238,9 @@ class StockRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def receive(self, reference: str, sku: str, warehouse: str, quantity: int) -> None:
-        """Goods arrive: on hand grows, recorded in the ledger under ``reference``."""
+    def receive(self, reference: str, sku: str, warehouse: str, quantity: int) -> bool:
+        """Goods arrive: on hand grows, recorded in the ledger under ``reference``. False:
+        this reference was received already and nothing changed."""
         if not insert_once(
             self.session,
             StockMovement,
@@ -248,12 +252,13 @@ class StockRepository:
                 "quantity": quantity,
             },
         ):
-            return
+            return False
         level = self.session.get(StockLevel, (sku, warehouse))
         if level is None:
             self.session.add(StockLevel(sku=sku, warehouse=warehouse, on_hand=quantity, reserved=0))
         else:
             level.on_hand += quantity
+        return True
 
     def movements(self, reference: str, kind: MovementKind) -> list[StockMovement]:
         query = select(StockMovement).where(

@@ -1,11 +1,16 @@
-"""The warehouse floor: scans at the packing bench, checked against the package."""
+"""The warehouse floor: scans at the packing bench, checked against the package, and goods
+received."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import WorkflowsDep
+from api.deps import RulesDep, SessionsDep, WorkflowsDep
+from api.schemas import ReceiptIn, ReceiptPublic
 from domain.shipping import ScanProgress, WarehouseScan
+from store.db import transaction
+from store.receipts import receive_goods
 
 router = APIRouter(prefix="/warehouse", tags=["warehouse"])
 
@@ -19,3 +24,35 @@ async def scan(body: WarehouseScan, *, workflows: WorkflowsDep) -> ScanProgress:
     scan stamps the pick's start, the last one the packing (`GET /orders/{id}`, package
     `stages`)."""
     return await workflows.scan(body)
+
+
+@router.post("/receipts", response_model=ReceiptPublic, status_code=status.HTTP_201_CREATED)
+async def receive(
+    body: ReceiptIn, response: Response, *, sessions: SessionsDep, rules: RulesDep
+) -> ReceiptPublic:
+    """Goods arrived: `quantity` of `sku` into `warehouse`, booked once per delivery note
+    (`reference`). Sending the same note again answers `200` and changes nothing; the same
+    note with other goods is `409`. An unknown SKU or warehouse is `422`. A low-stock alert the
+    goods end is closed; an order waiting for stock finds it at its next look."""
+
+    def book() -> ReceiptPublic:
+        with transaction(sessions) as session:
+            received = receive_goods(
+                session,
+                reference=body.reference,
+                sku=body.sku,
+                warehouse=body.warehouse,
+                quantity=body.quantity,
+                low_stock_threshold=rules.low_stock_threshold,
+            )
+        return ReceiptPublic(
+            **body.model_dump(),
+            on_hand=received.on_hand,
+            available=received.available,
+            replayed=received.replayed,
+        )
+
+    booked = await run_in_threadpool(book)
+    if booked.replayed:
+        response.status_code = status.HTTP_200_OK
+    return booked

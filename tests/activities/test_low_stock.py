@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from activities.inventory import review_low_stock
 from store.db import SessionFactory, transaction
 from store.models import Alert, StockLevel
 from store.repositories import StockRepository
+from store.stock_alerts import review_low_stock
 from tests.store.packages import package, reserve
 
 
