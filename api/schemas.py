@@ -241,3 +241,4 @@ class ReceiptPublic(BaseModel):
     on_hand: int = Field(description="At the warehouse after this receipt")
     available: int = Field(description="On hand less what orders hold")
     replayed: bool = Field(description="The note was booked before; nothing changed now")
+    orders_told: int = Field(0, description="Backordered orders told to look again now")

@@ -52,6 +52,7 @@ from domain.messages import (
     OrderWorkflowInput,
     PaymentNotification,
     PaymentView,
+    StockArrived,
 )
 from domain.order import OrderStatus
 from domain.shipping import ParcelEvent, ScanProgress, WarehouseScan
@@ -123,6 +124,9 @@ class OrderWorkflows:
 
     async def carrier_event(self, order_id: str, event: CarrierEvent) -> bool:
         return await self._signal(order_workflow_id(order_id), OrderSignal.CARRIER_EVENT, event)
+
+    async def stock_arrived(self, order_id: str, arrival: StockArrived) -> bool:
+        return await self._signal(order_workflow_id(order_id), OrderSignal.STOCK_ARRIVED, arrival)
 
     async def shipment_event(self, shipment_id: str, event: ParcelEvent) -> bool:
         return await self._signal(shipment_id, ShipmentSignal.CARRIER_EVENT, event)

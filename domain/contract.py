@@ -47,6 +47,7 @@ class OrderSignal(StrEnum):
     CARRIER_EVENT = "carrier_event"  # a person playing the carrier, for every parcel
     SHIPMENT_PROGRESS = "shipment_progress"  # from the order's own shipments
     SLA_LEVEL = "sla_level"  # from the order's own shipments
+    STOCK_ARRIVED = "stock_arrived"  # a warehouse receipt: a backordered order looks again now
 
 
 class OrderUpdate(StrEnum):

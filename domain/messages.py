@@ -74,6 +74,13 @@ class CarrierEvent(BaseModel):
     carrier: str = "manual"
 
 
+class StockArrived(BaseModel):
+    """Goods were received: an order waiting on backorder looks for its stock at once."""
+
+    sku: str
+    warehouse: str
+
+
 class ConfirmReceipt(BaseModel):
     by: str = "customer"  # the actor, from the caller's token (``Principal.actor``)
 

@@ -149,6 +149,18 @@ class OrderRepository:
         statement = _insert(self.session)(Customer).values(id=customer_id, email=email, name=name)
         self.session.execute(statement.on_conflict_do_nothing(index_elements=[Customer.id]))
 
+    def paid_waiting_for(self, sku: str, limit: int) -> list[str]:
+        """Paid orders not yet allocated that want ``sku``, oldest first: those a backorder
+        holds (and the few on their way to allocation, which a nudge does not disturb)."""
+        query = (
+            select(Order.id)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(OrderLine.sku == sku, Order.status == OrderStatus.PAID.value)
+            .order_by(Order.created_at, Order.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
     def unpaid_units(self, customer_id: str, *, lock: bool = False) -> int:
         """Units in the customer's orders still waiting for payment. ``lock``: hold the
         customer's row until the transaction ends, so their concurrent orders count in turn."""

@@ -8,9 +8,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import RulesDep, SessionsDep, WorkflowsDep
 from api.schemas import ReceiptIn, ReceiptPublic
+from domain.messages import StockArrived
 from domain.shipping import ScanProgress, WarehouseScan
-from store.db import transaction
+from store.db import SessionFactory, transaction
 from store.receipts import receive_goods
+from store.repositories import OrderRepository
+
+# A receipt tells at most this many waiting orders; the rest look at their next hour.
+TELL_AT_MOST = 200
 
 router = APIRouter(prefix="/warehouse", tags=["warehouse"])
 
@@ -28,12 +33,18 @@ async def scan(body: WarehouseScan, *, workflows: WorkflowsDep) -> ScanProgress:
 
 @router.post("/receipts", response_model=ReceiptPublic, status_code=status.HTTP_201_CREATED)
 async def receive(
-    body: ReceiptIn, response: Response, *, sessions: SessionsDep, rules: RulesDep
+    body: ReceiptIn,
+    response: Response,
+    *,
+    sessions: SessionsDep,
+    rules: RulesDep,
+    workflows: WorkflowsDep,
 ) -> ReceiptPublic:
     """Goods arrived: `quantity` of `sku` into `warehouse`, booked once per delivery note
     (`reference`). Sending the same note again answers `200` and changes nothing; the same
     note with other goods is `409`. An unknown SKU or warehouse is `422`. A low-stock alert the
-    goods end is closed; an order waiting for stock finds it at its next look."""
+    goods end is closed, and the paid orders waiting on backorder for the SKU (up to 200,
+    oldest first) look for their stock at once."""
 
     def book() -> ReceiptPublic:
         with transaction(sessions) as session:
@@ -55,4 +66,14 @@ async def receive(
     booked = await run_in_threadpool(book)
     if booked.replayed:
         response.status_code = status.HTTP_200_OK
-    return booked
+        return booked
+    # Orders on backorder for these goods look again now, oldest first, not at their next hour.
+    arrival = StockArrived(sku=body.sku, warehouse=body.warehouse)
+    waiting = await run_in_threadpool(_waiting_for, sessions, body.sku)
+    told = [order_id for order_id in waiting if await workflows.stock_arrived(order_id, arrival)]
+    return booked.model_copy(update={"orders_told": len(told)})
+
+
+def _waiting_for(sessions: SessionFactory, sku: str) -> list[str]:
+    with transaction(sessions) as session:
+        return OrderRepository(session).paid_waiting_for(sku, limit=TELL_AT_MOST)

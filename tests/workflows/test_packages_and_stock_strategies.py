@@ -232,6 +232,27 @@ async def test_backorder_waits_for_a_restock_and_then_allocates(
     assert refunds(sessions, order["id"]) == []
 
 
+async def test_a_receipt_serves_a_backordered_order_at_once(
+    stack: Stack, localstripe_url: str, sessions: SessionFactory
+) -> None:
+    """Goods booked at the warehouse tell the waiting order, which looks now, not at its hour."""
+    order = await place(stack, "douyin", lines(POT_004=10))
+    await take_every_teapot(stack, localstripe_url)
+    await pay_and_notify(stack, localstripe_url, order)
+    await wait_for(stack, order["id"], OrderStatus.PAID, "backordered")
+
+    booked = await stack.api.post(
+        "/warehouse/receipts",
+        json={"reference": "DN-POTS", "sku": "POT-004", "warehouse": "HZ", "quantity": 10},
+    )
+    assert booked.status_code == 201, booked.text
+    assert booked.json()["orders_told"] == 1
+    await stack.env.sleep(timedelta(minutes=1))  # far short of the hourly look
+    body = await wait_for(stack, order["id"], OrderStatus.ALLOCATED, "ships in 1 package")
+    assert body["status"] == "allocated"
+    assert available(sessions, "POT-004", "HZ") == 0
+
+
 async def test_backorder_without_a_restock_is_cancelled_and_refunded_after_the_wait(
     stack: Stack, localstripe_url: str, sessions: SessionFactory
 ) -> None:

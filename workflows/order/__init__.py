@@ -22,6 +22,7 @@ from domain.messages import (
     OrderWorkflowInput,
     PaymentNotification,
     PaymentView,
+    StockArrived,
 )
 from domain.money import format_amount
 from domain.order import OrderStatus, is_final
@@ -118,6 +119,10 @@ class OrderWorkflow:
     def carrier_event(self, event: CarrierEvent) -> None:
         """A person playing the carrier: passed on to every parcel of the order."""
         self.state.manual_reports.append(event)
+
+    @workflow.signal(name=OrderSignal.STOCK_ARRIVED)
+    def stock_arrived(self, _: StockArrived) -> None:
+        self.state.stock_arrived = True
 
     @workflow.signal(name=OrderSignal.SLA_LEVEL)
     def sla_level(self, level: SlaLevel) -> None:

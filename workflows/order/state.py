@@ -70,6 +70,7 @@ class OrderState:
     captured: PaymentCheck | None = None  # what the provider says was paid
     payment_notices: int = 0  # provider callbacks since the provider was last asked
     cancel_request: CancelRequest | None = None
+    stock_arrived: bool = False  # a receipt since the backorder last looked
     receipt: ConfirmReceipt | None = None
     confirm_by: datetime | None = None
     hold_reason: str | None = None

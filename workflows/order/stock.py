@@ -126,7 +126,11 @@ async def _wait_for_stock(state: OrderState, problem: str) -> Shortage | None:
     await state.note(f"backordered ({problem}); waiting up to {waiting}")
     while workflow.now() < deadline:
         wake_at = min(deadline, workflow.now() + rules.backorder_recheck)
-        await wait_until(lambda: state.cancel_request is not None, until=wake_at)
+        # Looks again at the hour, or at once when the warehouse receives goods.
+        state.stock_arrived = False
+        await wait_until(
+            lambda: state.cancel_request is not None or state.stock_arrived, until=wake_at
+        )
         if state.cancel_request is not None:
             return Shortage(problem, ShortageAction.REFUND)
         retried = await reserve_packages(state)
