@@ -66,8 +66,8 @@ async def receive(
     booked = await run_in_threadpool(book)
     if booked.replayed:
         response.status_code = status.HTTP_200_OK
-        return booked
     # Orders on backorder for these goods look again now, oldest first, not at their next hour.
+    # A retried note tells them again: harmless, and the first try may have stopped short.
     arrival = StockArrived(sku=body.sku, warehouse=body.warehouse)
     waiting = await run_in_threadpool(_waiting_for, sessions, body.sku)
     told = [order_id for order_id in waiting if await workflows.stock_arrived(order_id, arrival)]
