@@ -47,11 +47,16 @@ def check(
     now = time.time() if now is None else now
     if abs(now - at) > tolerance_seconds:
         raise SignatureRefused(f"the timestamp is more than {tolerance_seconds} s from now")
-    expected = _digest(payload, secret, at)
-    # All compared: stopping at the first match would let the time taken say which matched.
-    matches = [hmac.compare_digest(expected, digest) for digest in digests]
-    if not any(matches):
-        raise SignatureRefused("no v1 signature matches the body")
+    _require_match(payload, secret, at, digests)
+
+
+def signed_at(payload: bytes, header: str, secret: str) -> int:
+    """When ``header`` says it signed ``payload`` with ``secret``, however long ago: the
+    unix time. SignatureRefused saying why if it doesn't sign it. For looking back at a
+    webhook received earlier; a request arriving now is held to ``check``'s tolerance."""
+    at, digests = _parse(header)
+    _require_match(payload, secret, at, digests)
+    return at
 
 
 def verify(
@@ -83,6 +88,14 @@ def _parse(header: str) -> tuple[int, list[str]]:
     if not digests:
         raise SignatureRefused("the header has no v1 signature of 64 hex digits")
     return int(stamps[0]), digests
+
+
+def _require_match(payload: bytes, secret: str, at: int, digests: list[str]) -> None:
+    expected = _digest(payload, secret, at)
+    # All compared: stopping at the first match would let the time taken say which matched.
+    matches = [hmac.compare_digest(expected, digest) for digest in digests]
+    if not any(matches):
+        raise SignatureRefused("no v1 signature matches the body")
 
 
 def _digest(payload: bytes, secret: str, at: int) -> str:

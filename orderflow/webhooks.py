@@ -13,7 +13,6 @@ from api.webhook_sources import SourceKind
 from config.settings import get_settings
 from orderflow.access import database
 from orderflow.webhook_replay import (
-    SIGNED,
     build_request,
     client,
     original_signature,
@@ -106,7 +105,7 @@ def replay(
         if not ready.complete:
             console.print("not sent: only part of the body was recorded")
             raise typer.Exit(1)
-        if not verdict.startswith(SIGNED) and not force:
+        if not verdict.vouches and not force:
             # Re-signing would vouch for a body the provider never signed: forged, or altered.
             console.print(
                 "not sent: the recorded signature does not vouch for this body "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.signing import SignatureRefused, check, sign
+from integrations.signing import SignatureRefused, check, sign, signed_at
 
 SECRET = "whsec_test_signing"
 BODY = b'{"id": "evt_1"}'
@@ -53,3 +53,14 @@ def test_a_malformed_header_is_refused_saying_why(header: str) -> None:
     with pytest.raises(SignatureRefused) as refused:
         check(BODY, header, SECRET, now=NOW)
     assert str(refused.value)
+
+
+def test_signed_at_tells_when_whatever_the_age_and_refuses_another_secret() -> None:
+    body = b'{"id": "evt_1"}'
+    long_ago = NOW - 30 * 24 * 3600
+    header = sign(body, SECRET, long_ago)
+    assert signed_at(body, header, SECRET) == long_ago
+    with pytest.raises(SignatureRefused, match="no v1 signature matches"):
+        signed_at(body, header, "another secret")
+    with pytest.raises(SignatureRefused, match="no v1 signature matches"):
+        signed_at(body + b" ", header, SECRET)
