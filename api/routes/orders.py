@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
@@ -134,17 +135,14 @@ async def get_order(
 
     With the customer's contact details and address as the caller's role may see them.
     A customer sees their own orders, an API client its channel's; any other order is 404."""
-    order, customer, packages = await run_in_threadpool(
-        _load_with_packages, sessions, order_id, caller
-    )
+    stored = await run_in_threadpool(_load_whole, sessions, order_id, caller)
     live = await workflows.snapshot(order_id)
-    payment = await run_in_threadpool(_stored_payment, sessions, order_id)
-    body = order_public(order, payment=payment, live=live, packages=packages)
+    body = order_public(stored.order, payment=stored.payment, live=live, packages=stored.packages)
     return body.model_copy(
         update={
             "payment": payment_for(caller, body.payment),
-            "customer": customer_for(caller, customer),
-            "shipping_address": address_for(caller, order.shipping_address),
+            "customer": customer_for(caller, stored.customer),
+            "shipping_address": address_for(caller, stored.order.shipping_address),
         }
     )
 
@@ -261,17 +259,25 @@ def _load(sessions: SessionFactory, order_id: str, caller: Principal) -> Order:
     return order
 
 
-def _load_with_packages(
-    sessions: SessionFactory, order_id: str, caller: Principal
-) -> tuple[Order, Customer | None, list[PackagePublic]]:
+@dataclass(frozen=True)
+class StoredOrder:
+    """What the database holds of one order, read together for ``GET /orders/{id}``."""
+
+    order: Order
+    customer: Customer | None
+    payment: PaymentPublic | None
+    packages: list[PackagePublic]
+
+
+def _load_whole(sessions: SessionFactory, order_id: str, caller: Principal) -> StoredOrder:
     order = _load(sessions, order_id, caller)
     with transaction(sessions) as session:
-        customer = CustomerRepository(session).get(order.customer_id)
         shipments = {s.package: s for s in ShipmentRepository(session).for_order(order_id)}
-        return (
-            order,
-            customer,
-            [
+        return StoredOrder(
+            order=order,
+            customer=CustomerRepository(session).get(order.customer_id),
+            payment=payment_view(PaymentRepository(session).for_order(order_id)),
+            packages=[
                 package_view(row, shipments.get(row.number))
                 for row in OrderRepository(session).packages(order_id)
             ],
