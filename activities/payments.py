@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from domain.contract import AlertKind, AlertLevel, AlertRole
 from domain.messages import (
     CreatePaymentRequest,
+    ParkedRefund,
     PaymentCheck,
     PaymentCheckRequest,
     PaymentView,
     RefundRequest,
     RefundResult,
 )
+from domain.money import format_amount
 from domain.payments import judge_payment
 from integrations.payments import PaymentProvider, ProviderPayment
 from store.db import SessionFactory, transaction
-from store.repositories import PaymentRepository
+from store.repositories import AlertRepository, PaymentRepository
 
 
 class PaymentActivities:
@@ -95,8 +98,46 @@ class PaymentActivities:
                 provider_payment_id=request.payment_intent_id,
                 amount=refund.amount,
                 reason=request.reason,
+                purpose=request.purpose,
+                currency=request.currency,
+                actor=request.by,
             )
+            # A refund parked before and made now needs finance no more.
+            AlertRepository(session).resolve(_parked_key(request))
         return RefundResult(refund_id=refund.id, amount=refund.amount)
+
+    @activity.defn
+    def park_refund(self, parked: ParkedRefund) -> None:
+        """In the ledger as parked, and an alert for finance: the money has not moved."""
+        request = parked.refund
+        currency = request.currency or ""
+        with transaction(self.sessions) as session:
+            PaymentRepository(session).park_refund(
+                order_id=request.order_id,
+                provider_payment_id=request.payment_intent_id,
+                amount=request.amount,
+                currency=request.currency,
+                reason=request.reason,
+                purpose=request.purpose,
+                actor=request.by,
+                problem=parked.problem,
+            )
+            AlertRepository(session).raise_once(
+                kind=AlertKind.REFUND,
+                key=_parked_key(request),
+                level=AlertLevel.RED,
+                subject=request.order_id,
+                message=(
+                    f"refund of {format_amount(request.amount, currency)} for order "
+                    f"{request.order_id} parked: {parked.problem}; ask for it again with the "
+                    "same request ID once the provider is back"
+                ),
+                role=AlertRole.FINANCE,
+            )
+
+
+def _parked_key(request: RefundRequest) -> str:
+    return f"refund:{request.order_id}:{request.purpose}"
 
 
 def _view(payment: ProviderPayment) -> PaymentView:

@@ -70,6 +70,9 @@ ACCESS: dict[str, Access] = {
     # Cancelling a paid order refunds it: support up to its limit, finance above it.
     "POST /orders/{order_id}/cancel": roles(CUSTOMER, SUPPORT, FINANCE),
     "POST /orders/{order_id}/confirm-receipt": roles(CUSTOMER, SUPPORT),
+    # Money back: support up to its limit at once, finance above it.
+    "POST /orders/{order_id}/refunds": roles(SUPPORT, FINANCE),
+    "GET /orders/{order_id}/refunds": roles(SUPPORT, FINANCE),
     # A person playing the carrier: for demos and repairs, never for storefronts.
     "POST /orders/{order_id}/carrier-events": roles(),
     "PUT /customers/me": frozenset({CUSTOMER}),  # "me" is a customer; nobody acts for them

@@ -26,6 +26,7 @@ from api.routes import (
     oauth,
     orders,
     products,
+    refunds,
     shipments,
     warehouse,
     webhooks,
@@ -91,6 +92,7 @@ def create_app(
     router = APIRouter(dependencies=[Depends(authorize)])
     modules = (
         orders,
+        refunds,
         customers,
         products,
         warehouse,

@@ -97,6 +97,10 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
     "GET /orders": {400: Answer("The cursor is not one this API returned")},
     "POST /orders/{order_id}/cancel": {409: Answer("The order can no longer be cancelled")},
     "POST /orders/{order_id}/confirm-receipt": {409: Answer("The order is not awaiting receipt")},
+    "POST /orders/{order_id}/refunds": {
+        409: Answer("The order can't refund that: not delivered, outside the window, more "
+                    "than is left, another refund or a cancellation came first"),
+    },
     "PUT /customers/me": {
         400: Answer("The caller is not a customer"),
         404: Answer("The customer has placed no order yet"),

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from domain.contract import AlertKind, AlertLevel, AlertRole
 from domain.ids import CHANNEL_PATTERN, EXTERNAL_ID_PATTERN
 from domain.messages import PaymentView, TimelineEntry
 from domain.order import OrderStatus
+from domain.refunds import RefundStatus
 from domain.safe_text import SafeText
 from domain.splitting import Package
 
@@ -159,6 +160,63 @@ class ProductPublic(BaseModel):
 
 class CancelIn(Strict):
     reason: SafeText = Field(min_length=1, max_length=500)
+
+
+class RefundLineIn(Strict):
+    sku: SafeText = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=100_000)
+
+
+class RefundIn(Strict):
+    """Neither `amount` nor `lines`: everything not yet refunded. `goodwill`: a fixed
+    `amount` given back as a gesture, outside the refund window."""
+
+    reason: SafeText = Field(min_length=1, max_length=500)
+    amount: int | None = Field(None, gt=0, le=10**12, description="In minor units (cents)")
+    lines: list[RefundLineIn] = Field(
+        [], max_length=100, description="Delivered or returned units to refund at their price"
+    )
+    currency: str | None = Field(
+        None, min_length=3, max_length=3, description="Must be the payment's, if given"
+    )
+    goodwill: bool = False
+
+    @model_validator(mode="after")
+    def _one_measure(self) -> RefundIn:
+        if self.amount is not None and self.lines:
+            raise ValueError("refund an amount or lines, not both")
+        if self.goodwill and self.amount is None:
+            raise ValueError("a goodwill refund is a fixed amount")
+        return self
+
+
+class RefundPublic(BaseModel):
+    """A refund as its order answered it: `refunded`, or `parked` for finance (the provider
+    refused or never answered; asking again with the same `Idempotency-Key` retries it)."""
+
+    request_id: str
+    status: RefundStatus
+    amount: int
+    currency: str
+    refund_id: str | None = None
+    note: str
+    order: OrderPublic
+
+
+class RefundEntry(BaseModel):
+    """One row of the order's refunds ledger."""
+
+    status: RefundStatus
+    amount: int
+    currency: str | None
+    reason: str
+    purpose: str | None = Field(None, description="What the refund was for; one per order")
+    actor: str | None = None
+    problem: str | None = Field(None, description="Why it is parked")
+    provider_refund_id: str | None
+    trace_id: str | None = Field(None, description="Shared with the payment it refunds")
+    created_at: datetime
+    updated_at: datetime
 
 
 class ConfirmReceiptIn(Strict):

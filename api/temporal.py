@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -55,7 +55,10 @@ from domain.messages import (
     StockArrived,
 )
 from domain.order import OrderStatus
+from domain.refunds import RefundOrder, RefundOutcome
 from domain.shipping import ParcelEvent, ScanProgress, WarehouseScan
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 QUERY_TIMEOUT = timedelta(seconds=2)
 # An update the server dropped before recording it: the workflow task that saw it failed on
@@ -149,10 +152,17 @@ class OrderWorkflows:
             raise _unavailable(error) from error
 
     async def cancel(self, order_id: str, request: CancelRequest) -> OrderSnapshot:
-        return await self._update(order_id, OrderUpdate.CANCEL, request)
+        return await self._update(order_id, OrderUpdate.CANCEL, request, OrderSnapshot)
 
     async def confirm_receipt(self, order_id: str, receipt: ConfirmReceipt) -> OrderSnapshot:
-        return await self._update(order_id, OrderUpdate.CONFIRM_RECEIPT, receipt)
+        return await self._update(order_id, OrderUpdate.CONFIRM_RECEIPT, receipt, OrderSnapshot)
+
+    async def refund(self, order_id: str, ask: RefundOrder) -> RefundOutcome:
+        """Under the request's own update ID: the server answers a repeat with the first
+        answer while the order runs."""
+        return await self._update(
+            order_id, OrderUpdate.REFUND, ask, RefundOutcome, update_id=f"refund-{ask.request_id}"
+        )
 
     def _handle(self, order_id: str) -> WorkflowHandle[Any, OrderSnapshot]:
         return self.client.get_workflow_handle(
@@ -169,16 +179,23 @@ class OrderWorkflows:
             raise _unavailable(error) from error
         return True
 
-    async def _update(self, order_id: str, update: OrderUpdate, arg: BaseModel) -> OrderSnapshot:
-        """Cancel and confirm-receipt: asking twice is asking once, so a dropped one is retried."""
+    async def _update(
+        self,
+        order_id: str,
+        update: OrderUpdate,
+        arg: BaseModel,
+        answer: type[Answer],
+        update_id: str | None = None,
+    ) -> Answer:
+        """Updates whose asking twice is asking once, so a dropped one is retried."""
         handle = self._handle(order_id)
         attempt = 1
         while True:
             try:
-                snapshot: OrderSnapshot = await handle.execute_update(
-                    update, arg, result_type=OrderSnapshot
+                result: Answer = await handle.execute_update(
+                    update, arg, id=update_id, result_type=answer
                 )
-                return snapshot
+                return result
             except WorkflowUpdateFailedError as error:
                 raise _refusal(error) from error
             except RPCError as error:

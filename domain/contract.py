@@ -54,6 +54,7 @@ class OrderUpdate(StrEnum):
     PAYMENT_DETAILS = "payment_details"
     CANCEL = "cancel"
     CONFIRM_RECEIPT = "confirm_receipt"
+    REFUND = "refund"
 
 
 class OrderQuery(StrEnum):
@@ -131,6 +132,7 @@ class AlertKind(StrEnum):
     LOW_STOCK = "low_stock"
     AUDIT = "audit"
     NOTIFICATION = "notification"
+    REFUND = "refund"  # a refund the provider refused or never answered: parked for finance
 
 
 class AlertLevel(StrEnum):

@@ -125,6 +125,7 @@ class OrderSnapshot(BaseModel):
     confirm_by: datetime | None = None
     hold_reason: str | None = None
     packages: list[Package] = []
+    refunded: int = 0  # minor units given back so far
 
 
 # --- activity payloads ---------------------------------------------------------------------
@@ -223,9 +224,19 @@ class RefundRequest(BaseModel):
     payment_intent_id: str
     amount: int
     reason: str
-    # What the money is for ("cancel", "packages-2"): one refund per purpose, whatever the
-    # retries.
+    # What the money is for ("cancel", "packages-2", "refund-<request>"): one refund per
+    # purpose, whatever the retries.
     purpose: str
+    currency: str | None = None  # for the ledger; None: the payment's
+    by: str | None = None  # who asked, for the ledger; None: the order's own process
+
+
+class ParkedRefund(BaseModel):
+    """A refund the provider refused or never answered: in the ledger as parked, and an
+    alert for finance."""
+
+    refund: RefundRequest
+    problem: str
 
 
 class RefundResult(BaseModel):

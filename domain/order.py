@@ -16,6 +16,8 @@ class OrderStatus(StrEnum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     ON_HOLD = "on_hold"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
 
 
 S = OrderStatus
@@ -29,10 +31,14 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PAID: frozenset({S.ALLOCATED, S.CANCELLED, S.ON_HOLD}),  # no stock: refund or hold
     S.ALLOCATED: frozenset({S.FULFILLING, S.CANCELLED, S.ON_HOLD}),  # a parcel blocked
     S.FULFILLING: frozenset({S.DELIVERED, S.ON_HOLD}),  # a carrier exception, a return
-    S.DELIVERED: frozenset({S.COMPLETED}),
-    S.ON_HOLD: frozenset({S.FULFILLING, S.CANCELLED}),  # the parcel moves again, or support
+    S.DELIVERED: frozenset({S.COMPLETED, S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    # The parcel moves again; or support cancels, or settles a parcel that came back by a
+    # refund.
+    S.ON_HOLD: frozenset({S.FULFILLING, S.CANCELLED, S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDED, S.COMPLETED}),
     S.COMPLETED: frozenset(),
     S.CANCELLED: frozenset(),
+    S.REFUNDED: frozenset(),
 }
 
 FINAL_STATUSES = frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt)

@@ -53,10 +53,13 @@ class ChannelRules(Strict):
     on_shortage: ShortageAction = ShortageAction.BACKORDER
     backorder_wait: timedelta = timedelta(hours=24)
     backorder_recheck: timedelta = timedelta(minutes=30)
+    # How long after delivery support may refund what the customer paid for (goodwill
+    # refunds are not bound by it).
+    refund_window: timedelta = timedelta(days=30)
 
     @model_validator(mode="after")
     def _positive_durations(self) -> ChannelRules:
-        for name in ("reservation_ttl", "backorder_wait", "backorder_recheck"):
+        for name in ("reservation_ttl", "backorder_wait", "backorder_recheck", "refund_window"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be longer than zero")
         return self

@@ -25,6 +25,7 @@ from domain.messages import (
     OutboxRequest,
     PackageReservation,
     PackagesRecord,
+    ParkedRefund,
     PaymentCheck,
     PaymentCheckRequest,
     PaymentView,
@@ -102,6 +103,7 @@ CANCEL_PAYMENT = Step[PaymentCheckRequest, PaymentCheck](
     "cancel_payment", PaymentCheckRequest, PaymentCheck
 )
 REFUND_PAYMENT = Step[RefundRequest, RefundResult]("refund_payment", RefundRequest, RefundResult)
+PARK_REFUND = Step[ParkedRefund, None]("park_refund", ParkedRefund, None)
 
 # --- shipments -------------------------------------------------------------------------------
 

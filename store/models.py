@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -50,6 +51,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_trace_id() -> str:
+    return uuid.uuid4().hex
 
 
 class Base(DeclarativeBase):
@@ -234,6 +239,8 @@ class Payment(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(32))
+    # Shared by the payment and all its refunds in the ledger.
+    trace_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_trace_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -296,15 +303,29 @@ class WebhookLog(Base):
 
 
 class Refund(Base):
+    """The refunds ledger: one row per refund an order made, under the purpose that names
+    it ("cancel", "packages-2", "refund-<request>": unique per order, so a retry finds its
+    row). A refund the provider refused or never answered stays ``parked`` (a
+    ``RefundStatus``) until a retry succeeds. ``trace_id`` is its payment's: one ID follows
+    the money in and every part of it out."""
+
     __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("order_id", "purpose", name="uq_refund_purpose"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
-    provider_refund_id: Mapped[str] = mapped_column(String(255), unique=True)
+    provider_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     provider_payment_id: Mapped[str] = mapped_column(String(255))
     amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str | None] = mapped_column(String(160))
+    status: Mapped[str] = mapped_column(String(16), default="refunded", server_default="refunded")
+    actor: Mapped[str | None] = mapped_column(String(100))
+    problem: Mapped[str | None] = mapped_column(Text)  # why it is parked
+    trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Package(Base):

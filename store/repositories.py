@@ -16,6 +16,7 @@ from domain.contract import AlertKind, AlertLevel, AlertRole, MovementKind, Ship
 from domain.errors import OutOfStock, StockMoved
 from domain.messages import Allocation
 from domain.order import OrderStatus
+from domain.refunds import RefundStatus
 from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
@@ -571,18 +572,97 @@ class PaymentRepository:
         provider_payment_id: str,
         amount: int,
         reason: str,
+        purpose: str,
+        currency: str | None = None,
+        actor: str | None = None,
     ) -> None:
-        insert_once(
+        """The provider gave the money back: the ledger's row for this purpose says so
+        (written now, or turned from parked)."""
+        payment = self.session.scalar(
+            select(Payment).where(Payment.provider_payment_id == provider_payment_id)
+        )
+        values = {
+            "provider_refund_id": provider_refund_id,
+            "amount": amount,
+            "status": RefundStatus.REFUNDED.value,
+            "problem": None,
+            "updated_at": utcnow(),
+        }
+        inserted = insert_once(
+            self.session,
+            Refund,
+            {
+                **values,
+                "order_id": order_id,
+                "provider_payment_id": provider_payment_id,
+                "currency": currency or (payment.currency if payment else None),
+                "reason": reason,
+                "purpose": purpose,
+                "actor": actor,
+                "trace_id": payment.trace_id if payment else None,
+                "created_at": utcnow(),
+            },
+        )
+        if not inserted:
+            self.session.execute(
+                update(Refund)
+                .where(Refund.order_id == order_id, Refund.purpose == purpose)
+                .values(**values)
+            )
+
+    def park_refund(
+        self,
+        *,
+        order_id: str,
+        provider_payment_id: str,
+        amount: int,
+        currency: str | None,
+        reason: str,
+        purpose: str,
+        actor: str | None,
+        problem: str,
+    ) -> None:
+        """A refund the provider refused or never answered, in the ledger as parked. One
+        made meanwhile (the provider answered late, a retry went through) stays made."""
+        payment = self.session.scalar(
+            select(Payment).where(Payment.provider_payment_id == provider_payment_id)
+        )
+        inserted = insert_once(
             self.session,
             Refund,
             {
                 "order_id": order_id,
-                "provider_refund_id": provider_refund_id,
+                "provider_refund_id": None,
                 "provider_payment_id": provider_payment_id,
                 "amount": amount,
+                "currency": currency,
                 "reason": reason,
+                "purpose": purpose,
+                "status": RefundStatus.PARKED.value,
+                "actor": actor,
+                "problem": problem,
+                "trace_id": payment.trace_id if payment else None,
                 "created_at": utcnow(),
+                "updated_at": utcnow(),
             },
+        )
+        if not inserted:
+            self.session.execute(
+                update(Refund)
+                .where(
+                    Refund.order_id == order_id,
+                    Refund.purpose == purpose,
+                    Refund.status == RefundStatus.PARKED.value,
+                )
+                .values(problem=problem, updated_at=utcnow())
+            )
+
+    def refunds(self, order_id: str) -> list[Refund]:
+        """The order's refunds ledger, oldest first."""
+        return list(
+            self.session.scalars(
+                select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)
+            )
         )
 
 

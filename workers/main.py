@@ -155,6 +155,7 @@ def activities(
         payment.check_payment,
         payment.cancel_payment,
         payment.refund_payment,
+        payment.park_refund,
         shipping.check_package_stock,
         shipping.buy_label,
         shipping.hand_over,

@@ -194,7 +194,7 @@ async def cancel_order(
 
     Support refunds up to `ORDERFLOW_SUPPORT_REFUND_LIMIT` alone: cancelling a paid order
     worth more is finance's (403 for support)."""
-    order = await run_in_threadpool(_load, sessions, order_id, caller)
+    order = await run_in_threadpool(load_order, sessions, order_id, caller)
     _check_refund_limit(caller, order, settings.support_refund_limit)
     live = await workflows.cancel(order_id, CancelRequest(reason=body.reason, by=caller.actor))
     return order_public(order, live=live)
@@ -211,7 +211,7 @@ async def confirm_receipt(
 ) -> OrderPublic:
     """The customer confirms the parcel arrived; the order completes without waiting. The
     timeline names who confirmed, from the caller's token."""
-    order = await run_in_threadpool(_load, sessions, order_id, caller)
+    order = await run_in_threadpool(load_order, sessions, order_id, caller)
     live = await workflows.confirm_receipt(order_id, ConfirmReceipt(by=caller.actor))
     return order_public(order, live=live)
 
@@ -248,7 +248,7 @@ def _only_own(own: str | None, asked: str | None, name: str) -> str | None:
     return own
 
 
-def _load(sessions: SessionFactory, order_id: str, caller: Principal) -> Order:
+def load_order(sessions: SessionFactory, order_id: str, caller: Principal) -> Order:
     """The order, if it exists and the caller may see it: 404 alike otherwise, so order IDs
     (which are guessable) tell nobody what exists."""
     _refuse_impossible(order_id)
@@ -270,7 +270,7 @@ class StoredOrder:
 
 
 def _load_whole(sessions: SessionFactory, order_id: str, caller: Principal) -> StoredOrder:
-    order = _load(sessions, order_id, caller)
+    order = load_order(sessions, order_id, caller)
     with transaction(sessions) as session:
         shipments = {s.package: s for s in ShipmentRepository(session).for_order(order_id)}
         return StoredOrder(

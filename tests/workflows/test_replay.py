@@ -43,6 +43,11 @@ BASELINE = [
     "late_cancel_voided_one_of_two_packages",
     "blocked_parcel_held",
     "mismatched_payment_held_then_cancelled",
+    "partly_refunded_then_completed",
+    "partly_refunded_then_refunded_in_full",
+    "refunded_in_full_on_delivery",
+    "held_with_a_returned_parcel_settled_by_a_partial_refund",
+    "held_then_refunded_in_full",
 ]
 SHIPMENT_BASELINE = [
     "picked_up_and_delivered",

@@ -2,7 +2,8 @@
 
 ``run`` reads as the merchant's process; each phase lives in a module of its own (stock,
 payment, fulfilment, confirmation, compensation) and works on the order's state
-(``state.py``). No phase calls another: ``run`` decides what follows each one.
+(``state.py``). No phase calls another: ``run`` decides what follows each one. Refunds
+(``refunds.py``) come from support and finance while the order runs, as an update.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from domain.messages import (
 )
 from domain.money import format_amount
 from domain.order import OrderStatus, is_final
+from domain.refunds import RefundOrder, RefundOutcome
 from domain.rules import ShortageAction
 from domain.shipping import ShipmentProgress, TrackingStage
 from domain.sla import SlaLevel
-from workflows.order import compensation, confirmation, fulfilment, payment, stock
+from workflows.order import compensation, confirmation, fulfilment, payment, refunds, stock
 from workflows.order.fulfilment import Shipped
 from workflows.order.state import OrderState, Parcel
 from workflows.order.stock import Shortage
@@ -72,7 +74,10 @@ class OrderWorkflow:
             request = state.cancel_request or CancelRequest(reason="every package was cancelled")
             return await compensation.cancel_paid_order(state, request)
         if shipped.outcome == Shipped.STUCK:
-            return await compensation.hold_until_cancelled(state, shipped.problems)
+            await compensation.hold_until_cancelled(state, shipped.problems)
+            if state.status == OrderStatus.PARTIALLY_REFUNDED:  # a refund settled the hold
+                await confirmation.after_settling(state)
+            return
         if state.doubts:
             return await confirmation.audit(state)
         await confirmation.confirmation_window(state)
@@ -158,6 +163,7 @@ class OrderWorkflow:
     @workflow.update(name=OrderUpdate.CANCEL)
     async def cancel(self, request: CancelRequest) -> OrderSnapshot:
         state = self.state
+        _refuse_during_a_refund(state)  # the validator may have run before it began
         state.unrecorded_update = state.cancel_request is None
         state.cancel_request = state.cancel_request or request
         await workflow.wait_condition(lambda: is_final(state.status) or state.goods_out())
@@ -176,6 +182,7 @@ class OrderWorkflow:
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
         state = self.state
+        _refuse_during_a_refund(state)
         if state.goods_out() or state.status not in CANCELLABLE:
             raise as_failure(
                 ActionRefused(
@@ -194,11 +201,27 @@ class OrderWorkflow:
     @confirm_receipt.validator
     def _validate_confirm_receipt(self, receipt: ConfirmReceipt) -> None:
         status = self.state.status
-        if status != OrderStatus.DELIVERED:
+        if status not in (OrderStatus.DELIVERED, OrderStatus.PARTIALLY_REFUNDED):
             raise as_failure(
                 ActionRefused(f"order is {status}; receipt can be confirmed once delivered")
             )
 
+    @workflow.update(name=OrderUpdate.REFUND)
+    async def refund(self, ask: RefundOrder) -> RefundOutcome:
+        """Give money back for what was delivered or came back (``refunds.py``)."""
+        return await refunds.refund(self.state, ask)
+
+    @refund.validator
+    def _validate_refund(self, ask: RefundOrder) -> None:
+        refunds.validate(self.state, ask)
+
     @workflow.query(name=OrderQuery.STATUS)
     def status(self) -> OrderSnapshot:
         return self.state.snapshot()
+
+
+def _refuse_during_a_refund(state: OrderState) -> None:
+    if state.refunding:
+        raise as_failure(
+            ActionRefused("a refund of this order is being made; ask again once it is answered")
+        )

@@ -1,6 +1,7 @@
 """Confirmation: after delivery the customer has a window to confirm receipt — by region,
 with reminders — then the order confirms itself. A delivery whose times don't add up waits
-in the audit queue instead, until someone confirms the receipt."""
+in the audit queue instead, until someone confirms the receipt. A refund of everything
+paid ends either wait: the order is ``refunded``."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from domain.messages import (
     ConfirmationTerms,
     ReminderRequest,
 )
-from domain.order import OrderStatus
+from domain.order import OrderStatus, is_final
 from domain.timing import describe_duration
-from workflows.order.state import OrderState
+from workflows.order.state import OrderState, Parcel
 from workflows.waiting import wait_until
 
 
@@ -38,9 +39,13 @@ async def confirmation_window(state: OrderState) -> None:
     window = order.policy.confirmation_window or terms.window
     delivered_at = workflow.now()
     confirm_by = state.confirm_by = delivered_at + window
+
+    def answered() -> bool:
+        return state.receipt is not None or is_final(state.status)
+
     confirmed = False
     for reminder in reminders(delivered_at, window, rules):
-        confirmed = await wait_until(lambda: state.receipt is not None, reminder.at)
+        confirmed = await wait_until(answered, reminder.at)
         if confirmed:
             break
         await state.step(
@@ -53,21 +58,34 @@ async def confirmation_window(state: OrderState) -> None:
             ),
         )
     if not confirmed:
-        confirmed = await wait_until(lambda: state.receipt is not None, confirm_by)
-    if confirmed and state.receipt is not None:
-        note = f"receipt confirmed by {state.receipt.by}"
-    else:
-        region = terms.region.value.replace("_", " ")
-        note = f"confirmed automatically after {describe_duration(window)} ({region})"
-    await state.step(
-        steps.RECORD_CONFIRMATION,
-        ConfirmationRecord(
-            transition=state.enter(OrderStatus.COMPLETED, note),
-            customer_id=order.customer_id,
-            automatic=not confirmed,
-            rules=rules,
-        ),
-    )
+        confirmed = await wait_until(answered, confirm_by)
+    async with state.changes:  # a refund under way is booked first
+        if is_final(state.status):  # refunded in full meanwhile
+            return
+        if confirmed and state.receipt is not None:
+            note = f"receipt confirmed by {state.receipt.by}"
+        else:
+            region = terms.region.value.replace("_", " ")
+            note = f"confirmed automatically after {describe_duration(window)} ({region})"
+        await state.step(
+            steps.RECORD_CONFIRMATION,
+            ConfirmationRecord(
+                transition=state.enter(OrderStatus.COMPLETED, note),
+                customer_id=order.customer_id,
+                automatic=not confirmed,
+                rules=rules,
+            ),
+        )
+
+
+async def after_settling(state: OrderState) -> None:
+    """A held order a partial refund settled: what was delivered gets its confirmation
+    window; with nothing delivered, the order is complete now."""
+    if Parcel.DELIVERED in state.parcels.values():
+        return await confirmation_window(state)
+    async with state.changes:
+        if not is_final(state.status):
+            await state.stamp(OrderStatus.COMPLETED, "settled by refund: nothing was delivered")
 
 
 async def audit(state: OrderState) -> None:
@@ -78,11 +96,13 @@ async def audit(state: OrderState) -> None:
         steps.SEND_TO_AUDIT,
         AuditRecord(transition=state.entry(state.status, state.hold_reason), doubts=state.doubts),
     )
-    await wait_until(lambda: state.receipt is not None)
-    assert state.receipt is not None
-    state.hold_reason = None
-    note = f"receipt confirmed by {state.receipt.by} after audit"
-    await state.step(
-        steps.CLOSE_AUDIT,
-        AuditRecord(transition=state.enter(OrderStatus.COMPLETED, note), doubts=state.doubts),
-    )
+    await wait_until(lambda: state.receipt is not None or is_final(state.status))
+    async with state.changes:
+        state.hold_reason = None
+        if state.receipt is None:  # refunded in full instead
+            return
+        note = f"receipt confirmed by {state.receipt.by} after audit"
+        await state.step(
+            steps.CLOSE_AUDIT,
+            AuditRecord(transition=state.enter(OrderStatus.COMPLETED, note), doubts=state.doubts),
+        )

@@ -111,6 +111,7 @@ async def _judge(state: OrderState, results: list[ShipmentResult], settle: Settl
         state.order.policy.confirmation,
     )
     count = len(results)
+    state.after_sales_from = workflow.now()  # the refund window starts
     await state.stamp(
         OrderStatus.DELIVERED, f"delivered: {count} package{'s' if count != 1 else ''}"
     )

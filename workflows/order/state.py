@@ -8,6 +8,7 @@ attribute for operators.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +30,7 @@ from domain.messages import (
     TransitionRecord,
 )
 from domain.order import RECEIVED_NOTE, OrderStatus, check_transition
+from domain.refunds import RefundOutcome
 from domain.shipping import ShipmentProgress
 from domain.sla import SlaLevel
 from domain.splitting import SplitPlan
@@ -88,6 +90,14 @@ class OrderState:
     worst_sla: SlaLevel = SlaLevel.OK
     # An update (cancel, confirm receipt) accepted in this workflow task and not yet recorded.
     unrecorded_update: bool = False
+    # After the goods went out: refunds support and finance ask for while the order runs.
+    after_sales_from: datetime | None = None  # delivery, or the hold that followed shipping
+    deciding: bool = False  # on hold after shipping: a refund settles the order too
+    refund_answers: dict[str, RefundOutcome] = field(default_factory=dict)  # by request ID
+    refunded_units: dict[str, int] = field(default_factory=dict)  # per SKU
+    refunding: int = 0  # refunds asked and not answered yet: a cancellation must wait
+    # One change of money or status at a time: a refund, a cancellation's refund, the end.
+    changes: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         # Intake wrote this first entry with the order itself.
@@ -116,6 +126,7 @@ class OrderState:
             confirm_by=self.confirm_by,
             hold_reason=self.hold_reason,
             packages=self.plan.packages if self.plan else [],
+            refunded=self.refunded,
         )
 
     # --- the order's steps ----------------------------------------------------------------------

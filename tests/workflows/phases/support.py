@@ -55,6 +55,7 @@ from domain.messages import (
     OrderWorkflowInput,
     PackageReservation,
     PackagesRecord,
+    ParkedRefund,
     PaymentCheck,
     PaymentCheckRequest,
     PaymentNotification,
@@ -71,6 +72,7 @@ from domain.messages import (
 )
 from domain.order import OrderStatus
 from domain.payments import judge_payment
+from domain.refunds import RefundOrder, RefundOutcome
 from domain.shipping import ShipmentProgress, ShipmentResult, TrackingStage
 from domain.splitting import GeoPoint, WarehouseStock
 from tests.workflows.phases.fake_shipment import END_SHIPMENT, FakeShipment
@@ -130,6 +132,7 @@ class FakeActivities:
             region=Region.SAME_CITY, window=timedelta(hours=24), confirm_on_delivery=False
         )
         self.calls: list[tuple[str, Any]] = []
+        self.refund_failures = 0  # refund attempts the provider fails before one succeeds
 
     def pay(self, amount: int = TOTAL, currency: str = CURRENCY) -> None:
         """The customer pays at the provider (not necessarily what the order asked)."""
@@ -155,6 +158,7 @@ class FakeActivities:
             self.check_payment,
             self.cancel_payment,
             self.refund_payment,
+            self.park_refund,
         ]
 
     def calls_to(self, real: Callable[[Any, Arg], Any]) -> list[Arg]:
@@ -271,7 +275,14 @@ class FakeActivities:
     @activity.defn(name="refund_payment")
     async def refund_payment(self, request: RefundRequest) -> RefundResult:
         self._seen(request)
+        if self.refund_failures:
+            self.refund_failures -= 1
+            raise RuntimeError("the provider timed out")
         return RefundResult(refund_id=f"re_{len(self.calls)}", amount=request.amount)
+
+    @activity.defn(name="park_refund")
+    async def park_refund(self, parked: ParkedRefund) -> None:
+        self._seen(parked)
 
     def _provider_says(self, request: PaymentCheckRequest) -> PaymentCheck:
         amount, currency = self.captured or (request.amount, request.currency)
@@ -338,6 +349,11 @@ class PlacedOrder:
     async def confirm_receipt(self, by: str = "customer") -> OrderSnapshot:
         return await self.handle.execute_update(
             OrderUpdate.CONFIRM_RECEIPT, ConfirmReceipt(by=by), result_type=OrderSnapshot
+        )
+
+    async def refund(self, ask: RefundOrder) -> RefundOutcome:
+        return await self.handle.execute_update(
+            OrderUpdate.REFUND, ask, id=f"refund-{ask.request_id}", result_type=RefundOutcome
         )
 
     async def snapshot(self) -> OrderSnapshot:

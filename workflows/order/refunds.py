@@ -1,0 +1,176 @@
+"""Refunds while the order runs: support and finance give money back for what was delivered
+or came back — by lines, by amount, everything left, or as goodwill.
+
+The ``refund`` update checks first (``validate``: the caller hears at once, and nothing
+changes on a refusal); ``refund`` then checks again under the order's lock, because another
+refund or a cancellation may have come first. The provider is asked as a regular activity,
+so the update is recorded before money moves, and only a few times: a refund it refuses or
+never answers is parked for finance, neither lost nor doubled — asked again under the same
+request ID, it is tried again under the same idempotency key.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+from domain import steps
+from domain.errors import ActionRefused, OrderflowError
+from domain.failures import as_failure
+from domain.messages import ParkedRefund, RefundRequest
+from domain.money import format_amount
+from domain.order import OrderStatus, is_final
+from domain.refunds import (
+    Refundable,
+    RefundOrder,
+    RefundOutcome,
+    RefundPlan,
+    RefundStatus,
+    plan_refund,
+)
+from workflows.order.state import OrderState, Parcel
+from workflows.steps import step
+
+# About 7 s of trying before a refund is parked: the caller is waiting for the answer.
+REFUND_TRIES = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=4),
+    maximum_attempts=4,
+)
+# What a parcel's way ended as, for its lines to be refundable.
+BACK_OR_DELIVERED = (Parcel.DELIVERED, Parcel.RETURNED, Parcel.BLOCKED, Parcel.VOIDED)
+
+
+def validate(state: OrderState, ask: RefundOrder) -> None:
+    """The update's validator: a refund already made under this request ID is answered
+    again; any other is planned, and refused if it can't be made."""
+    if _answered(state, ask) is None:
+        _plan(state, ask)
+
+
+async def refund(state: OrderState, ask: RefundOrder) -> RefundOutcome:
+    # Counted before the first await: a cancellation accepted meanwhile sees it and waits.
+    state.refunding += 1
+    try:
+        async with state.changes:
+            if (answer := _answered(state, ask)) is not None:
+                return answer
+            plan = _plan(state, ask)
+            outcome = await _pay_back(state, ask, plan)
+            state.refund_answers[ask.request_id] = outcome
+            if outcome.status == RefundStatus.REFUNDED:
+                await _book(state, plan, outcome)
+            return outcome
+    finally:
+        state.refunding -= 1
+
+
+def open_for_refunds(state: OrderState) -> bool:
+    return state.status in (OrderStatus.DELIVERED, OrderStatus.PARTIALLY_REFUNDED) or (
+        state.status == OrderStatus.ON_HOLD and state.deciding
+    )
+
+
+def _answered(state: OrderState, ask: RefundOrder) -> RefundOutcome | None:
+    answer = state.refund_answers.get(ask.request_id)
+    return answer if answer is not None and answer.status == RefundStatus.REFUNDED else None
+
+
+def _plan(state: OrderState, ask: RefundOrder) -> RefundPlan:
+    try:
+        if state.cancel_request is not None:
+            raise ActionRefused("the order is being cancelled, which refunds what is left")
+        if not open_for_refunds(state):
+            raise ActionRefused(_why_not(state))
+        return plan_refund(ask, _refundable(state), workflow.now())
+    except OrderflowError as error:
+        raise as_failure(error) from error
+
+
+def _why_not(state: OrderState) -> str:
+    if is_final(state.status):
+        return f"order is {state.status}; its workflow no longer changes it"
+    if Parcel.WITH_CARRIER in state.parcels.values():
+        return (
+            f"order is {state.status} with parcels on their way; "
+            "refund once they arrive or come back"
+        )
+    return f"order is {state.status} and nothing has shipped: cancel it to refund everything"
+
+
+def _refundable(state: OrderState) -> Refundable:
+    assert state.captured is not None and state.after_sales_from is not None
+    units: dict[str, int] = {}
+    for package in state.plan.packages if state.plan else []:
+        parcel = state.parcels.get(package.number)
+        # A voided package settled by a late cancellation was refunded then.
+        if parcel in BACK_OR_DELIVERED and package.number not in state.settled:
+            for line in package.lines:
+                units[line.sku] = units.get(line.sku, 0) + line.quantity
+    for sku, refunded in state.refunded_units.items():
+        units[sku] = units.get(sku, 0) - refunded
+    return Refundable(
+        captured=state.captured.amount,
+        currency=state.captured.currency,
+        refunded=state.refunded,
+        units=units,
+        prices={line.sku: line.unit_price for line in state.order.lines},
+        window_ends=state.after_sales_from + state.order.policy.stock.refund_window,
+    )
+
+
+async def _pay_back(state: OrderState, ask: RefundOrder, plan: RefundPlan) -> RefundOutcome:
+    assert state.payment is not None and state.captured is not None
+    currency = state.captured.currency
+    request = RefundRequest(
+        order_id=state.order.order_id,
+        payment_intent_id=state.payment.payment_intent_id,
+        amount=plan.amount,
+        reason=ask.reason,
+        purpose=f"refund-{ask.request_id}",
+        currency=currency,
+        by=ask.by,
+    )
+    money = format_amount(plan.amount, currency)
+    signed = f" (by {ask.by})" if ask.by else ""
+    try:
+        result = await step(steps.REFUND_PAYMENT, request, retry=REFUND_TRIES, through_server=True)
+    except ActivityError as failure:
+        problem = str(failure.cause or failure)
+        await state.step(steps.PARK_REFUND, ParkedRefund(refund=request, problem=problem))
+        note = f"refund of {money} ({plan.what}) parked for finance: {problem}{signed}"
+        await state.note(note)
+        return RefundOutcome(
+            request_id=ask.request_id,
+            status=RefundStatus.PARKED,
+            amount=plan.amount,
+            currency=currency,
+            note=note,
+        )
+    return RefundOutcome(
+        request_id=ask.request_id,
+        status=RefundStatus.REFUNDED,
+        amount=result.amount,
+        currency=currency,
+        note=f"refunded {money} ({plan.what}): {ask.reason}{signed}",
+        refund_id=result.refund_id,
+    )
+
+
+async def _book(state: OrderState, plan: RefundPlan, outcome: RefundOutcome) -> None:
+    """Count the money and units given back, and move the order: ``refunded`` once nothing
+    paid is left, ``partially_refunded`` before (a held order's hold is then settled)."""
+    assert state.captured is not None
+    state.refunded += outcome.amount
+    for sku, quantity in plan.units.items():
+        state.refunded_units[sku] = state.refunded_units.get(sku, 0) + quantity
+    whole = state.refunded >= state.captured.amount
+    target = OrderStatus.REFUNDED if whole else OrderStatus.PARTIALLY_REFUNDED
+    if state.status == target:
+        await state.note(outcome.note)
+        return
+    state.hold_reason = None
+    await state.stamp(target, outcome.note)
