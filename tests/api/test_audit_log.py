@@ -127,7 +127,7 @@ async def test_a_route_that_fails_is_recorded_as_the_500_it_answered(
     def broken(*_: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(orders, "_load", broken)
+    monkeypatch.setattr(orders, "load_order", broken)
     support = someone("support")
     transport = httpx.ASGITransport(app=stack.api._transport.app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://orderflow") as client:
