@@ -73,6 +73,9 @@ ACCESS: dict[str, Access] = {
     # Money back: support up to its limit at once, finance above it.
     "POST /orders/{order_id}/refunds": roles(SUPPORT, FINANCE),
     "GET /orders/{order_id}/refunds": roles(SUPPORT, FINANCE),
+    # Price protection: money back on every order of a SKU in a time range.
+    "POST /compensations": roles(FINANCE),
+    "GET /compensations/{batch_id}": roles(FINANCE),
     # A person playing the carrier: for demos and repairs, never for storefronts.
     "POST /orders/{order_id}/carrier-events": roles(),
     "PUT /customers/me": frozenset({CUSTOMER}),  # "me" is a customer; nobody acts for them

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from domain.errors import (
     ActionRefused,
     AlertNotFound,
+    CompensationNotFound,
     CustomerNotFound,
     ExportNotFound,
     Forbidden,
@@ -43,6 +44,7 @@ STATUS_OF: dict[type[OrderflowError], int] = {
     AlertNotFound: 404,
     CustomerNotFound: 404,
     ExportNotFound: 404,
+    CompensationNotFound: 404,
     UnknownCarrier: 404,
     OutOfStock: 409,
     IdempotencyConflict: 409,

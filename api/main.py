@@ -20,6 +20,7 @@ from api.routes import (
     audit,
     carrier_webhooks,
     codec,
+    compensations,
     customers,
     exports,
     health,
@@ -93,6 +94,7 @@ def create_app(
     modules = (
         orders,
         refunds,
+        compensations,
         customers,
         products,
         warehouse,

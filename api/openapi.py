@@ -101,6 +101,7 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
         409: Answer("The order can't refund that: not delivered, outside the window, more "
                     "than is left, another refund or a cancellation came first"),
     },
+    "GET /compensations/{batch_id}": {404: Answer("No batch by that ID")},
     "PUT /customers/me": {
         400: Answer("The caller is not a customer"),
         404: Answer("The customer has placed no order yet"),

@@ -216,7 +216,7 @@ class RefundEntry(BaseModel):
     provider_refund_id: str | None
     trace_id: str | None = Field(None, description="Shared with the payment it refunds")
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime | None
 
 
 class ConfirmReceiptIn(Strict):

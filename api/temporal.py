@@ -15,6 +15,7 @@ from temporalio.client import (
     Client,
     RPCError,
     WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
@@ -28,21 +29,24 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCStatusCode
 
 from api.errors import ServiceUnavailable
+from domain.compensations import CompensationBatch, CompensationProgress, CompensationRun
 from domain.contract import (
     CHANNEL,
     CUSTOMER_ID,
     ORDER_STATUS,
     ORDERS_TASK_QUEUE,
+    CompensationQuery,
     OrderQuery,
     OrderSignal,
     OrderUpdate,
     ShipmentSignal,
     ShipmentUpdate,
     WorkflowName,
+    compensation_workflow_id,
     order_workflow_id,
     shipment_workflow_id,
 )
-from domain.errors import ActionRefused, OrderflowError, OrderNotFound
+from domain.errors import ActionRefused, CompensationNotFound, OrderflowError, OrderNotFound
 from domain.failures import business_error
 from domain.messages import (
     CancelRequest,
@@ -158,11 +162,44 @@ class OrderWorkflows:
         return await self._update(order_id, OrderUpdate.CONFIRM_RECEIPT, receipt, OrderSnapshot)
 
     async def refund(self, order_id: str, ask: RefundOrder) -> RefundOutcome:
-        """Under the request's own update ID: the server answers a repeat with the first
-        answer while the order runs."""
-        return await self._update(
-            order_id, OrderUpdate.REFUND, ask, RefundOutcome, update_id=f"refund-{ask.request_id}"
+        """The order itself answers a repeated request ID with the first refund, and tries
+        a parked one again: a fixed update ID would have the server answer "parked" forever."""
+        return await self._update(order_id, OrderUpdate.REFUND, ask, RefundOutcome)
+
+    async def compensate(self, batch: CompensationBatch) -> CompensationProgress:
+        """Start the batch, or find it: the same batch started twice is one workflow (and a
+        batch that finished answers its result)."""
+        workflow_id = compensation_workflow_id(batch.batch_id)
+        try:
+            await self.client.start_workflow(
+                WorkflowName.COMPENSATION,
+                CompensationRun(batch=batch),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        except RPCError as error:
+            raise _unavailable(error) from error
+        return await self.compensation(batch.batch_id)
+
+    async def compensation(self, batch_id: str) -> CompensationProgress:
+        handle = self.client.get_workflow_handle(
+            compensation_workflow_id(batch_id), result_type=CompensationProgress
         )
+        try:
+            if (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED:
+                finished: CompensationProgress = await handle.result()
+                return finished
+            progress: CompensationProgress = await handle.query(
+                CompensationQuery.PROGRESS, result_type=CompensationProgress
+            )
+            return progress
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise CompensationNotFound(f"no compensation batch {batch_id}") from error
+            raise _unavailable(error) from error
 
     def _handle(self, order_id: str) -> WorkflowHandle[Any, OrderSnapshot]:
         return self.client.get_workflow_handle(
@@ -185,16 +222,13 @@ class OrderWorkflows:
         update: OrderUpdate,
         arg: BaseModel,
         answer: type[Answer],
-        update_id: str | None = None,
     ) -> Answer:
         """Updates whose asking twice is asking once, so a dropped one is retried."""
         handle = self._handle(order_id)
         attempt = 1
         while True:
             try:
-                result: Answer = await handle.execute_update(
-                    update, arg, id=update_id, result_type=answer
-                )
+                result: Answer = await handle.execute_update(update, arg, result_type=answer)
                 return result
             except WorkflowUpdateFailedError as error:
                 raise _refusal(error) from error

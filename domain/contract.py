@@ -29,6 +29,10 @@ def shipment_workflow_id(order_id: str, package: int) -> str:
     return f"shipment-{order_id}-{package}"
 
 
+def compensation_workflow_id(batch_id: str) -> str:
+    return f"compensation-{batch_id}"
+
+
 # --- workflows and their messages ------------------------------------------------------------
 
 
@@ -39,6 +43,7 @@ class WorkflowName(StrEnum):
     NOTIFICATION_OUTBOX = "NotificationOutboxWorkflow"
     AUDIT_LOG_PURGE = "AuditLogPurgeWorkflow"
     NIGHTLY_EXPORT = "NightlyExportWorkflow"
+    COMPENSATION = "CompensationWorkflow"
     SKELETON = "SkeletonWorkflow"
 
 
@@ -48,6 +53,7 @@ class OrderSignal(StrEnum):
     SHIPMENT_PROGRESS = "shipment_progress"  # from the order's own shipments
     SLA_LEVEL = "sla_level"  # from the order's own shipments
     STOCK_ARRIVED = "stock_arrived"  # a warehouse receipt: a backordered order looks again now
+    COMPENSATE = "compensate"  # a batch compensation: give this much back per unit of a SKU
 
 
 class OrderUpdate(StrEnum):
@@ -59,6 +65,10 @@ class OrderUpdate(StrEnum):
 
 class OrderQuery(StrEnum):
     STATUS = "status"
+
+
+class CompensationQuery(StrEnum):
+    PROGRESS = "progress"
 
 
 class ShipmentSignal(StrEnum):

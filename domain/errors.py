@@ -115,6 +115,10 @@ class ExportNotFound(OrderflowError):
     code = "export_not_found"
 
 
+class CompensationNotFound(OrderflowError):
+    code = "compensation_not_found"
+
+
 class SecondPersonRequired(Forbidden):
     """An export is released by someone other than the person who asked for it: 403."""
 

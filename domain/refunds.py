@@ -48,7 +48,7 @@ class RefundOrder(BaseModel):
     lines: list[RefundLine] = Field(default_factory=list, max_length=100)
     currency: str | None = Field(None, min_length=3, max_length=3)
     # The most this caller may give back in one refund (support's limit); None: no limit.
-    limit: int | None = None
+    limit: int | None = None  # counted with what the order already gave back
 
     @model_validator(mode="after")
     def _one_measure(self) -> RefundOrder:
@@ -130,9 +130,11 @@ def plan_refund(ask: RefundOrder, can: Refundable, now: datetime) -> RefundPlan:
             raise ActionRefused(f"{money(amount)} asked; {money(left)} is left to refund")
     else:
         amount, what, units = left, "everything left", dict(can.units)
-    if ask.limit is not None and amount > ask.limit:
+    # Per order, as for cancelling: pieces under the limit must not add up past it.
+    if ask.limit is not None and can.refunded + amount > ask.limit:
         raise Forbidden(
-            f"refunding {money(amount)} is above support's limit of {money(ask.limit)}: "
+            f"refunding {money(amount)} brings this order's refunds to "
+            f"{money(can.refunded + amount)}, above support's limit of {money(ask.limit)}: "
             "finance refunds it"
         )
     return RefundPlan(amount=amount, units=units, what=what)

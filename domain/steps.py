@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from domain.audit_log import AuditLogPurge, AuditLogPurged
+from domain.compensations import CompensateOrder, CompensationPage, OrderCompensated, OrderPage
 from domain.exports import NightlyExport, NightlyExportNotice
 from domain.messages import (
     AuditRecord,
@@ -132,6 +133,13 @@ PURGE_AUDIT_LOG = Step[AuditLogPurge, AuditLogPurged](
 )
 REQUEST_NIGHTLY_EXPORT = Step[NightlyExport, NightlyExportNotice](
     "request_nightly_export", NightlyExport, NightlyExportNotice
+)
+
+ORDERS_TO_COMPENSATE = Step[CompensationPage, OrderPage](
+    "orders_to_compensate", CompensationPage, OrderPage
+)
+COMPENSATE_ORDER = Step[CompensateOrder, OrderCompensated](
+    "compensate_order", CompensateOrder, OrderCompensated
 )
 
 # The benchmark's yardstick takes nothing and gives nothing.

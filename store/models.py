@@ -239,8 +239,9 @@ class Payment(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(32))
-    # Shared by the payment and all its refunds in the ledger.
-    trace_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_trace_id)
+    # Shared by the payment and all its refunds in the ledger (NULL only for a row a worker
+    # older than the column wrote during a rolling release).
+    trace_id: Mapped[str | None] = mapped_column(String(32), unique=True, default=new_trace_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -325,7 +326,7 @@ class Refund(Base):
     problem: Mapped[str | None] = mapped_column(Text)  # why it is parked
     trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Package(Base):

@@ -162,6 +162,27 @@ class OrderRepository:
         )
         return list(self.session.scalars(query))
 
+    def paid_with_sku(
+        self, sku: str, paid_from: datetime, paid_until: datetime, *, after: str | None, limit: int
+    ) -> list[str]:
+        """Orders holding ``sku`` that were paid in ``[paid_from, paid_until)``, by ID, after
+        ``after``: a batch compensation's pages."""
+        paid = select(OrderEvent.order_id).where(
+            OrderEvent.status == OrderStatus.PAID.value,
+            OrderEvent.at >= paid_from,
+            OrderEvent.at < paid_until,
+        )
+        query = (
+            select(Order.id)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(OrderLine.sku == sku, Order.id.in_(paid))
+            .order_by(Order.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(Order.id > after)
+        return list(self.session.scalars(query.distinct()))
+
     def unpaid_units(self, customer_id: str, *, lock: bool = False) -> int:
         """Units in the customer's orders still waiting for payment. ``lock``: hold the
         customer's row until the transaction ends, so their concurrent orders count in turn."""

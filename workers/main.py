@@ -13,6 +13,7 @@ from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.audit_log import AuditLogActivities
+from activities.compensations import CompensationActivities
 from activities.exports import ExportActivities
 from activities.failures import BusinessFailures
 from activities.inventory import InventoryActivities
@@ -52,6 +53,7 @@ from workers.schedules import (
     sla_statistics_schedule,
 )
 from workflows.audit_log_purge import AuditLogPurgeWorkflow
+from workflows.compensation_batch import CompensationWorkflow
 from workflows.nightly_export import NightlyExportWorkflow
 from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.order import OrderWorkflow
@@ -74,6 +76,7 @@ WORKFLOWS = [
     NotificationOutboxWorkflow,
     AuditLogPurgeWorkflow,
     NightlyExportWorkflow,
+    CompensationWorkflow,
 ]
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
@@ -137,6 +140,7 @@ def activities(
     outbox = NotificationActivities(sessions, notifier or Fanout([]))
     audit_log = AuditLogActivities(sessions)
     exports = ExportActivities(sessions, mailer or notifier or Fanout([]))
+    compensation = CompensationActivities(sessions, payments)
     return [
         orders.record_transition,
         orders.record_packages,
@@ -171,6 +175,8 @@ def activities(
         outbox.deliver_pending,
         audit_log.purge_audit_log,
         exports.request_nightly_export,
+        compensation.orders_to_compensate,
+        compensation.compensate_order,
     ]
 
 

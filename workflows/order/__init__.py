@@ -12,6 +12,7 @@ import asyncio
 
 from temporalio import workflow
 
+from domain.compensations import OrderCompensation
 from domain.contract import OrderQuery, OrderSignal, OrderUpdate, PaymentVerdict, WorkflowName
 from domain.errors import ActionRefused, OutOfStock
 from domain.failures import BY_NAME, as_failure
@@ -128,6 +129,11 @@ class OrderWorkflow:
     @workflow.signal(name=OrderSignal.STOCK_ARRIVED)
     def stock_arrived(self, _: StockArrived) -> None:
         self.state.stock_arrived = True
+
+    @workflow.signal(name=OrderSignal.COMPENSATE)
+    async def compensate(self, ask: OrderCompensation) -> None:
+        """A batch compensation (price protection): give this order's share back."""
+        await refunds.compensate(self.state, ask)
 
     @workflow.signal(name=OrderSignal.SLA_LEVEL)
     def sla_level(self, level: SlaLevel) -> None:

@@ -99,7 +99,8 @@ async def audit(state: OrderState) -> None:
     await wait_until(lambda: state.receipt is not None or is_final(state.status))
     async with state.changes:
         state.hold_reason = None
-        if state.receipt is None:  # refunded in full instead
+        # Refunded in full, even if a receipt came meanwhile.
+        if is_final(state.status) or state.receipt is None:
             return
         note = f"receipt confirmed by {state.receipt.by} after audit"
         await state.step(

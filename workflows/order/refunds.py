@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from domain import steps
+from domain.compensations import OrderCompensation
 from domain.errors import ActionRefused, OrderflowError
 from domain.failures import as_failure
 from domain.messages import ParkedRefund, RefundRequest
@@ -68,6 +69,27 @@ async def refund(state: OrderState, ask: RefundOrder) -> RefundOutcome:
         state.refunding -= 1
 
 
+async def compensate(state: OrderState, ask: OrderCompensation) -> None:
+    """A batch compensation's share of this order: ``per_unit`` for each unit of the SKU, no
+    more than is left, once per batch. No status changes: it is a gesture, not a return."""
+    if ask.purpose in state.compensations:
+        return
+    state.compensations.add(ask.purpose)
+    async with state.changes:
+        if state.captured is None or state.payment is None:
+            return
+        units = sum(line.quantity for line in state.order.lines if line.sku == ask.sku)
+        amount = min(ask.per_unit * units, state.captured.amount - state.refunded)
+        if amount <= 0:
+            return
+        plan = RefundPlan(amount=amount, units={}, what=f"batch compensation, {ask.sku}")
+        refund = RefundOrder(request_id=ask.batch_id, reason=ask.reason, by=ask.by)
+        outcome = await _pay_back(state, refund, plan, purpose=ask.purpose)
+        if outcome.status == RefundStatus.REFUNDED:
+            state.refunded += outcome.amount
+            await state.note(outcome.note)
+
+
 def open_for_refunds(state: OrderState) -> bool:
     return state.status in (OrderStatus.DELIVERED, OrderStatus.PARTIALLY_REFUNDED) or (
         state.status == OrderStatus.ON_HOLD and state.deciding
@@ -101,6 +123,17 @@ def _why_not(state: OrderState) -> str:
     return f"order is {state.status} and nothing has shipped: cancel it to refund everything"
 
 
+def _back_unrefunded(state: OrderState) -> bool:
+    """Units in parcels that came back or never left which no refund has covered yet."""
+    back: dict[str, int] = {}
+    for package in state.plan.packages if state.plan else []:
+        parcel = state.parcels.get(package.number)
+        if parcel != Parcel.DELIVERED and package.number not in state.settled:
+            for line in package.lines:
+                back[line.sku] = back.get(line.sku, 0) + line.quantity
+    return any(state.refunded_units.get(sku, 0) < units for sku, units in back.items())
+
+
 def _refundable(state: OrderState) -> Refundable:
     assert state.captured is not None and state.after_sales_from is not None
     units: dict[str, int] = {}
@@ -122,7 +155,9 @@ def _refundable(state: OrderState) -> Refundable:
     )
 
 
-async def _pay_back(state: OrderState, ask: RefundOrder, plan: RefundPlan) -> RefundOutcome:
+async def _pay_back(
+    state: OrderState, ask: RefundOrder, plan: RefundPlan, purpose: str | None = None
+) -> RefundOutcome:
     assert state.payment is not None and state.captured is not None
     currency = state.captured.currency
     request = RefundRequest(
@@ -130,7 +165,7 @@ async def _pay_back(state: OrderState, ask: RefundOrder, plan: RefundPlan) -> Re
         payment_intent_id=state.payment.payment_intent_id,
         amount=plan.amount,
         reason=ask.reason,
-        purpose=f"refund-{ask.request_id}",
+        purpose=purpose or f"refund-{ask.request_id}",
         currency=currency,
         by=ask.by,
     )
@@ -169,7 +204,9 @@ async def _book(state: OrderState, plan: RefundPlan, outcome: RefundOutcome) -> 
         state.refunded_units[sku] = state.refunded_units.get(sku, 0) + quantity
     whole = state.refunded >= state.captured.amount
     target = OrderStatus.REFUNDED if whole else OrderStatus.PARTIALLY_REFUNDED
-    if state.status == target:
+    # A held order is settled once what came back (or never left) is refunded, not before.
+    unsettled = state.status == OrderStatus.ON_HOLD and not whole and _back_unrefunded(state)
+    if state.status == target or unsettled:
         await state.note(outcome.note)
         return
     state.hold_reason = None

@@ -85,7 +85,7 @@ class OrderState:
     troubles: dict[int, ShipmentProgress] = field(default_factory=dict)  # carrier exceptions
     manual_reports: list[CarrierEvent] = field(default_factory=list)  # to pass on to parcels
     settled: set[int] = field(default_factory=set)  # voided packages refunded and released
-    refunded: int = 0  # minor units given back for them
+    refunded: int = 0  # minor units given back: voided packages, refunds, compensations
     doubts: list[str] = field(default_factory=list)  # why the delivery goes to audit
     worst_sla: SlaLevel = SlaLevel.OK
     # An update (cancel, confirm receipt) accepted in this workflow task and not yet recorded.
@@ -96,6 +96,7 @@ class OrderState:
     refund_answers: dict[str, RefundOutcome] = field(default_factory=dict)  # by request ID
     refunded_units: dict[str, int] = field(default_factory=dict)  # per SKU
     refunding: int = 0  # refunds asked and not answered yet: a cancellation must wait
+    compensations: set[str] = field(default_factory=set)  # batch compensations seen
     # One change of money or status at a time: a refund, a cancellation's refund, the end.
     changes: asyncio.Lock = field(default_factory=asyncio.Lock)
 

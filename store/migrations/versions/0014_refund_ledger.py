@@ -6,8 +6,6 @@ Revises: 0013
 
 from __future__ import annotations
 
-import uuid
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -23,16 +21,13 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.add_column(sa.Column('trace_id', sa.String(length=32), nullable=True))
-    payments = sa.table('payments', sa.column('id', sa.Integer), sa.column('trace_id', sa.String))
-    bind = op.get_bind()
-    for (payment_id,) in bind.execute(sa.select(payments.c.id)).all():
-        bind.execute(
-            payments.update()
-            .where(payments.c.id == payment_id)
-            .values(trace_id=uuid.uuid4().hex)
-        )
+    # One statement: the column's lock is held for one UPDATE, not a loop. Nullable, so a
+    # worker of the release before (which does not know the column) can still record payments.
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("UPDATE payments SET trace_id = md5(random()::text || id::text)")
+    else:
+        op.execute("UPDATE payments SET trace_id = lower(hex(randomblob(16)))")
     with op.batch_alter_table('payments', schema=None) as batch_op:
-        batch_op.alter_column('trace_id', existing_type=sa.String(length=32), nullable=False)
         batch_op.create_unique_constraint('uq_payments_trace_id', ['trace_id'])
 
     with op.batch_alter_table('refunds', schema=None) as batch_op:
@@ -61,13 +56,10 @@ def upgrade() -> None:
         " currency = (SELECT p.currency FROM payments p"
         "             WHERE p.provider_payment_id = refunds.provider_payment_id)"
     )
-    with op.batch_alter_table('refunds', schema=None) as batch_op:
-        batch_op.alter_column(
-            'updated_at', existing_type=store.models.UTCDateTime(timezone=True), nullable=False
-        )
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM refunds WHERE provider_refund_id IS NULL")  # parked: no money moved
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.drop_constraint('uq_refund_purpose', type_='unique')
         batch_op.drop_index('ix_refunds_trace_id')

@@ -352,9 +352,7 @@ class PlacedOrder:
         )
 
     async def refund(self, ask: RefundOrder) -> RefundOutcome:
-        return await self.handle.execute_update(
-            OrderUpdate.REFUND, ask, id=f"refund-{ask.request_id}", result_type=RefundOutcome
-        )
+        return await self.handle.execute_update(OrderUpdate.REFUND, ask, result_type=RefundOutcome)
 
     async def snapshot(self) -> OrderSnapshot:
         return await self.handle.query(OrderQuery.STATUS, result_type=OrderSnapshot)
