@@ -51,8 +51,13 @@ class CompensationActivities:
         amount = min(batch.per_unit * units, left)
         if amount <= 0:
             return OrderCompensated(order_id=order_id)
-        refund = self.provider.refund_payment(
-            payment_id=intent, amount=amount, idempotency_key=f"order-{order_id}-refund-{purpose}"
+        refund = self.provider.find_refund(
+            payment_id=intent, purpose=purpose
+        ) or self.provider.refund_payment(
+            payment_id=intent,
+            amount=amount,
+            idempotency_key=f"order-{order_id}-refund-{purpose}",
+            purpose=purpose,
         )
         with transaction(self.sessions) as session:
             PaymentRepository(session).record_refund(

@@ -11,6 +11,7 @@ from domain.messages import (
     PaymentCheck,
     PaymentCheckRequest,
     PaymentView,
+    RefundMade,
     RefundRequest,
     RefundResult,
 )
@@ -86,17 +87,35 @@ class PaymentActivities:
 
     @activity.defn
     def refund_payment(self, request: RefundRequest) -> RefundResult:
-        refund = self.provider.refund_payment(
+        """Give the money back and write it in the ledger, once per purpose."""
+        return self.record_refund(self.refund_at_provider(request))
+
+    @activity.defn
+    def refund_at_provider(self, request: RefundRequest) -> RefundMade:
+        """The provider's part alone, so that a refund it made is never parked because the
+        ledger could not be written: the workflow records it in a step of its own. A refund
+        the provider already made for this purpose (a retry days later) is found, not made
+        again."""
+        refund = self.provider.find_refund(
+            payment_id=request.payment_intent_id, purpose=request.purpose
+        ) or self.provider.refund_payment(
             payment_id=request.payment_intent_id,
             amount=request.amount,
             idempotency_key=f"order-{request.order_id}-refund-{request.purpose}",
+            purpose=request.purpose,
         )
+        return RefundMade(request=request, refund_id=refund.id, amount=refund.amount)
+
+    @activity.defn
+    def record_refund(self, made: RefundMade) -> RefundResult:
+        """The ledger's row for a refund the provider made (a parked one turns refunded)."""
+        request = made.request
         with transaction(self.sessions) as session:
             PaymentRepository(session).record_refund(
                 order_id=request.order_id,
-                provider_refund_id=refund.id,
+                provider_refund_id=made.refund_id,
                 provider_payment_id=request.payment_intent_id,
-                amount=refund.amount,
+                amount=made.amount,
                 reason=request.reason,
                 purpose=request.purpose,
                 currency=request.currency,
@@ -104,7 +123,7 @@ class PaymentActivities:
             )
             # A refund parked before and made now needs finance no more.
             AlertRepository(session).resolve(_parked_key(request))
-        return RefundResult(refund_id=refund.id, amount=refund.amount)
+        return RefundResult(refund_id=made.refund_id, amount=made.amount)
 
     @activity.defn
     def park_refund(self, parked: ParkedRefund) -> None:

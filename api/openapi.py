@@ -99,7 +99,8 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
     "POST /orders/{order_id}/confirm-receipt": {409: Answer("The order is not awaiting receipt")},
     "POST /orders/{order_id}/refunds": {
         409: Answer("The order can't refund that: not delivered, outside the window, more "
-                    "than is left, another refund or a cancellation came first"),
+                    "than is left, another refund or a cancellation came first; or the "
+                    "Idempotency-Key named another refund"),
     },
     "GET /compensations/{batch_id}": {404: Answer("No batch by that ID")},
     "PUT /customers/me": {

@@ -231,6 +231,14 @@ class RefundRequest(BaseModel):
     by: str | None = None  # who asked, for the ledger; None: the order's own process
 
 
+class RefundMade(BaseModel):
+    """What the provider gave back for a request, before the ledger knows."""
+
+    request: RefundRequest
+    refund_id: str
+    amount: int
+
+
 class ParkedRefund(BaseModel):
     """A refund the provider refused or never answered: in the ledger as parked, and an
     alert for finance."""

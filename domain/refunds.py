@@ -50,6 +50,12 @@ class RefundOrder(BaseModel):
     # The most this caller may give back in one refund (support's limit); None: no limit.
     limit: int | None = None  # counted with what the order already gave back
 
+    @property
+    def measure(self) -> str:
+        """What the request asks for, to tell a repeat from another request under its ID."""
+        lines = ",".join(f"{line.quantity}x{line.sku}" for line in sorted(self.lines, key=str))
+        return f"{self.kind}|{self.amount}|{lines}|{(self.currency or '').lower()}"
+
     @model_validator(mode="after")
     def _one_measure(self) -> RefundOrder:
         if self.amount is not None and self.lines:
@@ -68,6 +74,7 @@ class RefundOutcome(BaseModel):
     currency: str
     note: str  # the timeline's words for it
     refund_id: str | None = None  # the provider's, once the money moved
+    measure: str = ""  # what was asked (``RefundOrder.measure``)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from domain.messages import (
     PaymentCheckRequest,
     PaymentView,
     PresaleNotice,
+    RefundMade,
     RefundRequest,
     RefundResult,
     ReminderRequest,
@@ -104,6 +105,10 @@ CANCEL_PAYMENT = Step[PaymentCheckRequest, PaymentCheck](
     "cancel_payment", PaymentCheckRequest, PaymentCheck
 )
 REFUND_PAYMENT = Step[RefundRequest, RefundResult]("refund_payment", RefundRequest, RefundResult)
+REFUND_AT_PROVIDER = Step[RefundRequest, RefundMade](
+    "refund_at_provider", RefundRequest, RefundMade
+)
+RECORD_REFUND = Step[RefundMade, RefundResult]("record_refund", RefundMade, RefundResult)
 PARK_REFUND = Step[ParkedRefund, None]("park_refund", ParkedRefund, None)
 
 # --- shipments -------------------------------------------------------------------------------

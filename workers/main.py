@@ -159,6 +159,8 @@ def activities(
         payment.check_payment,
         payment.cancel_payment,
         payment.refund_payment,
+        payment.refund_at_provider,
+        payment.record_refund,
         payment.park_refund,
         shipping.check_package_stock,
         shipping.buy_label,

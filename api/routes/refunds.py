@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Header, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import PrincipalDep
 from api.deps import SessionsDep, SettingsDep, WorkflowsDep
-from api.routes.orders import IdempotencyKey, load_order
+from api.routes.orders import load_order
 from api.schemas import RefundEntry, RefundIn, RefundPublic
 from api.views import order_public
 from domain.access import Role
 from domain.refunds import RefundKind, RefundLine, RefundOrder, RefundStatus
+from domain.safe_text import SafeText
 from store.db import SessionFactory, transaction
 from store.repositories import PaymentRepository
 
 router = APIRouter(prefix="/orders", tags=["refunds"])
+
+RefundKey = Annotated[
+    SafeText,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Required: a retried refund with the same key answers the first answer "
+        "and never pays twice (another refund under a used key: 409).",
+    ),
+]
 
 PARKED = {
     "model": RefundPublic,
@@ -38,7 +50,7 @@ async def refund_order(
     body: RefundIn,
     response: Response,
     *,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RefundKey,
     sessions: SessionsDep,
     workflows: WorkflowsDep,
     settings: SettingsDep,
@@ -52,7 +64,8 @@ async def refund_order(
     The order ends `partially_refunded`, then `completed`; or `refunded` once everything paid
     came back. Support refunds up to `ORDERFLOW_SUPPORT_REFUND_LIMIT` at once (403 above:
     finance does it). The same `Idempotency-Key` answers the first answer and never pays
-    twice; a refund the provider refused or never answered is parked for finance (202)."""
+    twice (another refund under a used key: 409 `idempotency_conflict`); a refund the
+    provider refused or never answered is parked for finance (202)."""
     order = await run_in_threadpool(load_order, sessions, order_id, caller)
     ask = RefundOrder(
         request_id=_request_id(idempotency_key),
@@ -81,11 +94,9 @@ async def list_refunds(
     return await run_in_threadpool(_ledger, sessions, order_id)
 
 
-def _request_id(idempotency_key: str | None) -> str:
+def _request_id(idempotency_key: str) -> str:
     """The refund's name in the order and at the provider: from the caller's key, so a
     retry is the same refund; any text is welcome in the key, hence the digest."""
-    if idempotency_key is None:
-        return uuid.uuid4().hex
     return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
 
 

@@ -35,5 +35,10 @@ class PaymentProvider(Protocol):
     def cancel_payment(self, payment_id: str) -> ProviderPayment: ...
 
     def refund_payment(
-        self, *, payment_id: str, amount: int, idempotency_key: str
+        self, *, payment_id: str, amount: int, idempotency_key: str, purpose: str = ""
     ) -> ProviderRefund: ...
+
+    def find_refund(self, *, payment_id: str, purpose: str) -> ProviderRefund | None:
+        """The payment's refund made for ``purpose``, if the provider holds one: what makes a
+        refund asked again days later (after the idempotency key expired) not a second one."""
+        ...

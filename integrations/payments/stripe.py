@@ -44,13 +44,22 @@ class StripePayments:
         return _payment(self.client.v1.payment_intents.cancel(payment_id))
 
     def refund_payment(
-        self, *, payment_id: str, amount: int, idempotency_key: str
+        self, *, payment_id: str, amount: int, idempotency_key: str, purpose: str = ""
     ) -> ProviderRefund:
         refund = self.client.v1.refunds.create(
-            {"payment_intent": payment_id, "amount": amount},
+            {"payment_intent": payment_id, "amount": amount, "metadata": {"purpose": purpose}},
             {"idempotency_key": idempotency_key},
         )
         return ProviderRefund(id=refund.id, amount=refund.amount)
+
+    def find_refund(self, *, payment_id: str, purpose: str) -> ProviderRefund | None:
+        listed = self.client.v1.refunds.list({"payment_intent": payment_id, "limit": 100})
+        for refund in listed.auto_paging_iter():
+            tags = refund.metadata.to_dict() if refund.metadata else {}
+            # localstripe ignores the filter: the payment is checked here too.
+            if refund.payment_intent == payment_id and tags.get("purpose") == purpose:
+                return ProviderRefund(id=refund.id, amount=refund.amount)
+        return None
 
 
 def _payment(intent: stripe.PaymentIntent) -> ProviderPayment:

@@ -66,7 +66,7 @@ async def test_each_order_gets_its_share_once_however_often_the_batch_starts(
     rest = await stack.api.post(
         f"/orders/{running}/refunds",
         json={"reason": "rest"},
-        headers=stack.as_role(Role.FINANCE, "lee"),
+        headers=stack.as_role(Role.FINANCE, "lee") | {"Idempotency-Key": "rest"},
     )
     assert rest.status_code == 201, rest.text
     assert rest.json()["amount"] == 1_800 - 300

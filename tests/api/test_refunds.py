@@ -4,6 +4,8 @@ refusal is a 4xx that changes nothing, in the database or at the provider."""
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -46,9 +48,7 @@ async def delivered_order(stack: Stack, localstripe_url: str, tea: int = 2) -> d
 async def refund(
     stack: Stack, order_id: str, role: Role = Role.SUPPORT, key: str | None = None, **body: Any
 ) -> httpx.Response:
-    headers = stack.as_role(role, "ana")
-    if key:
-        headers["Idempotency-Key"] = key
+    headers = stack.as_role(role, "ana") | {"Idempotency-Key": key or uuid.uuid4().hex}
     body.setdefault("reason", "damaged in transit")
     return await stack.api.post(f"/orders/{order_id}/refunds", json=body, headers=headers)
 
@@ -181,6 +181,46 @@ async def test_the_same_idempotency_key_refunds_once(
     assert first.json()["request_id"] == again.json()["request_id"]
     assert at_provider(payments, sessions, order_id) == [700]
     assert len(refunds(sessions, order_id)) == 1
+
+
+async def test_a_key_used_for_another_refund_is_refused_and_a_refund_needs_a_key(
+    stack: Stack, localstripe_url: str, sessions: SessionFactory, payments: StripePayments
+) -> None:
+    order_id = (await delivered_order(stack, localstripe_url))["id"]
+    assert (await refund(stack, order_id, key="ticket-9", amount=700)).status_code == 201
+
+    other = await refund(stack, order_id, key="ticket-9", amount=900)
+    keyless = await stack.api.post(
+        f"/orders/{order_id}/refunds",
+        json={"reason": "no key", "amount": 100},
+        headers=stack.as_role(Role.SUPPORT, "ana"),
+    )
+
+    assert other.status_code == 409 and error_code(other) == "idempotency_conflict"
+    assert keyless.status_code == 422, keyless.text
+    assert at_provider(payments, sessions, order_id) == [700]
+
+
+async def test_a_refund_the_provider_already_made_is_found_not_made_again(
+    stack: Stack, localstripe_url: str, sessions: SessionFactory, payments: StripePayments
+) -> None:
+    """Days later Stripe has forgotten the idempotency key: a parked refund it did make after
+    all is found by its purpose, and the ledger catches up."""
+    order_id = (await delivered_order(stack, localstripe_url))["id"]
+    request_id = hashlib.sha256(b"ticket-12").hexdigest()[:32]
+    with transaction(sessions) as session:
+        payment = session.scalar(select(Payment).where(Payment.order_id == order_id))
+        assert payment is not None
+        intent = payment.provider_payment_id
+    payments.refund_payment(  # made under a key nobody will send again
+        payment_id=intent, amount=1_000, idempotency_key="expired", purpose=f"refund-{request_id}"
+    )
+
+    response = await refund(stack, order_id, key="ticket-12", amount=1_000)
+
+    assert response.status_code == 201, response.text
+    assert at_provider(payments, sessions, order_id) == [1_000]
+    assert [(r.amount, r.status) for r in refunds(sessions, order_id)] == [(1_000, "refunded")]
 
 
 @pytest.mark.parametrize(

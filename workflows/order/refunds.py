@@ -6,7 +6,9 @@ changes on a refusal); ``refund`` then checks again under the order's lock, beca
 refund or a cancellation may have come first. The provider is asked as a regular activity,
 so the update is recorded before money moves, and only a few times: a refund it refuses or
 never answers is parked for finance, neither lost nor doubled — asked again under the same
-request ID, it is tried again under the same idempotency key.
+request ID, it is looked for at the provider (by its purpose) and made only if missing. The
+ledger is written in a step of its own, retried until done: a refund the provider made is
+never parked because the database was away.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from temporalio.exceptions import ActivityError
 
 from domain import steps
 from domain.compensations import OrderCompensation
-from domain.errors import ActionRefused, OrderflowError
+from domain.errors import ActionRefused, IdempotencyConflict, OrderflowError
 from domain.failures import as_failure
 from domain.messages import ParkedRefund, RefundRequest
 from domain.money import format_amount
@@ -97,8 +99,15 @@ def open_for_refunds(state: OrderState) -> bool:
 
 
 def _answered(state: OrderState, ask: RefundOrder) -> RefundOutcome | None:
+    """The first answer to this request ID, if it refunded; a request that reuses the ID for
+    something else is refused."""
     answer = state.refund_answers.get(ask.request_id)
-    return answer if answer is not None and answer.status == RefundStatus.REFUNDED else None
+    if answer is None:
+        return None
+    if answer.measure != ask.measure:
+        error = IdempotencyConflict("this Idempotency-Key was used for another refund")
+        raise as_failure(error)
+    return answer if answer.status == RefundStatus.REFUNDED else None
 
 
 def _plan(state: OrderState, ask: RefundOrder) -> RefundPlan:
@@ -172,7 +181,9 @@ async def _pay_back(
     money = format_amount(plan.amount, currency)
     signed = f" (by {ask.by})" if ask.by else ""
     try:
-        result = await step(steps.REFUND_PAYMENT, request, retry=REFUND_TRIES, through_server=True)
+        made = await step(
+            steps.REFUND_AT_PROVIDER, request, retry=REFUND_TRIES, through_server=True
+        )
     except ActivityError as failure:
         problem = str(failure.cause or failure)
         await state.step(steps.PARK_REFUND, ParkedRefund(refund=request, problem=problem))
@@ -184,7 +195,10 @@ async def _pay_back(
             amount=plan.amount,
             currency=currency,
             note=note,
+            measure=ask.measure,
         )
+    # The money moved: the ledger is written whatever it takes (the database may be away).
+    result = await state.step(steps.RECORD_REFUND, made)
     return RefundOutcome(
         request_id=ask.request_id,
         status=RefundStatus.REFUNDED,
@@ -192,6 +206,7 @@ async def _pay_back(
         currency=currency,
         note=f"refunded {money} ({plan.what}): {ask.reason}{signed}",
         refund_id=result.refund_id,
+        measure=ask.measure,
     )
 
 

@@ -61,6 +61,7 @@ from domain.messages import (
     PaymentNotification,
     PaymentView,
     PresaleNotice,
+    RefundMade,
     RefundRequest,
     RefundResult,
     ReminderRequest,
@@ -158,6 +159,8 @@ class FakeActivities:
             self.check_payment,
             self.cancel_payment,
             self.refund_payment,
+            self.refund_at_provider,
+            self.record_refund,
             self.park_refund,
         ]
 
@@ -279,6 +282,19 @@ class FakeActivities:
             self.refund_failures -= 1
             raise RuntimeError("the provider timed out")
         return RefundResult(refund_id=f"re_{len(self.calls)}", amount=request.amount)
+
+    @activity.defn(name="refund_at_provider")
+    async def refund_at_provider(self, request: RefundRequest) -> RefundMade:
+        self._seen(request)
+        if self.refund_failures:
+            self.refund_failures -= 1
+            raise RuntimeError("the provider timed out")
+        return RefundMade(request=request, refund_id=f"re_{len(self.calls)}", amount=request.amount)
+
+    @activity.defn(name="record_refund")
+    async def record_refund(self, made: RefundMade) -> RefundResult:
+        self._seen(made)
+        return RefundResult(refund_id=made.refund_id, amount=made.amount)
 
     @activity.defn(name="park_refund")
     async def park_refund(self, parked: ParkedRefund) -> None:

@@ -60,7 +60,7 @@ async def test_refunding_a_delivered_line_then_confirming_completes_the_order(
 
     assert (answer.status, answer.amount, answer.currency) == (RefundStatus.REFUNDED, 1_800, "usd")
     assert answer.note == "refunded 18.00 USD (1 × TEA-001): damaged (by support:ana)"
-    assert fakes.calls_to(PaymentActivities.refund_payment) == [
+    assert fakes.calls_to(PaymentActivities.refund_at_provider) == [
         RefundRequest(
             order_id=order.order_id,
             payment_intent_id=order.payment.payment_intent_id,
@@ -72,7 +72,9 @@ async def test_refunding_a_delivered_line_then_confirming_completes_the_order(
         )
     ]
     # The provider was asked once the update was recorded: a regular activity.
-    assert await order.through_server() == ["refund_payment"]
+    assert await order.through_server() == ["refund_at_provider"]
+    [recorded] = fakes.calls_to(PaymentActivities.record_refund)
+    assert recorded.request.purpose == "refund-r1"
     snapshot = await order.wait_for(S.PARTIALLY_REFUNDED)
     assert snapshot.refunded == 1_800
 
@@ -98,7 +100,7 @@ async def test_refunding_what_is_left_ends_the_order_refunded_without_waiting(
         S.REFUNDED, "refunded 30.00 USD (everything left): damaged (by support:ana)"
     )  # fmt: skip
     # No confirmation for an order refunded in full.
-    assert fakes.calls_to(PaymentActivities.refund_payment)[-1].amount == TOTAL - 600
+    assert fakes.calls_to(PaymentActivities.refund_at_provider)[-1].amount == TOTAL - 600
     assert "record_confirmation" not in fakes.names()
 
 
@@ -108,7 +110,7 @@ async def test_the_same_request_refunds_once(shop: Shop, fakes: FakeActivities) 
     again = await order.refund(ask("same", amount=1_000))
 
     assert again == first
-    assert len(fakes.calls_to(PaymentActivities.refund_payment)) == 1
+    assert len(fakes.calls_to(PaymentActivities.refund_at_provider)) == 1
 
 
 @pytest.mark.parametrize(
@@ -129,7 +131,7 @@ async def test_a_refund_that_cannot_be_made_is_refused_and_nothing_moves(
     refusal = await refused(order, ask(**measure))
 
     assert refusal.type == "ActionRefused" and reason in refusal.message
-    assert fakes.calls_to(PaymentActivities.refund_payment) == []
+    assert fakes.calls_to(PaymentActivities.refund_at_provider) == []
     assert (await order.snapshot()).status == S.DELIVERED
 
 
@@ -142,7 +144,7 @@ async def test_a_line_refunded_once_cannot_be_refunded_again(
     refusal = await refused(order, ask("r2", lines=[{"sku": SKU, "quantity": 2}]))
 
     assert "2 × TEA-001 asked; 1 can be refunded" in refusal.message
-    assert len(fakes.calls_to(PaymentActivities.refund_payment)) == 1
+    assert len(fakes.calls_to(PaymentActivities.refund_at_provider)) == 1
 
 
 async def test_support_above_its_limit_is_forbidden(shop: Shop, fakes: FakeActivities) -> None:
@@ -151,7 +153,7 @@ async def test_support_above_its_limit_is_forbidden(shop: Shop, fakes: FakeActiv
     refusal = await refused(order, ask(amount=1_500, limit=1_000))
 
     assert refusal.type == "Forbidden" and "finance refunds it" in refusal.message
-    assert fakes.calls_to(PaymentActivities.refund_payment) == []
+    assert fakes.calls_to(PaymentActivities.refund_at_provider) == []
 
 
 async def test_nothing_shipped_means_cancel_not_refund(shop: Shop, fakes: FakeActivities) -> None:
@@ -160,7 +162,7 @@ async def test_nothing_shipped_means_cancel_not_refund(shop: Shop, fakes: FakeAc
     refusal = await refused(order, ask(amount=100))
 
     assert "nothing has shipped: cancel it" in refusal.message
-    assert fakes.calls_to(PaymentActivities.refund_payment) == []
+    assert fakes.calls_to(PaymentActivities.refund_at_provider) == []
     cancelled = await order.cancel("as support said")  # what the refusal advised
     assert cancelled.status == S.CANCELLED
 
@@ -200,7 +202,7 @@ async def test_a_refund_the_provider_keeps_failing_is_parked_then_made_once_when
     made = await order.refund(ask("flaky", amount=1_000))  # finance asks again
 
     assert made.status == RefundStatus.REFUNDED
-    tries = fakes.calls_to(PaymentActivities.refund_payment)
+    tries = fakes.calls_to(PaymentActivities.refund_at_provider)
     assert len(tries) == 5 and {t.purpose for t in tries} == {"refund-flaky"}
     assert (await order.wait_for(S.PARTIALLY_REFUNDED)).refunded == 1_000
 
