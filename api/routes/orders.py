@@ -135,8 +135,11 @@ async def get_order(
 
     With the customer's contact details and address as the caller's role may see them.
     A customer sees their own orders, an API client its channel's; any other order is 404."""
-    stored = await run_in_threadpool(_load_whole, sessions, order_id, caller)
+    order = await run_in_threadpool(load_order, sessions, order_id, caller)
+    # The workflow first, then its parcels' rows: a parcel the live order counts as
+    # delivered has its row written by then, so the two never disagree that way.
     live = await workflows.snapshot(order_id)
+    stored = await run_in_threadpool(_load_whole, sessions, order)
     body = order_public(stored.order, payment=stored.payment, live=live, packages=stored.packages)
     return body.model_copy(
         update={
@@ -269,8 +272,8 @@ class StoredOrder:
     packages: list[PackagePublic]
 
 
-def _load_whole(sessions: SessionFactory, order_id: str, caller: Principal) -> StoredOrder:
-    order = load_order(sessions, order_id, caller)
+def _load_whole(sessions: SessionFactory, order: Order) -> StoredOrder:
+    order_id = order.id
     with transaction(sessions) as session:
         shipments = {s.package: s for s in ShipmentRepository(session).for_order(order_id)}
         return StoredOrder(
