@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.closed_orders import ClosedRefund, refund_closed_order
 from domain.compensations import CompensateOrder, CompensationPage, OrderCompensated, OrderPage
 from domain.order import OrderStatus, is_final
-from domain.refunds import RefundStatus
 from integrations.payments import PaymentProvider
 from store.db import SessionFactory, transaction
-from store.repositories import OrderRepository, PaymentRepository
+from store.repositories import OrderRepository
 
 
 class CompensationActivities:
@@ -32,42 +32,22 @@ class CompensationActivities:
         a refund already in the ledger under the batch's purpose is answered again. An
         order still running is left to its workflow."""
         batch, order_id = ask.batch, ask.order_id
-        purpose = batch.for_order().purpose
         with transaction(self.sessions) as session:
             order = OrderRepository(session).get(order_id)
-            payments = PaymentRepository(session)
-            payment = payments.for_order(order_id)
-            ledger = payments.refunds(order_id)
-            if order is None or payment is None:
+            if order is None:
                 return OrderCompensated(order_id=order_id)
             if not ask.directly and not is_final(OrderStatus(order.status)):
                 return OrderCompensated(order_id=order_id, running=True)
             units = sum(line.quantity for line in order.lines if line.sku == batch.sku)
-            intent, currency = payment.provider_payment_id, payment.currency
-            done = [r for r in ledger if r.status == RefundStatus.REFUNDED.value]
-            left = payment.amount - sum(r.amount for r in done)
-        if earlier := next((r for r in done if r.purpose == purpose), None):
-            return OrderCompensated(order_id=order_id, amount=earlier.amount)
-        amount = min(batch.per_unit * units, left)
-        if amount <= 0:
-            return OrderCompensated(order_id=order_id)
-        refund = self.provider.find_refund(
-            payment_id=intent, purpose=purpose
-        ) or self.provider.refund_payment(
-            payment_id=intent,
-            amount=amount,
-            idempotency_key=f"order-{order_id}-refund-{purpose}",
-            purpose=purpose,
-        )
-        with transaction(self.sessions) as session:
-            PaymentRepository(session).record_refund(
+        amount = refund_closed_order(
+            self.sessions,
+            self.provider,
+            ClosedRefund(
                 order_id=order_id,
-                provider_refund_id=refund.id,
-                provider_payment_id=intent,
-                amount=refund.amount,
+                purpose=batch.for_order().purpose,
+                wanted=batch.per_unit * units,
                 reason=batch.reason,
-                purpose=purpose,
-                currency=currency,
-                actor=batch.by,
-            )
-        return OrderCompensated(order_id=order_id, amount=refund.amount)
+                by=batch.by,
+            ),
+        )
+        return OrderCompensated(order_id=order_id, amount=amount)

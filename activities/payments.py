@@ -120,6 +120,7 @@ class PaymentActivities:
                 purpose=request.purpose,
                 currency=request.currency,
                 actor=request.by,
+                units=request.units,
             )
             # A refund parked before and made now needs finance no more.
             AlertRepository(session).resolve(_parked_key(request))
@@ -140,6 +141,7 @@ class PaymentActivities:
                 purpose=request.purpose,
                 actor=request.by,
                 problem=parked.problem,
+                units=request.units,
             )
             AlertRepository(session).raise_once(
                 kind=AlertKind.REFUND,

@@ -73,6 +73,11 @@ ACCESS: dict[str, Access] = {
     # Money back: support up to its limit at once, finance above it.
     "POST /orders/{order_id}/refunds": roles(SUPPORT, FINANCE),
     "GET /orders/{order_id}/refunds": roles(SUPPORT, FINANCE),
+    # Returns: the customer (or support for them) opens one; the warehouse takes it back.
+    "POST /orders/{order_id}/returns": roles(CUSTOMER, SUPPORT),
+    "GET /orders/{order_id}/returns": roles(CUSTOMER, SUPPORT, FINANCE),
+    "POST /warehouse/returns/scans": roles(WAREHOUSE),
+    "POST /warehouse/returns/{rma}/inspection": roles(WAREHOUSE),
     # Price protection: money back on every order of a SKU in a time range.
     "POST /compensations": roles(FINANCE),
     "GET /compensations/{batch_id}": roles(FINANCE),

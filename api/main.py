@@ -28,6 +28,7 @@ from api.routes import (
     orders,
     products,
     refunds,
+    returns,
     shipments,
     warehouse,
     webhooks,
@@ -94,6 +95,7 @@ def create_app(
     modules = (
         orders,
         refunds,
+        returns,
         compensations,
         customers,
         products,

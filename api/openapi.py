@@ -103,6 +103,18 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
                     "Idempotency-Key named another refund"),
     },
     "GET /compensations/{batch_id}": {404: Answer("No batch by that ID")},
+    "POST /orders/{order_id}/returns": {
+        409: Answer("Those units can't be returned: not delivered, already on their way back "
+                    "or refunded, or the return window ended"),
+    },
+    "POST /warehouse/returns/scans": {
+        404: Answer("No open return by that RMA"),
+        409: Answer("The item is not in the return, or is one too many"),
+    },
+    "POST /warehouse/returns/{rma}/inspection": {
+        404: Answer("No open return by that RMA"),
+        409: Answer("The return is not waiting for its inspection"),
+    },
     "PUT /customers/me": {
         400: Answer("The caller is not a customer"),
         404: Answer("The customer has placed no order yet"),

@@ -39,14 +39,22 @@ from domain.contract import (
     OrderQuery,
     OrderSignal,
     OrderUpdate,
+    ReturnUpdate,
     ShipmentSignal,
     ShipmentUpdate,
     WorkflowName,
     compensation_workflow_id,
     order_workflow_id,
+    return_workflow_id,
     shipment_workflow_id,
 )
-from domain.errors import ActionRefused, CompensationNotFound, OrderflowError, OrderNotFound
+from domain.errors import (
+    ActionRefused,
+    CompensationNotFound,
+    OrderflowError,
+    OrderNotFound,
+    ReturnNotFound,
+)
 from domain.failures import business_error
 from domain.messages import (
     CancelRequest,
@@ -60,6 +68,7 @@ from domain.messages import (
 )
 from domain.order import OrderStatus
 from domain.refunds import RefundOrder, RefundOutcome
+from domain.returns import Inspection, ReturnInput, ReturnScan, ReturnView
 from domain.shipping import ParcelEvent, ScanProgress, WarehouseScan
 
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -165,6 +174,44 @@ class OrderWorkflows:
         """The order itself answers a repeated request ID with the first refund, and tries
         a parked one again: a fixed update ID would have the server answer "parked" forever."""
         return await self._update(order_id, OrderUpdate.REFUND, ask, RefundOutcome)
+
+    async def open_return(self, rma: ReturnInput) -> ReturnView:
+        """Start the RMA's workflow and answer with its label, in one round trip."""
+        operation = WithStartWorkflowOperation[Any, ReturnView](
+            WorkflowName.RETURN,
+            rma,
+            result_type=ReturnView,
+            id=return_workflow_id(rma.rma),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        try:
+            view: ReturnView = await self.client.execute_update_with_start_workflow(
+                ReturnUpdate.DETAILS, start_workflow_operation=operation, result_type=ReturnView
+            )
+            return view
+        except WorkflowUpdateFailedError as error:
+            raise _refusal(error) from error
+        except RPCError as error:
+            raise _unavailable(error) from error
+
+    async def return_scan(self, rma: str, scan: ReturnScan) -> ReturnView:
+        return await self._return_update(rma, ReturnUpdate.SCAN, scan)
+
+    async def inspect_return(self, rma: str, inspection: Inspection) -> ReturnView:
+        return await self._return_update(rma, ReturnUpdate.INSPECT, inspection)
+
+    async def _return_update(self, rma: str, update: ReturnUpdate, arg: BaseModel) -> ReturnView:
+        handle = self.client.get_workflow_handle(return_workflow_id(rma))
+        try:
+            view: ReturnView = await handle.execute_update(update, arg, result_type=ReturnView)
+            return view
+        except WorkflowUpdateFailedError as error:
+            raise _refusal(error) from error
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise ReturnNotFound(f"no open return {rma}") from error
+            raise _unavailable(error) from error
 
     async def compensate(self, batch: CompensationBatch) -> CompensationProgress:
         """Start the batch, or find it: the same batch started twice is one workflow (and a

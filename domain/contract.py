@@ -33,6 +33,10 @@ def compensation_workflow_id(batch_id: str) -> str:
     return f"compensation-{batch_id}"
 
 
+def return_workflow_id(rma: str) -> str:
+    return f"return-{rma}"
+
+
 # --- workflows and their messages ------------------------------------------------------------
 
 
@@ -44,6 +48,7 @@ class WorkflowName(StrEnum):
     AUDIT_LOG_PURGE = "AuditLogPurgeWorkflow"
     NIGHTLY_EXPORT = "NightlyExportWorkflow"
     COMPENSATION = "CompensationWorkflow"
+    RETURN = "ReturnWorkflow"
     SKELETON = "SkeletonWorkflow"
 
 
@@ -54,6 +59,7 @@ class OrderSignal(StrEnum):
     SLA_LEVEL = "sla_level"  # from the order's own shipments
     STOCK_ARRIVED = "stock_arrived"  # a warehouse receipt: a backordered order looks again now
     COMPENSATE = "compensate"  # a batch compensation: give this much back per unit of a SKU
+    RETURN_PASSED = "return_passed"  # a returned parcel passed inspection: refund its lines
 
 
 class OrderUpdate(StrEnum):
@@ -69,6 +75,12 @@ class OrderQuery(StrEnum):
 
 class CompensationQuery(StrEnum):
     PROGRESS = "progress"
+
+
+class ReturnUpdate(StrEnum):
+    DETAILS = "details"  # the label, once bought
+    SCAN = "scan"
+    INSPECT = "inspect"
 
 
 class ShipmentSignal(StrEnum):
@@ -134,6 +146,7 @@ class MovementKind(StrEnum):
     RELEASE = "release"  # reserved - q
     SHIP = "ship"  # on hand - q, reserved - q
     RESTOCK = "restock"  # on hand + q: a returned parcel back on the shelf
+    QUARANTINE = "quarantine"  # nothing: returned units that failed inspection, set aside
 
 
 class AlertKind(StrEnum):
@@ -142,6 +155,7 @@ class AlertKind(StrEnum):
     LOW_STOCK = "low_stock"
     AUDIT = "audit"
     NOTIFICATION = "notification"
+    RETURN = "return"  # a returned parcel failed inspection: support decides
     REFUND = "refund"  # a refund the provider refused or never answered: parked for finance
 
 

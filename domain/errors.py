@@ -115,6 +115,10 @@ class ExportNotFound(OrderflowError):
     code = "export_not_found"
 
 
+class ReturnNotFound(OrderflowError):
+    code = "return_not_found"
+
+
 class CompensationNotFound(OrderflowError):
     code = "compensation_not_found"
 

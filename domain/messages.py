@@ -229,6 +229,7 @@ class RefundRequest(BaseModel):
     purpose: str
     currency: str | None = None  # for the ledger; None: the payment's
     by: str | None = None  # who asked, for the ledger; None: the order's own process
+    units: dict[str, int] | None = None  # the units it gives back, when it refunds lines
 
 
 class RefundMade(BaseModel):

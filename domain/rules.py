@@ -56,10 +56,18 @@ class ChannelRules(Strict):
     # How long after delivery support may refund what the customer paid for (goodwill
     # refunds are not bound by it).
     refund_window: timedelta = timedelta(days=30)
+    # How long a return's parcel may take to reach the warehouse before its RMA expires.
+    return_parcel_wait: timedelta = timedelta(days=14)
 
     @model_validator(mode="after")
     def _positive_durations(self) -> ChannelRules:
-        for name in ("reservation_ttl", "backorder_wait", "backorder_recheck", "refund_window"):
+        for name in (
+            "reservation_ttl",
+            "backorder_wait",
+            "backorder_recheck",
+            "refund_window",
+            "return_parcel_wait",
+        ):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be longer than zero")
         return self

@@ -41,6 +41,15 @@ from domain.messages import (
     StockSnapshot,
     TransitionRecord,
 )
+from domain.returns import (
+    ReturnInput,
+    ReturnLabel,
+    ReturnNotice,
+    ReturnRefund,
+    ReturnRefunded,
+    ReturnStamp,
+    ReturnStock,
+)
 from domain.shipping import (
     HandOver,
     LabelRequest,
@@ -146,6 +155,15 @@ ORDERS_TO_COMPENSATE = Step[CompensationPage, OrderPage](
 COMPENSATE_ORDER = Step[CompensateOrder, OrderCompensated](
     "compensate_order", CompensateOrder, OrderCompensated
 )
+
+# --- returns ---------------------------------------------------------------------------------
+
+BUY_RETURN_LABEL = Step[ReturnInput, ReturnLabel]("buy_return_label", ReturnInput, ReturnLabel)
+STAMP_RETURN = Step[ReturnStamp, None]("stamp_return", ReturnStamp, None)
+RESTOCK_RETURN = Step[ReturnStock, None]("restock_return", ReturnStock, None)
+QUARANTINE_RETURN = Step[ReturnStock, None]("quarantine_return", ReturnStock, None)
+REFUND_RETURN = Step[ReturnRefund, ReturnRefunded]("refund_return", ReturnRefund, ReturnRefunded)
+TELL_RETURN_CUSTOMER = Step[ReturnNotice, None]("tell_return_customer", ReturnNotice, None)
 
 # The benchmark's yardstick takes nothing and gives nothing.
 NOOP = "noop"

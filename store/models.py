@@ -116,6 +116,7 @@ MOVEMENT_EFFECTS: dict[MovementKind, StockEffect] = {
     MovementKind.RELEASE: StockEffect(on_hand=0, reserved=-1),
     MovementKind.SHIP: StockEffect(on_hand=-1, reserved=-1),
     MovementKind.RESTOCK: StockEffect(on_hand=1, reserved=0),
+    MovementKind.QUARANTINE: StockEffect(on_hand=0, reserved=0),
 }
 
 
@@ -324,9 +325,35 @@ class Refund(Base):
     status: Mapped[str] = mapped_column(String(16), default="refunded", server_default="refunded")
     actor: Mapped[str | None] = mapped_column(String(100))
     problem: Mapped[str | None] = mapped_column(Text)  # why it is parked
+    # The units it gave back, per SKU, when it refunded lines (a return, a refund by lines).
+    units: Mapped[dict[str, int] | None] = mapped_column(JSON)
     trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReturnRow(Base):
+    """One RMA: what the customer sends back, its label, and each step's time. Its workflow
+    is ``ReturnWorkflow`` (``return-<rma>``); this row is what the API lists."""
+
+    __tablename__ = "returns"
+
+    rma: Mapped[str] = mapped_column(String(120), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # a ReturnStatus
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"sku": .., "quantity": ..}]
+    warehouse: Mapped[str] = mapped_column(ForeignKey("warehouses.code"))
+    amount: Mapped[int] = mapped_column(BigInteger)  # what passing refunds
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    carrier: Mapped[str | None] = mapped_column(String(32))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Package(Base):

@@ -596,6 +596,7 @@ class PaymentRepository:
         purpose: str,
         currency: str | None = None,
         actor: str | None = None,
+        units: dict[str, int] | None = None,
     ) -> None:
         """The provider gave the money back: the ledger's row for this purpose says so
         (written now, or turned from parked)."""
@@ -620,6 +621,7 @@ class PaymentRepository:
                 "reason": reason,
                 "purpose": purpose,
                 "actor": actor,
+                "units": units,
                 "trace_id": payment.trace_id if payment else None,
                 "created_at": utcnow(),
             },
@@ -642,6 +644,7 @@ class PaymentRepository:
         purpose: str,
         actor: str | None,
         problem: str,
+        units: dict[str, int] | None = None,
     ) -> None:
         """A refund the provider refused or never answered, in the ledger as parked. One
         made meanwhile (the provider answered late, a retry went through) stays made."""
@@ -662,6 +665,7 @@ class PaymentRepository:
                 "status": RefundStatus.PARKED.value,
                 "actor": actor,
                 "problem": problem,
+                "units": units,
                 "trace_id": payment.trace_id if payment else None,
                 "created_at": utcnow(),
                 "updated_at": utcnow(),

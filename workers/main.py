@@ -21,6 +21,7 @@ from activities.noop import noop
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
+from activities.returns import ReturnActivities
 from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
 from config.rules import load_rules
@@ -57,6 +58,7 @@ from workflows.compensation_batch import CompensationWorkflow
 from workflows.nightly_export import NightlyExportWorkflow
 from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.order import OrderWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.skeleton import SkeletonWorkflow
 from workflows.sla_statistics import SlaStatisticsWorkflow
@@ -77,6 +79,7 @@ WORKFLOWS = [
     AuditLogPurgeWorkflow,
     NightlyExportWorkflow,
     CompensationWorkflow,
+    ReturnWorkflow,
 ]
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
@@ -141,6 +144,9 @@ def activities(
     audit_log = AuditLogActivities(sessions)
     exports = ExportActivities(sessions, mailer or notifier or Fanout([]))
     compensation = CompensationActivities(sessions, payments)
+    returns = ReturnActivities(
+        sessions, carriers, payments, low_stock_threshold=rules.low_stock_threshold
+    )
     return [
         orders.record_transition,
         orders.record_packages,
@@ -179,6 +185,12 @@ def activities(
         exports.request_nightly_export,
         compensation.orders_to_compensate,
         compensation.compensate_order,
+        returns.buy_return_label,
+        returns.stamp_return,
+        returns.restock_return,
+        returns.quarantine_return,
+        returns.refund_return,
+        returns.tell_return_customer,
     ]
 
 

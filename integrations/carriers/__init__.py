@@ -29,6 +29,16 @@ class Parcel:
     insured_value: int  # minor units; 0 when not insured
 
 
+@dataclass(frozen=True)
+class ReturnParcel:
+    """A customer's parcel coming back: picked up in their city, for the warehouse."""
+
+    rma: str
+    from_city: str
+    to_warehouse: str
+    weight_grams: int
+
+
 class CarrierError(RuntimeError):
     """The carrier refused or could not be reached; retrying may help."""
 
@@ -42,6 +52,9 @@ class Carrier(Protocol):
 
     def buy_label(self, parcel: Parcel, *, key: str) -> Label:
         """The same ``key`` always returns the same label: a retry never buys two."""
+
+    def return_label(self, parcel: ReturnParcel, *, key: str) -> Label:
+        """A return label the customer prints; the same ``key``, the same label."""
 
     def void_label(self, label_id: str) -> None:
         """Idempotent; raises ``LabelAlreadyUsed`` once the parcel is picked up."""

@@ -17,6 +17,7 @@ from integrations.carriers import (
     LabelAlreadyUsed,
     Parcel,
     ParcelEvent,
+    ReturnParcel,
     TrackingStage,
 )
 
@@ -40,6 +41,23 @@ class SandboxCarrier:
         body = response.json()
         return Label(
             carrier=NAME, label_id=body["label_id"], tracking_number=body["tracking_number"]
+        )
+
+    def return_label(self, parcel: ReturnParcel, *, key: str) -> Label:
+        body = {
+            "shipment_id": parcel.rma,
+            "origin_warehouse": parcel.to_warehouse,
+            "destination_city": parcel.from_city,
+            "weight_grams": parcel.weight_grams,
+            "insured_value": 0,
+            "direction": "return",
+        }
+        response = self._post("/labels", json=body, headers={"Idempotency-Key": key})
+        if response.status_code not in (200, 201):
+            raise CarrierError(f"sandbox carrier refused the return label: {_describe(response)}")
+        answer = response.json()
+        return Label(
+            carrier=NAME, label_id=answer["label_id"], tracking_number=answer["tracking_number"]
         )
 
     def void_label(self, label_id: str) -> None:

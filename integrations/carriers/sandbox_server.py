@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 import uvicorn
@@ -54,6 +54,8 @@ class LabelRequest(BaseModel):
     destination_city: str = Field(min_length=1)
     weight_grams: int = Field(gt=0)
     insured_value: int = Field(ge=0)
+    # A return label: the parcel travels from the customer's city to the warehouse.
+    direction: Literal["outbound", "return"] = "outbound"
 
 
 class EventRequest(BaseModel):

@@ -29,6 +29,7 @@ from domain.messages import (
 from domain.money import format_amount
 from domain.order import OrderStatus, is_final
 from domain.refunds import RefundOrder, RefundOutcome
+from domain.returns import ReturnRefund
 from domain.rules import ShortageAction
 from domain.shipping import ShipmentProgress, TrackingStage
 from domain.sla import SlaLevel
@@ -134,6 +135,11 @@ class OrderWorkflow:
     async def compensate(self, ask: OrderCompensation) -> None:
         """A batch compensation (price protection): give this order's share back."""
         await refunds.compensate(self.state, ask)
+
+    @workflow.signal(name=OrderSignal.RETURN_PASSED)
+    async def return_passed(self, refund: ReturnRefund) -> None:
+        """A returned parcel passed inspection (its ReturnWorkflow): refund its lines."""
+        await refunds.return_passed(self.state, refund)
 
     @workflow.signal(name=OrderSignal.SLA_LEVEL)
     def sla_level(self, level: SlaLevel) -> None:

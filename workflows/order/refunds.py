@@ -34,6 +34,7 @@ from domain.refunds import (
     RefundStatus,
     plan_refund,
 )
+from domain.returns import ReturnRefund
 from workflows.order.state import OrderState, Parcel
 from workflows.steps import step
 
@@ -74,22 +75,49 @@ async def refund(state: OrderState, ask: RefundOrder) -> RefundOutcome:
 async def compensate(state: OrderState, ask: OrderCompensation) -> None:
     """A batch compensation's share of this order: ``per_unit`` for each unit of the SKU, no
     more than is left, once per batch. No status changes: it is a gesture, not a return."""
-    if ask.purpose in state.compensations:
+    units = sum(line.quantity for line in state.order.lines if line.sku == ask.sku)
+    what = f"batch compensation, {ask.sku}"
+    request = RefundOrder(request_id=ask.batch_id, reason=ask.reason, by=ask.by)
+    await _from_outside(state, ask.purpose, ask.per_unit * units, {}, what, request)
+
+
+async def return_passed(state: OrderState, refund: ReturnRefund) -> None:
+    """A returned parcel passed inspection: its lines' money, once per RMA; the order moves
+    as for any refund of lines (``partially_refunded``, or ``refunded``)."""
+    units = {line.sku: line.quantity for line in refund.lines}
+    what = f"return {refund.rma}"
+    request = RefundOrder(request_id=refund.rma, reason=refund.reason, by=refund.by)
+    await _from_outside(state, refund.purpose, refund.amount, units, what, request)
+
+
+async def _from_outside(
+    state: OrderState,
+    purpose: str,
+    wanted: int,
+    units: dict[str, int],
+    what: str,
+    request: RefundOrder,
+) -> None:
+    if purpose in state.outside_refunds:
         return
-    state.compensations.add(ask.purpose)
+    state.outside_refunds.add(purpose)
     async with state.changes:
         if state.captured is None or state.payment is None:
             return
-        units = sum(line.quantity for line in state.order.lines if line.sku == ask.sku)
-        amount = min(ask.per_unit * units, state.captured.amount - state.refunded)
+        amount = min(wanted, state.captured.amount - state.refunded)
         if amount <= 0:
             return
-        plan = RefundPlan(amount=amount, units={}, what=f"batch compensation, {ask.sku}")
-        refund = RefundOrder(request_id=ask.batch_id, reason=ask.reason, by=ask.by)
-        outcome = await _pay_back(state, refund, plan, purpose=ask.purpose)
-        if outcome.status == RefundStatus.REFUNDED:
-            state.refunded += outcome.amount
-            await state.note(outcome.note)
+        plan = RefundPlan(amount=amount, units=units, what=what)
+        outcome = await _pay_back(state, request, plan, purpose=purpose)
+        if outcome.status != RefundStatus.REFUNDED:
+            return
+        if units and open_for_refunds(state):
+            await _book(state, plan, outcome)
+            return
+        state.refunded += outcome.amount  # a gesture, or an order not yet done shipping
+        for sku, quantity in units.items():
+            state.refunded_units[sku] = state.refunded_units.get(sku, 0) + quantity
+        await state.note(outcome.note)
 
 
 def open_for_refunds(state: OrderState) -> bool:
@@ -177,6 +205,7 @@ async def _pay_back(
         purpose=purpose or f"refund-{ask.request_id}",
         currency=currency,
         by=ask.by,
+        units=plan.units or None,
     )
     money = format_amount(plan.amount, currency)
     signed = f" (by {ask.by})" if ask.by else ""

@@ -96,7 +96,8 @@ class OrderState:
     refund_answers: dict[str, RefundOutcome] = field(default_factory=dict)  # by request ID
     refunded_units: dict[str, int] = field(default_factory=dict)  # per SKU
     refunding: int = 0  # refunds asked and not answered yet: a cancellation must wait
-    compensations: set[str] = field(default_factory=set)  # batch compensations seen
+    # Purposes of refunds asked from outside (batch compensations, passed returns): once each.
+    outside_refunds: set[str] = field(default_factory=set)
     # One change of money or status at a time: a refund, a cancellation's refund, the end.
     changes: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -69,6 +69,7 @@ async def test_refunding_a_delivered_line_then_confirming_completes_the_order(
             purpose="refund-r1",
             currency="usd",
             by="support:ana",
+            units={SKU: 1},
         )
     ]
     # The provider was asked once the update was recorded: a regular activity.

@@ -1,0 +1,133 @@
+"""A return's steps: its label, its stamps, the units that came back, its money, and what
+the customer is told."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.closed_orders import ClosedRefund, refund_closed_order
+from domain.contract import AlertKind, AlertLevel, AlertRole, MovementKind
+from domain.order import OrderStatus, is_final
+from domain.returns import (
+    ReturnInput,
+    ReturnLabel,
+    ReturnNotice,
+    ReturnRefund,
+    ReturnRefunded,
+    ReturnStamp,
+    ReturnStock,
+)
+from integrations.carriers import Carrier, ReturnParcel
+from integrations.payments import PaymentProvider
+from store.db import SessionFactory, transaction
+from store.repositories import AlertRepository, NotificationRepository, OrderRepository
+from store.returns import ReturnRepository
+from store.stock_alerts import review_low_stock
+
+# A parcel's weight for the return label when the order does not say (grams).
+RETURN_PARCEL_GRAMS = 1_000
+
+
+class ReturnActivities:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        carriers: dict[str, Carrier],
+        provider: PaymentProvider,
+        low_stock_threshold: int,
+    ) -> None:
+        self.sessions = sessions
+        self.carriers = carriers
+        self.provider = provider
+        self.low_stock_threshold = low_stock_threshold
+
+    @activity.defn
+    def buy_return_label(self, rma: ReturnInput) -> ReturnLabel:
+        """From the carrier that brought the order (any, when it does not say), once per
+        RMA: the RMA is the label's key."""
+        with transaction(self.sessions) as session:
+            order = OrderRepository(session).get(rma.order_id)
+            city = str((order.shipping_address if order else {}).get("city", "unknown"))
+        carrier = next(iter(self.carriers.values()))
+        label = carrier.return_label(
+            ReturnParcel(
+                rma=rma.rma,
+                from_city=city,
+                to_warehouse=rma.warehouse,
+                weight_grams=RETURN_PARCEL_GRAMS,
+            ),
+            key=rma.rma,
+        )
+        with transaction(self.sessions) as session:
+            ReturnRepository(session).label(
+                rma.rma, carrier=label.carrier, tracking_number=label.tracking_number
+            )
+        return ReturnLabel(carrier=label.carrier, tracking_number=label.tracking_number)
+
+    @activity.defn
+    def stamp_return(self, stamp: ReturnStamp) -> None:
+        with transaction(self.sessions) as session:
+            ReturnRepository(session).stamp(stamp.rma, stamp.status, stamp.at, stamp.note)
+
+    @activity.defn
+    def restock_return(self, stock: ReturnStock) -> None:
+        """Passed units back on the shelf, once (they may close a low-stock alert)."""
+        with transaction(self.sessions) as session:
+            places = ReturnRepository(session).take_back(
+                stock.rma, stock.order_id, stock.warehouse, stock.lines, MovementKind.RESTOCK
+            )
+            review_low_stock(session, places, self.low_stock_threshold)
+
+    @activity.defn
+    def quarantine_return(self, stock: ReturnStock) -> None:
+        """Failed units in the ledger where they lie, not for sale; support decides."""
+        what = ", ".join(f"{line.quantity} × {line.sku}" for line in stock.lines)
+        with transaction(self.sessions) as session:
+            ReturnRepository(session).take_back(
+                stock.rma, stock.order_id, stock.warehouse, stock.lines, MovementKind.QUARANTINE
+            )
+            AlertRepository(session).raise_once(
+                kind=AlertKind.RETURN,
+                key=f"return:{stock.rma}",
+                level=AlertLevel.YELLOW,
+                subject=stock.order_id,
+                message=(
+                    f"{stock.rma} failed inspection: {what} quarantined at {stock.warehouse}, "
+                    "not restocked and not refunded; decide with the customer"
+                ),
+                role=AlertRole.SUPPORT,
+            )
+
+    @activity.defn
+    def refund_return(self, refund: ReturnRefund) -> ReturnRefunded:
+        """Straight to the provider once the order's workflow has closed; a running order
+        is left to refund it itself (``running``), to keep its count."""
+        with transaction(self.sessions) as session:
+            order = OrderRepository(session).get(refund.order_id)
+            running = order is not None and not is_final(OrderStatus(order.status))
+        if running and not refund.directly:
+            return ReturnRefunded(running=True)
+        amount = refund_closed_order(
+            self.sessions,
+            self.provider,
+            ClosedRefund(
+                order_id=refund.order_id,
+                purpose=refund.purpose,
+                wanted=refund.amount,
+                reason=refund.reason,
+                by=refund.by,
+                units={line.sku: line.quantity for line in refund.lines},
+            ),
+        )
+        return ReturnRefunded(amount=amount)
+
+    @activity.defn
+    def tell_return_customer(self, notice: ReturnNotice) -> None:
+        """Written to the outbox, which delivers it (and retries) on its own schedule."""
+        with transaction(self.sessions) as session:
+            NotificationRepository(session).write_once(
+                notice.order_id,
+                key=f"{notice.rma}-{notice.key}",
+                recipient=notice.customer_id,
+                message=notice.message,
+            )

@@ -1,0 +1,164 @@
+"""Returns in the database: what an order can still send back, the RMA rows, the units that
+came back (restocked or quarantined)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from domain.contract import MovementKind, ShipmentStatus
+from domain.order import OrderStatus
+from domain.refunds import RefundLine, RefundStatus
+from domain.returns import ReturnStatus
+from store.models import (
+    Order,
+    OrderEvent,
+    Package,
+    Refund,
+    ReturnRow,
+    Shipment,
+    StockLevel,
+    StockMovement,
+    utcnow,
+)
+from store.repositories import insert_once
+
+
+class ReturnRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lock_order(self, order_id: str) -> Order | None:
+        """The order's row, held until the transaction ends: two returns of one order are
+        opened one after the other, each counting the other's units."""
+        return self.session.get(Order, order_id, with_for_update=True)
+
+    def delivered(self, order_id: str) -> tuple[dict[str, tuple[int, str]], datetime | None]:
+        """Per SKU: units in the order's delivered parcels, and the warehouse they left; and
+        when the order learned it (``delivered``, or the hold a returned parcel caused): the
+        return window's start, on our clock rather than the carrier's."""
+        learned = self.session.scalar(
+            select(func.max(OrderEvent.at)).where(
+                OrderEvent.order_id == order_id, OrderEvent.status == OrderStatus.DELIVERED.value
+            )
+        ) or self.session.scalar(
+            select(func.max(OrderEvent.at)).where(
+                OrderEvent.order_id == order_id, OrderEvent.status == OrderStatus.ON_HOLD.value
+            )
+        )
+        rows = self.session.execute(
+            select(Package.lines, Package.warehouse)
+            .join(
+                Shipment,
+                (Shipment.order_id == Package.order_id) & (Shipment.package == Package.number),
+            )
+            .where(Package.order_id == order_id, Shipment.status == ShipmentStatus.DELIVERED.value)
+        ).all()
+        units: dict[str, tuple[int, str]] = {}
+        for lines, warehouse in rows:
+            for line in lines:
+                count = units.get(line["sku"], (0, warehouse))[0]
+                units[line["sku"]] = (count + int(line["quantity"]), warehouse)
+        return units, learned
+
+    def forget(self, rma: str) -> None:
+        """An RMA whose workflow never started (Temporal away): as if never asked."""
+        row = self.session.get(ReturnRow, rma)
+        if row is not None:
+            self.session.delete(row)
+
+    def spoken_for(self, order_id: str) -> Counter[str]:
+        """Per SKU: units already on their way back (an RMA not expired) or refunded by
+        lines: they can't be returned again."""
+        taken: Counter[str] = Counter()
+        returns = self.session.scalars(
+            select(ReturnRow.lines).where(
+                ReturnRow.order_id == order_id, ReturnRow.status != ReturnStatus.EXPIRED.value
+            )
+        )
+        for lines in returns:
+            taken.update({line["sku"]: int(line["quantity"]) for line in lines})
+        refunded = self.session.scalars(
+            select(Refund.units).where(
+                Refund.order_id == order_id,
+                Refund.status == RefundStatus.REFUNDED.value,
+                Refund.units.is_not(None),
+                # A return's refund names the units its RMA already counts.
+                Refund.purpose.not_like("return-%"),
+            )
+        )
+        for units in refunded:
+            taken.update({sku: int(quantity) for sku, quantity in (units or {}).items()})
+        return taken
+
+    def count(self, order_id: str) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count()).select_from(ReturnRow).where(ReturnRow.order_id == order_id)
+            )
+            or 0
+        )
+
+    def add(self, row: ReturnRow) -> None:
+        self.session.add(row)
+
+    def get(self, rma: str) -> ReturnRow | None:
+        return self.session.get(ReturnRow, rma)
+
+    def for_order(self, order_id: str) -> list[ReturnRow]:
+        return list(
+            self.session.scalars(
+                select(ReturnRow).where(ReturnRow.order_id == order_id).order_by(ReturnRow.rma)
+            )
+        )
+
+    def label(self, rma: str, *, carrier: str, tracking_number: str) -> None:
+        self.session.execute(
+            update(ReturnRow)
+            .where(ReturnRow.rma == rma)
+            .values(carrier=carrier, tracking_number=tracking_number)
+        )
+
+    def stamp(self, rma: str, status: ReturnStatus, at: datetime, note: str | None) -> None:
+        values: dict[str, Any] = {"status": status.value}
+        if note is not None:
+            values["note"] = note
+        if status == ReturnStatus.RECEIVED:
+            values["received_at"] = at
+        elif status != ReturnStatus.OPEN:
+            values["closed_at"] = at
+        self.session.execute(update(ReturnRow).where(ReturnRow.rma == rma).values(**values))
+
+    def take_back(
+        self, rma: str, order_id: str, warehouse: str, lines: list[RefundLine], kind: MovementKind
+    ) -> list[tuple[str, str]]:
+        """The units in the warehouse's ledger, once: ``restock`` puts them on the shelf,
+        ``quarantine`` only records where they are. Returns the places restocked."""
+        restocked = []
+        for line in lines:
+            moved = insert_once(
+                self.session,
+                StockMovement,
+                {
+                    "reference": rma,
+                    "order_id": order_id,
+                    "package": None,
+                    "sku": line.sku,
+                    "warehouse": warehouse,
+                    "kind": kind,
+                    "quantity": line.quantity,
+                    "created_at": utcnow(),
+                },
+            )
+            if moved and kind == MovementKind.RESTOCK:
+                self.session.execute(
+                    update(StockLevel)
+                    .where(StockLevel.sku == line.sku, StockLevel.warehouse == warehouse)
+                    .values(on_hand=StockLevel.on_hand + line.quantity)
+                )
+                restocked.append((line.sku, warehouse))
+        return restocked

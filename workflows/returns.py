@@ -1,0 +1,180 @@
+"""ReturnWorkflow: one RMA, from the label to the refund or the quarantine.
+
+Wait for the parcel (every unit scanned at the warehouse) until the RMA expires; then for
+the inspection: what passes is restocked and refunded, what fails is quarantined and support
+told. Each step is stamped on the RMA's row; scans and the inspection are updates, checked
+before they change anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+
+from domain import steps
+from domain.contract import OrderSignal, ReturnUpdate, WorkflowName, order_workflow_id
+from domain.errors import ActionRefused, ScanRefused
+from domain.failures import as_failure
+from domain.money import format_amount
+from domain.returns import (
+    FINAL_RETURN_STATUSES,
+    Inspection,
+    ReturnInput,
+    ReturnLabel,
+    ReturnNotice,
+    ReturnRefund,
+    ReturnScan,
+    ReturnStamp,
+    ReturnStatus,
+    ReturnStock,
+    ReturnView,
+    Verdict,
+)
+from workflows.steps import step
+from workflows.waiting import wait_until
+
+
+@workflow.defn(name=WorkflowName.RETURN)
+class ReturnWorkflow:
+    @workflow.init
+    def __init__(self, rma: ReturnInput) -> None:
+        self.rma = rma
+        self.status = ReturnStatus.OPEN
+        self.label: ReturnLabel | None = None
+        self.scanned: Counter[str] = Counter()
+        self.inspection: Inspection | None = None
+        self.note: str | None = None
+
+    @workflow.run
+    async def run(self, rma: ReturnInput) -> ReturnView:
+        self.label = await step(steps.BUY_RETURN_LABEL, rma)
+        if not await wait_until(self._all_scanned, rma.expires_at):
+            await self._stamp(ReturnStatus.EXPIRED, "no parcel came back in time")
+            await self._tell("expired", f"Return {rma.rma} expired: no parcel reached us.")
+            return self.view()
+        await self._stamp(ReturnStatus.RECEIVED, "every unit scanned at the warehouse")
+        await workflow.wait_condition(lambda: self.inspection is not None)
+        assert self.inspection is not None
+        stock = ReturnStock(
+            rma=rma.rma, order_id=rma.order_id, warehouse=rma.warehouse, lines=rma.lines
+        )
+        if self.inspection.verdict == Verdict.PASS:
+            await step(steps.RESTOCK_RETURN, stock)
+            note = await self._refund()
+            await self._stamp(ReturnStatus.PASSED, f"passed inspection: {note}")
+            await self._tell("passed", f"Return {rma.rma} passed inspection: {note}.")
+        else:
+            await step(steps.QUARANTINE_RETURN, stock)
+            why = self.inspection.note or "no reason given"
+            await self._stamp(ReturnStatus.FAILED, f"failed inspection ({why}): quarantined")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.view()
+
+    # --- updates -------------------------------------------------------------------------------
+
+    @workflow.update(name=ReturnUpdate.DETAILS)
+    async def details(self) -> ReturnView:
+        """The RMA with its label, once bought: the answer to the customer's request."""
+        await workflow.wait_condition(lambda: self.label is not None)
+        return self.view()
+
+    @workflow.update(name=ReturnUpdate.SCAN)
+    def scan(self, scan: ReturnScan) -> ReturnView:
+        self.scanned[scan.sku] += scan.quantity
+        return self.view()
+
+    @scan.validator
+    def _validate_scan(self, scan: ReturnScan) -> None:
+        if self.status != ReturnStatus.OPEN:
+            raise as_failure(ActionRefused(f"{self.rma.rma} is {self.status}: nothing to scan"))
+        expected = self._expected()
+        if scan.sku not in expected:
+            wanted = ", ".join(f"{n} × {sku}" for sku, n in sorted(expected.items()))
+            raise as_failure(ScanRefused(f"{scan.sku} is not in {self.rma.rma} ({wanted})"))
+        if self.scanned[scan.sku] + scan.quantity > expected[scan.sku]:
+            raise as_failure(
+                ScanRefused(
+                    f"{self.rma.rma} holds {expected[scan.sku]} × {scan.sku}; "
+                    f"{self.scanned[scan.sku]} scanned already"
+                )
+            )
+
+    @workflow.update(name=ReturnUpdate.INSPECT)
+    async def inspect(self, inspection: Inspection) -> ReturnView:
+        self.inspection = inspection
+        await workflow.wait_condition(lambda: self.status in FINAL_RETURN_STATUSES)
+        return self.view()
+
+    @inspect.validator
+    def _validate_inspect(self, inspection: Inspection) -> None:
+        if self.status != ReturnStatus.RECEIVED or self.inspection is not None:
+            raise as_failure(
+                ActionRefused(
+                    f"{self.rma.rma} is {self.status}: inspected once, after every unit is scanned"
+                )
+            )
+
+    # --- the steps -----------------------------------------------------------------------------
+
+    def view(self) -> ReturnView:
+        return ReturnView(
+            rma=self.rma.rma,
+            order_id=self.rma.order_id,
+            status=self.status,
+            lines=self.rma.lines,
+            scanned=dict(self.scanned),
+            label=self.label,
+            expires_at=self.rma.expires_at,
+            note=self.note,
+        )
+
+    def _expected(self) -> Counter[str]:
+        return Counter({line.sku: line.quantity for line in self.rma.lines})
+
+    def _all_scanned(self) -> bool:
+        return self.scanned == self._expected()
+
+    async def _stamp(self, status: ReturnStatus, note: str) -> None:
+        self.status, self.note = status, note
+        await step(
+            steps.STAMP_RETURN,
+            ReturnStamp(rma=self.rma.rma, status=status, at=workflow.now(), note=note),
+        )
+
+    async def _refund(self) -> str:
+        """The lines' money: the running order refunds it itself, a closed one is refunded
+        here; either way once, under the RMA's purpose."""
+        rma = self.rma
+        refund = ReturnRefund(
+            rma=rma.rma,
+            order_id=rma.order_id,
+            amount=rma.amount,
+            lines=rma.lines,
+            reason=f"return {rma.rma}: {rma.reason}",
+            by=self.inspection.by if self.inspection else None,
+        )
+        result = await step(steps.REFUND_RETURN, refund)
+        if result.running:
+            order = workflow.get_external_workflow_handle(order_workflow_id(rma.order_id))
+            try:
+                await order.signal(OrderSignal.RETURN_PASSED, refund)
+                return f"the order refunds {format_amount(rma.amount, rma.currency)}"
+            except FailureError:  # it closed meanwhile: nobody else will refund it
+                direct = refund.model_copy(update={"directly": True})
+                result = await step(steps.REFUND_RETURN, direct)
+        return f"refunded {format_amount(result.amount, rma.currency)}"
+
+    async def _tell(self, key: str, message: str) -> None:
+        rma = self.rma
+        await step(
+            steps.TELL_RETURN_CUSTOMER,
+            ReturnNotice(
+                rma=rma.rma,
+                order_id=rma.order_id,
+                customer_id=rma.customer_id,
+                key=key,
+                message=message,
+            ),
+        )
