@@ -43,7 +43,13 @@ from api.main import create_app
 from api.tokens import issue
 from config.settings import Settings, keyring_from
 from domain.access import Role
-from domain.contract import SEARCH_ATTRIBUTES, order_workflow_id, shipment_workflow_id
+from domain.contract import (
+    SEARCH_ATTRIBUTES,
+    compensation_workflow_id,
+    order_workflow_id,
+    return_workflow_id,
+    shipment_workflow_id,
+)
 from domain.rules import ChannelRules, FulfilmentRules, LockStrategy, ShortageAction
 from domain.sla import SlaRules, Stage, StageLimit
 from integrations.carriers import Carrier
@@ -65,6 +71,8 @@ from workers.main import build_worker
 STRIPE_KEY = "sk_test_orderflow"
 HISTORIES = Path(__file__).parent / "histories"
 SHIPMENT_HISTORIES = HISTORIES / "shipments"
+RETURN_HISTORIES = HISTORIES / "returns"
+COMPENSATION_HISTORIES = HISTORIES / "compensations"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -378,6 +386,14 @@ class Stack:
         """The same for one of the order's shipments, under ``histories/shipments``."""
         await self._keep(
             shipment_workflow_id(order_id, package), SHIPMENT_HISTORIES / f"{name}.json"
+        )
+
+    async def keep_return_history(self, rma: str, name: str) -> None:
+        await self._keep(return_workflow_id(rma), RETURN_HISTORIES / f"{name}.json")
+
+    async def keep_compensation_history(self, batch_id: str, name: str) -> None:
+        await self._keep(
+            compensation_workflow_id(batch_id), COMPENSATION_HISTORIES / f"{name}.json"
         )
 
     async def _keep(self, workflow_id: str, path: Path) -> None:

@@ -107,6 +107,10 @@ async def test_a_return_that_passes_is_refunded_by_the_running_order_and_restock
     # The unit is spoken for: it can't be returned again.
     again = await open_return(stack, order_id, TEA_001=2)
     assert again.status_code == 409 and "1 can be returned" in again.json()["error"]["message"]
+    await stack.keep_return_history(rma["rma"], "passed_and_refunded_by_the_running_order")
+    await stack.api.post(f"/orders/{order_id}/confirm-receipt", json={})
+    await wait_for(stack, order_id, S.COMPLETED)
+    await stack.keep_history(order_id, "partly_refunded_by_a_return_then_completed")
 
 
 async def test_a_completed_order_is_refunded_by_the_return_itself(
@@ -127,6 +131,7 @@ async def test_a_completed_order_is_refunded_by_the_return_itself(
     assert passed.json()["note"] == "passed inspection: refunded 36.00 USD"
     assert at_provider(payments, sessions, order_id) == [3_600]
     assert (await get_order(stack, order_id))["status"] == "completed"
+    await stack.keep_return_history(rma, "passed_and_refunded_after_the_order_completed")
 
 
 async def test_a_return_that_fails_inspection_is_quarantined_not_refunded(
@@ -149,6 +154,7 @@ async def test_a_return_that_fails_inspection_is_quarantined_not_refunded(
     assert ledger(sessions, order_id, "quarantine") == [(rma, None, "TEA-001", "HZ", 1)]
     [alert] = await alerts(stack, "return")
     assert rma in alert["message"] and alert["role"] == "support"
+    await stack.keep_return_history(rma, "failed_and_quarantined")
 
 
 async def test_a_return_whose_parcel_never_comes_expires_and_the_customer_is_told(
@@ -166,6 +172,7 @@ async def test_a_return_whose_parcel_never_comes_expires_and_the_customer_is_tol
     await eventually(stack, expired, "the RMA to expire")
     assert any("expired" in text for text in notes_to_customer(sessions, order_id))
     assert (await scan(stack, rma, "TEA-001")).status_code in (404, 409)
+    await stack.keep_return_history(rma, "expired_without_a_parcel")
     # Its units may be returned again.
     assert (await open_return(stack, order_id, TEA_001=1)).status_code == 201
 

@@ -20,9 +20,17 @@ from temporalio.worker import Replayer
 from domain.contract import ORDER_STATUS
 from domain.order import ALLOWED_TRANSITIONS, OrderStatus
 from integrations.temporal import data_converter
-from tests.conftest import HISTORIES, KEYRING, SHIPMENT_HISTORIES
+from tests.conftest import (
+    COMPENSATION_HISTORIES,
+    HISTORIES,
+    KEYRING,
+    RETURN_HISTORIES,
+    SHIPMENT_HISTORIES,
+)
 from workers.main import WORKFLOW_RUNNER
+from workflows.compensation_batch import CompensationWorkflow
 from workflows.order import OrderWorkflow
+from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 
 BASELINE = [
@@ -48,7 +56,16 @@ BASELINE = [
     "refunded_in_full_on_delivery",
     "held_with_a_returned_parcel_settled_by_a_partial_refund",
     "held_then_refunded_in_full",
+    "partly_refunded_by_a_return_then_completed",
+    "compensated_while_delivered",
 ]
+RETURN_BASELINE = [
+    "passed_and_refunded_by_the_running_order",
+    "passed_and_refunded_after_the_order_completed",
+    "failed_and_quarantined",
+    "expired_without_a_parcel",
+]
+COMPENSATION_BASELINE = ["one_closed_order_one_running"]
 SHIPMENT_BASELINE = [
     "picked_up_and_delivered",
     "scanned_and_packed",
@@ -64,6 +81,10 @@ def test_every_recorded_history_is_in_the_baseline() -> None:
     """A history recorded for a new shape is named here, so deleting it later fails."""
     assert sorted(p.stem for p in HISTORIES.glob("*.json")) == sorted(BASELINE)
     assert sorted(p.stem for p in SHIPMENT_HISTORIES.glob("*.json")) == sorted(SHIPMENT_BASELINE)
+    assert sorted(p.stem for p in RETURN_HISTORIES.glob("*.json")) == sorted(RETURN_BASELINE)
+    assert sorted(p.stem for p in COMPENSATION_HISTORIES.glob("*.json")) == sorted(
+        COMPENSATION_BASELINE
+    )
 
 
 @pytest.mark.parametrize("name", BASELINE)
@@ -75,6 +96,17 @@ async def test_recorded_order_replays_on_current_code(name: str) -> None:
 async def test_recorded_shipment_replays_on_current_code(name: str) -> None:
     """Parcels on their way live for days: their workflow changes are guarded the same way."""
     await _replays(SHIPMENT_HISTORIES / f"{name}.json", ShipmentWorkflow)
+
+
+@pytest.mark.parametrize("name", RETURN_BASELINE)
+async def test_recorded_return_replays_on_current_code(name: str) -> None:
+    """A return waits days for its parcel: its workflow changes are guarded too."""
+    await _replays(RETURN_HISTORIES / f"{name}.json", ReturnWorkflow)
+
+
+@pytest.mark.parametrize("name", COMPENSATION_BASELINE)
+async def test_recorded_compensation_replays_on_current_code(name: str) -> None:
+    await _replays(COMPENSATION_HISTORIES / f"{name}.json", CompensationWorkflow)
 
 
 async def _replays(path: Path, workflow: type) -> None:
