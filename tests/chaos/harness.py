@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,15 @@ from orderflow.credentials import tool_headers
 from orderflow.customer import pay_with_card
 from orderflow.stack import CARRIER_STANDS_STILL, LocalStack, ephemeral_settings, free_port
 from store.db import SessionFactory, transaction
-from store.models import Order, OrderEvent, Payment, StockLevel, StockMovement, ledger_balance
+from store.models import (
+    Order,
+    OrderEvent,
+    Payment,
+    Refund,
+    StockLevel,
+    StockMovement,
+    ledger_balance,
+)
 from store.repositories import StockRepository
 from store.seed import STOCK
 from tests.helpers import order_body
@@ -58,7 +67,31 @@ WORKER = "orders worker"
 TEMPORAL = "Temporal dev server"
 API = "API"
 
-LIFE = ["pending_payment", "paid", "allocated", "fulfilling", "delivered", "completed"]
+
+class Ending(StrEnum):
+    """How the driver ends each order: delivered (then completed), or cancelled once
+    allocated (the saga's compensation: the money back, the stock released)."""
+
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+LIVES = {
+    Ending.COMPLETED: [
+        "pending_payment",
+        "paid",
+        "allocated",
+        "fulfilling",
+        "delivered",
+        "completed",
+    ],
+    Ending.CANCELLED: ["pending_payment", "paid", "allocated", "cancelled"],
+}
+# The stock movements each ending leaves, per order: every one equal to the units ordered.
+MOVES = {
+    Ending.COMPLETED: ("reserve", "ship"),
+    Ending.CANCELLED: ("reserve", "release"),
+}
 # A dependency is down: the API says so with 503 and the client tries again later.
 RETRY_STATUSES = {503}
 # Units of each SKU never ordered, so that no line meets a stock split between warehouses.
@@ -176,6 +209,7 @@ class OrderDriver:
     concurrency: int = 16
     # How long one request may keep failing before the client gives up.
     patience: float = 300.0
+    ending: Ending = Ending.COMPLETED
     placed: dict[str, PlacedOrder] = field(default_factory=dict)
     retries: Counter[str] = field(default_factory=Counter)
 
@@ -235,6 +269,8 @@ class OrderDriver:
             ),
         )
         assert status == "succeeded", f"{placed.order_id}: paying gave {status}"
+        if self.ending == Ending.CANCELLED:
+            return await self._cancel(api, placed.order_id)
         # The workflow keeps the carrier's events until the order reaches that stage.
         for kind in ("shipped", "delivered"):
             answer = await self._call(
@@ -245,6 +281,17 @@ class OrderDriver:
                 json={"kind": kind, "tracking_number": f"CH{number:05d}", "carrier": "chaos"},
             )
             assert answer.json()["accepted"], f"{placed.order_id}: {kind} refused: {answer.text}"
+
+    async def _cancel(self, api: httpx.AsyncClient, order_id: str) -> None:
+        """Once allocated, support cancels: the refund, the release and the end, while the
+        chaos goes on. A retry after a cancellation that did happen is answered 409."""
+        while (await self._call(api, "GET", f"/orders/{order_id}", ok={200})).json()[
+            "status"
+        ] != "allocated":
+            await asyncio.sleep(0.2)
+        await self._call(
+            api, "POST", f"/orders/{order_id}/cancel", ok={200, 409}, json={"reason": "chaos"}
+        )
 
     async def _call(
         self, api: httpx.AsyncClient, method: str, path: str, *, ok: set[int], **kwargs: Any
@@ -274,7 +321,7 @@ class OrderDriver:
         deadline = time.monotonic() + timeout
         while True:
             statuses = await asyncio.to_thread(read_statuses, sessions, list(self.placed))
-            waiting = {o: s for o, s in statuses.items() if s != "completed"}
+            waiting = {o: s for o, s in statuses.items() if s != self.ending}
             if not waiting:
                 return
             dead = stack.dead()
@@ -436,17 +483,23 @@ def _close(sockets: Iterable[socket.socket]) -> None:
 
 
 async def outcome_problems(
-    sessions: SessionFactory, settings: Settings, placed: dict[str, PlacedOrder]
+    sessions: SessionFactory,
+    settings: Settings,
+    placed: dict[str, PlacedOrder],
+    ending: Ending = Ending.COMPLETED,
 ) -> list[str]:
     """Everything about these orders that is not exactly right; empty when all is well."""
-    problems = await asyncio.to_thread(_database_problems, sessions, placed)
-    problems += await asyncio.to_thread(_provider_problems, sessions, settings, placed)
+    problems = await asyncio.to_thread(_database_problems, sessions, placed, ending)
+    problems += await asyncio.to_thread(_provider_problems, sessions, settings, placed, ending)
     problems += await _workflow_problems(settings, placed)
     return problems
 
 
-def _database_problems(sessions: SessionFactory, placed: dict[str, PlacedOrder]) -> list[str]:
+def _database_problems(
+    sessions: SessionFactory, placed: dict[str, PlacedOrder], ending: Ending
+) -> list[str]:
     problems: list[str] = []
+    life, moves = LIVES[ending], MOVES[ending]
     ids = list(placed)
     with transaction(sessions) as session:
         orders = {o.id: o for o in session.scalars(select(Order).where(Order.id.in_(ids)))}
@@ -460,6 +513,11 @@ def _database_problems(sessions: SessionFactory, placed: dict[str, PlacedOrder])
         payments: dict[str, list[Payment]] = {}
         for payment in session.scalars(select(Payment).where(Payment.order_id.in_(ids))):
             payments.setdefault(payment.order_id, []).append(payment)
+        refunds: dict[str, list[tuple[str | None, int, str]]] = {}
+        for refund in session.scalars(select(Refund).where(Refund.order_id.in_(ids))):
+            refunds.setdefault(refund.order_id, []).append(
+                (refund.purpose, refund.amount, refund.status)
+            )
         moved: dict[tuple[str, str], Counter[str]] = {}
         for movement in session.scalars(select(StockMovement)):
             if movement.order_id is None:
@@ -475,13 +533,16 @@ def _database_problems(sessions: SessionFactory, placed: dict[str, PlacedOrder])
         if row is None:
             problems.append(f"{order_id}: no row in orders")
             continue
-        if row.status != "completed":
+        if row.status != ending:
             problems.append(f"{order_id}: status {row.status}")
         timeline = timelines.get(order_id, [])
-        if [status for _, status in timeline] != LIFE or [seq for seq, _ in timeline] != list(
-            range(1, len(LIFE) + 1)
+        if [status for _, status in timeline] != life or [seq for seq, _ in timeline] != list(
+            range(1, len(life) + 1)
         ):
-            problems.append(f"{order_id}: timeline {timeline}, expected one entry each of {LIFE}")
+            problems.append(f"{order_id}: timeline {timeline}, expected one entry each of {life}")
+        owed = [("cancel", order.total, "refunded")] if ending == Ending.CANCELLED else []
+        if refunds.get(order_id, []) != owed:
+            problems.append(f"{order_id}: refunds {refunds.get(order_id, [])}, expected {owed}")
         rows = payments.get(order_id, [])
         if [(p.provider_payment_id, p.status, p.amount) for p in rows] != [
             (order.payment_intent_id, "succeeded", order.total)
@@ -491,14 +552,15 @@ def _database_problems(sessions: SessionFactory, placed: dict[str, PlacedOrder])
                 f"{order_id}: payments rows {seen}, expected one for "
                 f"{order.payment_intent_id} succeeded {order.total}"
             )
-        for kind in ("reserve", "ship"):
+        for kind in moves:
             if moved.get((order_id, kind), Counter()) != Counter(order.quantities):
                 problems.append(
                     f"{order_id}: {kind} movements {dict(moved.get((order_id, kind), {}))}, "
                     f"ordered {order.quantities}"
                 )
-        if (order_id, "release") in moved:
-            problems.append(f"{order_id}: stock released {dict(moved[(order_id, 'release')])}")
+        for kind in {"ship", "release", "restock"} - set(moves):
+            if (order_id, kind) in moved:
+                problems.append(f"{order_id}: stock {kind} {dict(moved[(order_id, kind)])}")
 
     if set(totals) != set(levels):
         problems.append(f"ledger has {sorted(totals)}, stock levels {sorted(levels)}")
@@ -516,9 +578,10 @@ def _database_problems(sessions: SessionFactory, placed: dict[str, PlacedOrder])
 
 
 def _provider_problems(
-    sessions: SessionFactory, settings: Settings, placed: dict[str, PlacedOrder]
+    sessions: SessionFactory, settings: Settings, placed: dict[str, PlacedOrder], ending: Ending
 ) -> list[str]:
-    """At the provider: exactly one PaymentIntent per order, charged once, the right amount."""
+    """At the provider: exactly one PaymentIntent per order, charged once, the right amount;
+    refunded once, in full, when the order was cancelled."""
     recorded: dict[str, list[str]] = {}
     with transaction(sessions) as session:
         for order_id, intent_id in session.execute(
@@ -542,6 +605,16 @@ def _provider_problems(
                 f"{order_id}: charged at the provider {charged}, expected "
                 f"{order.payment_intent_id} once for {order.total}"
             )
+        given_back = sorted(
+            refund.amount
+            for refund in client.v1.refunds.list(
+                {"payment_intent": order.payment_intent_id, "limit": 100}
+            ).auto_paging_iter()
+            if refund.payment_intent == order.payment_intent_id
+        )
+        owed = [order.total] if ending == Ending.CANCELLED else []
+        if given_back != owed:
+            problems.append(f"{order_id}: refunded at the provider {given_back}, expected {owed}")
         if len(found) != 1:
             # Typically an attempt of create_payment stopped between the provider's answer and
             # the payments row, and the next attempt, finding no row, created another.

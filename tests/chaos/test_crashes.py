@@ -28,6 +28,7 @@ from tests.chaos.harness import (
     TEMPORAL,
     WORKER,
     ChaosStack,
+    Ending,
     OrderDriver,
     TcpProxy,
     chaos_random,
@@ -48,12 +49,13 @@ def completion_timeout(outages: float = 0.0) -> float:
 async def finish(
     driver: OrderDriver, stack: ChaosStack, sessions: SessionFactory, outages: float = 0.0
 ) -> None:
-    """Wait for every order to complete, then check that nothing was lost or doubled."""
+    """Wait for every order to end as the driver ends it, then check that nothing was lost
+    or doubled."""
     await driver.wait_until_completed(sessions, stack, timeout=completion_timeout(outages))
-    stack.note("every order completed")
+    stack.note(f"every order {driver.ending}")
     cost = await recoveries(stack, driver.placed)
     stack.note(f"recovered from: {', '.join(f'{n} x {what}' for what, n in cost.items()) or '-'}")
-    problems = await outcome_problems(sessions, stack.settings, driver.placed)
+    problems = await outcome_problems(sessions, stack.settings, driver.placed, driver.ending)
     assert not problems, report(problems, stack)
     print(f"\n{stack.describe()}\nclient retries: {dict(driver.retries) or 'none'}")
 
@@ -85,6 +87,29 @@ async def test_every_order_completes_once_though_the_worker_is_killed_at_random_
             for placed in kills:
                 await driver.placed_at_least(placed)
                 await asyncio.sleep(rng.uniform(0.0, 1.0))
+                await stack.kill(WORKER)
+                await asyncio.sleep(rng.uniform(0.2, 2.0))
+                await stack.launch(WORKER)
+
+        await together(driver.place_all(), chaos())
+        await finish(driver, stack, sessions)
+
+
+async def test_every_cancellation_compensates_once_though_the_worker_dies_inside_it(
+    tmp_path: Path, database_url: str, sessions: SessionFactory
+) -> None:
+    """The saga backwards: paid and allocated orders cancelled while the worker is killed
+    again and again, in the middle of refunds and releases. Each order ends cancelled with
+    its money back once, in full (ledger and provider agree), and its stock released once."""
+    rng = chaos_random("compensation")
+    kills = sorted(rng.sample(range(1, CHAOS_ORDERS + 1), k=max(2, CHAOS_ORDERS // 25)))
+    async with ChaosStack(tmp_path, database_url) as stack:
+        driver = OrderDriver(stack.settings, CHAOS_ORDERS, rng, ending=Ending.CANCELLED)
+
+        async def chaos() -> None:
+            for placed in kills:
+                await driver.placed_at_least(placed)
+                await asyncio.sleep(rng.uniform(0.5, 2.0))  # cancellations under way
                 await stack.kill(WORKER)
                 await asyncio.sleep(rng.uniform(0.2, 2.0))
                 await stack.launch(WORKER)
