@@ -73,6 +73,8 @@ ACCESS: dict[str, Access] = {
     # Money back: support up to its limit at once, finance above it.
     "POST /orders/{order_id}/refunds": roles(SUPPORT, FINANCE),
     "GET /orders/{order_id}/refunds": roles(SUPPORT, FINANCE),
+    # Where the order goes: the customer's own, or support for them.
+    "POST /orders/{order_id}/address": roles(CUSTOMER, SUPPORT),
     # Returns: the customer (or support for them) opens one; the warehouse takes it back.
     "POST /orders/{order_id}/returns": roles(CUSTOMER, SUPPORT),
     "GET /orders/{order_id}/returns": roles(CUSTOMER, SUPPORT, FINANCE),

@@ -16,6 +16,7 @@ from api.limits import BodySizeLimit
 from api.openapi import document
 from api.rate_limit import RateLimiter
 from api.routes import (
+    addresses,
     alerts,
     audit,
     carrier_webhooks,
@@ -96,6 +97,7 @@ def create_app(
         orders,
         refunds,
         returns,
+        addresses,
         compensations,
         customers,
         products,

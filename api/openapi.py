@@ -103,6 +103,10 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
                     "Idempotency-Key named another refund"),
     },
     "GET /compensations/{batch_id}": {404: Answer("No batch by that ID")},
+    "POST /orders/{order_id}/address": {
+        409: Answer("Nothing left to send: every parcel arrived or came back, the order ended, "
+                    "or it is being cancelled"),
+    },
     "POST /orders/{order_id}/returns": {
         409: Answer("Those units can't be returned: not delivered, already on their way back "
                     "or refunded, or the return window ended"),

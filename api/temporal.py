@@ -29,6 +29,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCStatusCode
 
 from api.errors import ServiceUnavailable
+from domain.addresses import AddressChange, AddressOutcome
 from domain.compensations import CompensationBatch, CompensationProgress, CompensationRun
 from domain.contract import (
     CHANNEL,
@@ -174,6 +175,9 @@ class OrderWorkflows:
         """The order itself answers a repeated request ID with the first refund, and tries
         a parked one again: a fixed update ID would have the server answer "parked" forever."""
         return await self._update(order_id, OrderUpdate.REFUND, ask, RefundOutcome)
+
+    async def change_address(self, order_id: str, change: AddressChange) -> AddressOutcome:
+        return await self._update(order_id, OrderUpdate.CHANGE_ADDRESS, change, AddressOutcome)
 
     async def open_return(self, rma: ReturnInput) -> ReturnView:
         """Start the RMA's workflow and answer with its label, in one round trip."""

@@ -67,6 +67,7 @@ class OrderUpdate(StrEnum):
     CANCEL = "cancel"
     CONFIRM_RECEIPT = "confirm_receipt"
     REFUND = "refund"
+    CHANGE_ADDRESS = "change_address"
 
 
 class OrderQuery(StrEnum):
@@ -86,6 +87,7 @@ class ReturnUpdate(StrEnum):
 class ShipmentSignal(StrEnum):
     CARRIER_EVENT = "carrier_event"
     CANCEL = "cancel"
+    LABEL_CHANGED = "label_changed"  # the order bought it a new label (a new address)
 
 
 class ShipmentUpdate(StrEnum):
@@ -156,6 +158,7 @@ class AlertKind(StrEnum):
     AUDIT = "audit"
     NOTIFICATION = "notification"
     RETURN = "return"  # a returned parcel failed inspection: support decides
+    ADDRESS = "address"  # a parcel could not be rerouted to a new address: support decides
     REFUND = "refund"  # a refund the provider refused or never answered: parked for finance
 
 

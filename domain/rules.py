@@ -58,6 +58,8 @@ class ChannelRules(Strict):
     refund_window: timedelta = timedelta(days=30)
     # How long a return's parcel may take to reach the warehouse before its RMA expires.
     return_parcel_wait: timedelta = timedelta(days=14)
+    # How soon support must take up an address change a parcel could not follow.
+    address_decision_within: timedelta = timedelta(hours=2)
 
     @model_validator(mode="after")
     def _positive_durations(self) -> ChannelRules:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from domain.addresses import AddressChange, AddressChangeClosed, Rerouted, RerouteRequest
 from domain.audit_log import AuditLogPurge, AuditLogPurged
 from domain.compensations import CompensateOrder, CompensationPage, OrderCompensated, OrderPage
 from domain.exports import NightlyExport, NightlyExportNotice
@@ -164,6 +165,18 @@ RESTOCK_RETURN = Step[ReturnStock, None]("restock_return", ReturnStock, None)
 QUARANTINE_RETURN = Step[ReturnStock, None]("quarantine_return", ReturnStock, None)
 REFUND_RETURN = Step[ReturnRefund, ReturnRefunded]("refund_return", ReturnRefund, ReturnRefunded)
 TELL_RETURN_CUSTOMER = Step[ReturnNotice, None]("tell_return_customer", ReturnNotice, None)
+
+# --- address changes -------------------------------------------------------------------------
+
+APPLY_ADDRESS = Step[AddressChange, None]("apply_address", AddressChange, None)
+RELABEL_PACKAGE = Step[RerouteRequest, Rerouted]("relabel_package", RerouteRequest, Rerouted)
+INTERCEPT_PACKAGE = Step[RerouteRequest, Rerouted]("intercept_package", RerouteRequest, Rerouted)
+CLOSE_ADDRESS_CHANGE = Step[AddressChangeClosed, None](
+    "close_address_change", AddressChangeClosed, None
+)
+ESCALATE_ADDRESS_CHANGE = Step[AddressChangeClosed, None](
+    "escalate_address_change", AddressChangeClosed, None
+)
 
 # The benchmark's yardstick takes nothing and gives nothing.
 NOOP = "noop"

@@ -332,6 +332,23 @@ class Refund(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AddressChangeRow(Base):
+    """A request to send an order elsewhere: the new address (sealed), and what became of
+    it (an ``AddressChangeStatus``)."""
+
+    __tablename__ = "address_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    address: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("address_changes.address"))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ReturnRow(Base):
     """One RMA: what the customer sends back, its label, and each step's time. Its workflow
     is ``ReturnWorkflow`` (``return-<rma>``); this row is what the API lists."""

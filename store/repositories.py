@@ -812,6 +812,13 @@ class AlertRepository:
             },
         )
 
+    def escalate(self, key: str, message: str) -> bool:
+        """An open alert nobody took up in time turns red; one resolved stays resolved."""
+        raised = self.session.execute(
+            update(Alert).where(Alert.open_key == key).values(level=AlertLevel.RED, message=message)
+        )
+        return bool(_rows_changed(raised))
+
     def resolve(self, key: str) -> bool:
         resolved = self.session.execute(
             update(Alert).where(Alert.open_key == key).values(open_key=None, resolved_at=utcnow())

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.addresses import AddressActivities
 from activities.audit_log import AuditLogActivities
 from activities.compensations import CompensationActivities
 from activities.exports import ExportActivities
@@ -144,6 +145,7 @@ def activities(
     audit_log = AuditLogActivities(sessions)
     exports = ExportActivities(sessions, mailer or notifier or Fanout([]))
     compensation = CompensationActivities(sessions, payments)
+    addresses = AddressActivities(sessions, carriers)
     returns = ReturnActivities(
         sessions, carriers, payments, low_stock_threshold=rules.low_stock_threshold
     )
@@ -191,6 +193,11 @@ def activities(
         returns.quarantine_return,
         returns.refund_return,
         returns.tell_return_customer,
+        addresses.apply_address,
+        addresses.relabel_package,
+        addresses.intercept_package,
+        addresses.close_address_change,
+        addresses.escalate_address_change,
     ]
 
 

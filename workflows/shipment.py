@@ -241,6 +241,11 @@ class ShipmentWorkflow:
                 f"{scan.quantity} more is too many"
             )
 
+    @workflow.signal(name=ShipmentSignal.LABEL_CHANGED)
+    def label_changed(self, label: LabelView) -> None:
+        """The order sent the parcel to a new address under a new label (voiding this one)."""
+        self.label = label
+
     @workflow.signal(name=ShipmentSignal.CANCEL)
     def cancel(self) -> None:
         self.cancel_requested = True

@@ -43,6 +43,10 @@ class CarrierError(RuntimeError):
     """The carrier refused or could not be reached; retrying may help."""
 
 
+class TooLateToReroute(CarrierError):
+    """The carrier can no longer send the parcel elsewhere (out for delivery, say)."""
+
+
 class LabelAlreadyUsed(CarrierError):
     """The parcel has been picked up: its label can no longer be voided."""
 
@@ -58,6 +62,10 @@ class Carrier(Protocol):
 
     def void_label(self, label_id: str) -> None:
         """Idempotent; raises ``LabelAlreadyUsed`` once the parcel is picked up."""
+
+    def intercept(self, tracking_number: str, *, city: str, key: str) -> None:
+        """Reroute a parcel the carrier has to ``city``, once per key; raises
+        ``TooLateToReroute`` when it can't any more."""
 
     def tracking(self, tracking_number: str) -> list[ParcelEvent]:
         """Every event the carrier recorded for the parcel, oldest first: for when its

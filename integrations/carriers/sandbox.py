@@ -18,6 +18,7 @@ from integrations.carriers import (
     Parcel,
     ParcelEvent,
     ReturnParcel,
+    TooLateToReroute,
     TrackingStage,
 )
 
@@ -68,6 +69,19 @@ class SandboxCarrier:
         if response.status_code == 409:
             raise LabelAlreadyUsed(f"label {label_id}: {_describe(response)}")
         raise CarrierError(f"sandbox carrier could not void {label_id}: {_describe(response)}")
+
+    def intercept(self, tracking_number: str, *, city: str, key: str) -> None:
+        response = self._post(
+            f"/parcels/{tracking_number}/intercept",
+            json={"destination_city": city},
+            headers={"Idempotency-Key": key},
+        )
+        if response.status_code == 409:
+            raise TooLateToReroute(_describe(response))
+        if response.status_code != 200:
+            raise CarrierError(
+                f"sandbox carrier could not reroute {tracking_number}: {_describe(response)}"
+            )
 
     def tracking(self, tracking_number: str) -> list[ParcelEvent]:
         try:

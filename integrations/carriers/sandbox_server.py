@@ -45,6 +45,9 @@ NORMAL_ROUTE = (
     TrackingStage.DELIVERED,
 )
 
+# Where a parcel can still be rerouted: with the carrier, not yet out for delivery.
+INTERCEPTABLE = (TrackingStage.PICKED_UP.value, TrackingStage.IN_TRANSIT.value)
+
 log = logging.getLogger("sandbox_carrier")
 
 
@@ -56,6 +59,10 @@ class LabelRequest(BaseModel):
     insured_value: int = Field(ge=0)
     # A return label: the parcel travels from the customer's city to the warehouse.
     direction: Literal["outbound", "return"] = "outbound"
+
+
+class InterceptRequest(BaseModel):
+    destination_city: str = Field(min_length=1)
 
 
 class EventRequest(BaseModel):
@@ -82,6 +89,7 @@ class SandboxParcel:
     status: str = "created"  # or "voided"
     events: list[dict[str, Any]] = field(default_factory=list)
     due: float | None = None  # monotonic time of the next automatic stage
+    intercepts: list[str] = field(default_factory=list)  # the keys of reroutes accepted
 
     def label(self) -> dict[str, Any]:
         return {
@@ -133,6 +141,23 @@ class Sandbox:
             if parcel.events:
                 raise Refused(409, "label_used", f"{parcel.tracking_number} was picked up")
             parcel.status = "voided"
+            return parcel
+
+    def intercept(self, tracking_number: str, key: str, city: str) -> SandboxParcel:
+        """Send a parcel on its way to another city: possible while it is picked up or in
+        transit, not once it is out for delivery (or arrived, or in trouble). Once per key."""
+        with self.lock:
+            parcel = self._parcel(tracking_number)
+            if key in parcel.intercepts:
+                return parcel
+            last = parcel.events[-1]["stage"] if parcel.events else None
+            if last not in INTERCEPTABLE:
+                where = last or "not picked up yet"
+                raise Refused(
+                    409, "too_late", f"{tracking_number} is {where}: it can't be rerouted"
+                )
+            parcel.intercepts.append(key)
+            parcel.request = {**parcel.request, "destination_city": city}
             return parcel
 
     def record(
@@ -303,6 +328,17 @@ def create_app(*, webhook_url: str | None, secret: str, advance_every: float | N
     @app.post("/labels/{label_id}/void")
     async def void_label(label_id: str) -> dict[str, str]:
         return {"status": sandbox.void(label_id).status}
+
+    @app.post("/parcels/{tracking_number}/intercept")
+    async def intercept(
+        tracking_number: str,
+        body: InterceptRequest,
+        key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> JSONResponse:
+        if not key:
+            return error(400, "idempotency_key_missing", "the Idempotency-Key header is required")
+        parcel = sandbox.intercept(tracking_number, key, body.destination_city)
+        return JSONResponse({**parcel.label(), "destination_city": body.destination_city})
 
     @app.post("/parcels/{tracking_number}/events", status_code=202)
     async def send_event(tracking_number: str, body: EventRequest) -> dict[str, Any]:

@@ -58,6 +58,8 @@ BASELINE = [
     "held_then_refunded_in_full",
     "partly_refunded_by_a_return_then_completed",
     "compensated_while_delivered",
+    "address_changed_after_labelling_then_delivered",
+    "address_change_too_late_then_overdue",
 ]
 RETURN_BASELINE = [
     "passed_and_refunded_by_the_running_order",
@@ -74,6 +76,7 @@ SHIPMENT_BASELINE = [
     "exception_then_delivered",
     "voided_before_pickup",
     "void_refused_then_asked_the_carrier",
+    "relabelled_for_a_new_address",
 ]
 
 

@@ -12,6 +12,7 @@ import asyncio
 
 from temporalio import workflow
 
+from domain.addresses import AddressChange, AddressOutcome
 from domain.compensations import OrderCompensation
 from domain.contract import OrderQuery, OrderSignal, OrderUpdate, PaymentVerdict, WorkflowName
 from domain.errors import ActionRefused, OutOfStock
@@ -33,7 +34,15 @@ from domain.returns import ReturnRefund
 from domain.rules import ShortageAction
 from domain.shipping import ShipmentProgress, TrackingStage
 from domain.sla import SlaLevel
-from workflows.order import compensation, confirmation, fulfilment, payment, refunds, stock
+from workflows.order import (
+    address,
+    compensation,
+    confirmation,
+    fulfilment,
+    payment,
+    refunds,
+    stock,
+)
 from workflows.order.fulfilment import Shipped
 from workflows.order.state import OrderState, Parcel
 from workflows.order.stock import Shortage
@@ -226,6 +235,15 @@ class OrderWorkflow:
     @refund.validator
     def _validate_refund(self, ask: RefundOrder) -> None:
         refunds.validate(self.state, ask)
+
+    @workflow.update(name=OrderUpdate.CHANGE_ADDRESS)
+    async def change_address(self, change: AddressChange) -> AddressOutcome:
+        """Send what has not arrived to a new address (``address.py``)."""
+        return await address.change_address(self.state, change)
+
+    @change_address.validator
+    def _validate_change_address(self, change: AddressChange) -> None:
+        address.validate(self.state)
 
     @workflow.query(name=OrderQuery.STATUS)
     def status(self) -> OrderSnapshot:

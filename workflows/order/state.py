@@ -98,6 +98,7 @@ class OrderState:
     refunding: int = 0  # refunds asked and not answered yet: a cancellation must wait
     # Purposes of refunds asked from outside (batch compensations, passed returns): once each.
     outside_refunds: set[str] = field(default_factory=set)
+    timers: list[asyncio.Task[None]] = field(default_factory=list)  # deadlines running
     # One change of money or status at a time: a refund, a cancellation's refund, the end.
     changes: asyncio.Lock = field(default_factory=asyncio.Lock)
 
