@@ -7,8 +7,10 @@ from temporalio import activity
 
 from activities.closed_orders import ClosedRefund, refund_closed_order
 from domain.contract import AlertKind, AlertLevel, AlertRole, MovementKind
+from domain.messages import PaymentView
 from domain.order import OrderStatus, is_final
 from domain.returns import (
+    ExchangePayment,
     ReturnInput,
     ReturnLabel,
     ReturnNotice,
@@ -20,7 +22,12 @@ from domain.returns import (
 from integrations.carriers import Carrier, ReturnParcel
 from integrations.payments import PaymentProvider
 from store.db import SessionFactory, transaction
-from store.repositories import AlertRepository, NotificationRepository, OrderRepository
+from store.repositories import (
+    AlertRepository,
+    NotificationRepository,
+    OrderRepository,
+    StockRepository,
+)
 from store.returns import ReturnRepository
 from store.stock_alerts import review_low_stock
 
@@ -120,6 +127,50 @@ class ReturnActivities:
             ),
         )
         return ReturnRefunded(amount=amount)
+
+    @activity.defn
+    def create_exchange_payment(self, charge: ExchangePayment) -> PaymentView:
+        """What a dearer replacement costs more, as a payment of its own (one per RMA: the
+        RMA is its idempotency key); its client secret stays on the RMA's row."""
+        with transaction(self.sessions) as session:
+            row = ReturnRepository(session).get(charge.rma)
+            known = row.payment_intent_id if row else None
+        payment = (
+            self.provider.retrieve_payment(known)
+            if known
+            else self.provider.create_payment(
+                order_id=charge.rma,
+                customer_id=charge.customer_id,
+                amount=charge.amount,
+                currency=charge.currency,
+            )
+        )
+        with transaction(self.sessions) as session:
+            ReturnRepository(session).payment(
+                charge.rma, payment_intent_id=payment.id, client_secret=payment.client_secret
+            )
+        return PaymentView(
+            payment_intent_id=payment.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            status=payment.status,
+        )
+
+    @activity.defn
+    def exchange_paid(self, payment: PaymentView) -> bool:
+        return self.provider.retrieve_payment(payment.payment_intent_id).status == "succeeded"
+
+    @activity.defn
+    def cancel_exchange(self, stock: ReturnStock) -> None:
+        """An exchange not paid for: its replacement's stock goes back on sale."""
+        with transaction(self.sessions) as session:
+            row = ReturnRepository(session).get(stock.rma)
+            package = (row.replacement or {}).get("package") if row else None
+            intent = row.payment_intent_id if row else None
+            if package is not None:
+                StockRepository(session).release_packages(stock.order_id, [int(package)])
+        if intent:
+            self.provider.cancel_payment(intent)
 
     @activity.defn
     def tell_return_customer(self, notice: ReturnNotice) -> None:

@@ -7,14 +7,23 @@ from collections import Counter
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from domain.errors import ActionRefused
+from domain.errors import ActionRefused, StockMoved
 from domain.order import OrderStatus
 from domain.refunds import RefundLine
-from domain.returns import ReturnInput, ReturnStatus
-from domain.rules import ChannelRules
+from domain.returns import (
+    REPLACEMENT_BASE,
+    REPLACEMENT_ROUND_BASE,
+    Replacement,
+    ReturnInput,
+    ReturnStatus,
+)
+from domain.rules import ChannelRules, FulfilmentRules
+from domain.splitting import Package, PackageLine
 from store.db import SessionFactory, transaction
 from store.models import Order, ReturnRow
+from store.repositories import CatalogRepository, OrderRepository, StockRepository
 from store.returns import ReturnRepository
 
 # Where parcels have reached the customer (a held order may have one delivered).
@@ -33,12 +42,26 @@ def open_rma(
     *,
     reason: str,
     by: str,
-    rules: ChannelRules,
+    rules: FulfilmentRules,
     now: datetime,
+    exchange: list[RefundLine] | None = None,
 ) -> ReturnInput:
     try:
         with transaction(sessions) as session:
-            return _open(ReturnRepository(session), order, lines, reason, by, rules, now)
+            rma = _open(
+                ReturnRepository(session),
+                order,
+                lines,
+                reason,
+                by,
+                rules.for_channel(order.channel),
+                now,
+            )
+            if exchange:
+                rma = _exchange(session, rma, order, exchange, rules)
+            return rma
+    except StockMoved as error:
+        raise ActionRefused(f"not enough stock for the exchange: {error.message}") from error
     except IntegrityError as error:  # another return of the order took the same number
         raise ActionRefused(
             "another return of this order was opened at the same moment; ask again"
@@ -110,3 +133,69 @@ def _open(
         )
     )
     return rma
+
+
+def _exchange(
+    session: Session,
+    rma: ReturnInput,
+    order: Order,
+    exchange: list[RefundLine],
+    rules: FulfilmentRules,
+) -> ReturnInput:
+    """An exchange: the replacement's stock reserved now, from the warehouse the return goes
+    to if it can, else the first that holds all of it; what it costs more (or less)."""
+    if OrderStatus(order.status) == OrderStatus.ON_HOLD:
+        raise ActionRefused("the order is on hold: settle it before exchanging")
+    wanted = Counter[str]()
+    for line in exchange:
+        wanted[line.sku] += line.quantity
+    products = CatalogRepository(session).products(list(wanted))
+    if unknown := sorted(set(wanted) - set(products)):
+        raise ActionRefused(f"unknown SKU for the exchange: {', '.join(unknown)}")
+    if any(p.currency.lower() != order.currency.lower() for p in products.values()):
+        raise ActionRefused(f"the exchange must be priced in {order.currency.upper()}")
+    stock = StockRepository(session)
+    free = {w.code: w.available for w in stock.snapshot(list(wanted))}
+    places = [rma.warehouse] + sorted(code for code in free if code != rma.warehouse)
+    warehouse = next(
+        (
+            code
+            for code in places
+            if all(free.get(code, {}).get(s, 0) >= n for s, n in wanted.items())
+        ),
+        None,
+    )
+    if warehouse is None:
+        raise ActionRefused("no warehouse holds everything the exchange asks for")
+    number = int(rma.rma.rsplit("-", 1)[1])
+    lines = [RefundLine(sku=sku, quantity=n) for sku, n in sorted(wanted.items())]
+    replacement = Replacement(
+        package=REPLACEMENT_BASE + number,
+        round=REPLACEMENT_ROUND_BASE + number,
+        warehouse=warehouse,
+        lines=lines,
+        weight_grams=sum(products[line.sku].weight_grams * line.quantity for line in lines),
+        value=sum(products[line.sku].price * line.quantity for line in lines),
+    )
+    package = Package(
+        number=replacement.package,
+        warehouse=warehouse,
+        lines=[PackageLine(sku=line.sku, quantity=line.quantity) for line in lines],
+        reasons=[f"exchange for {rma.rma}"],
+        weight_grams=replacement.weight_grams,
+        value=replacement.value,
+    )
+    stock.reserve_packages(order.id, replacement.round, [package])
+    OrderRepository(session).add_packages(order.id, [package])
+    row = ReturnRepository(session).get(rma.rma)
+    assert row is not None
+    row.replacement = replacement.model_dump()
+    row.difference = replacement.value - rma.amount
+    return rma.model_copy(
+        update={
+            "replacement": replacement,
+            "difference": replacement.value - rma.amount,
+            "channel": order.channel,
+            "sla": rules.sla,
+        }
+    )

@@ -13,7 +13,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from domain.messages import PaymentView
 from domain.refunds import RefundLine
+from domain.sla import SlaRules
+
+# An exchange's replacement is a package of the order numbered past any the planner makes,
+# reserved in a round of its own (ledger references ``<order>/<round>/<package>``).
+REPLACEMENT_BASE = 100
+REPLACEMENT_ROUND_BASE = 1000
 
 
 class ReturnStatus(StrEnum):
@@ -32,6 +39,21 @@ class Verdict(StrEnum):
     FAIL = "fail"
 
 
+class Replacement(BaseModel):
+    """What an exchange sends instead, its stock reserved when the exchange was accepted."""
+
+    package: int
+    round: int
+    warehouse: str
+    lines: list[RefundLine]
+    weight_grams: int
+    value: int  # at today's prices
+
+    @property
+    def transaction_id(self) -> str:
+        return f"{self.round}/{self.package}"
+
+
 class ReturnInput(BaseModel):
     """What the ReturnWorkflow is started with (the RMA row is written first)."""
 
@@ -45,6 +67,12 @@ class ReturnInput(BaseModel):
     reason: str
     by: str | None = None
     expires_at: datetime  # no parcel scanned by then: the RMA expires
+    # An exchange: what goes out instead once the return passes, and what the customer
+    # owes for it (> 0: charged first; < 0: refunded).
+    replacement: Replacement | None = None
+    difference: int = 0
+    channel: str = ""
+    sla: SlaRules = SlaRules()
 
 
 class ReturnLabel(BaseModel):
@@ -63,6 +91,10 @@ class ReturnView(BaseModel):
     label: ReturnLabel | None = None
     expires_at: datetime
     note: str | None = None
+    replacement: Replacement | None = None
+    difference: int = 0
+    # What the customer pays for a dearer replacement (its client secret from the API).
+    payment: PaymentView | None = None
 
 
 class ReturnScan(BaseModel):
@@ -124,3 +156,11 @@ class ReturnNotice(BaseModel):
     customer_id: str
     key: str
     message: str
+
+
+class ExchangePayment(BaseModel):
+    rma: str
+    order_id: str
+    customer_id: str
+    amount: int
+    currency: str

@@ -43,6 +43,7 @@ from domain.messages import (
     TransitionRecord,
 )
 from domain.returns import (
+    ExchangePayment,
     ReturnInput,
     ReturnLabel,
     ReturnNotice,
@@ -165,6 +166,11 @@ RESTOCK_RETURN = Step[ReturnStock, None]("restock_return", ReturnStock, None)
 QUARANTINE_RETURN = Step[ReturnStock, None]("quarantine_return", ReturnStock, None)
 REFUND_RETURN = Step[ReturnRefund, ReturnRefunded]("refund_return", ReturnRefund, ReturnRefunded)
 TELL_RETURN_CUSTOMER = Step[ReturnNotice, None]("tell_return_customer", ReturnNotice, None)
+CREATE_EXCHANGE_PAYMENT = Step[ExchangePayment, PaymentView](
+    "create_exchange_payment", ExchangePayment, PaymentView
+)
+EXCHANGE_PAID = Step[PaymentView, bool]("exchange_paid", PaymentView, bool)
+CANCEL_EXCHANGE = Step[ReturnStock, None]("cancel_exchange", ReturnStock, None)
 
 # --- address changes -------------------------------------------------------------------------
 

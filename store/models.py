@@ -371,6 +371,11 @@ class ReturnRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An exchange: the replacement (package, warehouse, lines) and what it costs more.
+    replacement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    difference: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255))
+    client_secret: Mapped[str | None] = mapped_column(EncryptedText("returns.client_secret"))
 
 
 class Package(Base):

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from domain.contract import MovementKind, ShipmentStatus
@@ -25,7 +25,7 @@ from store.models import (
     StockMovement,
     utcnow,
 )
-from store.repositories import insert_once
+from store.repositories import StockRepository, insert_once
 
 
 class ReturnRepository:
@@ -66,10 +66,18 @@ class ReturnRepository:
         return units, learned
 
     def forget(self, rma: str) -> None:
-        """An RMA whose workflow never started (Temporal away): as if never asked."""
+        """An RMA whose workflow never started (Temporal away): as if never asked, its
+        exchange's stock back on sale."""
         row = self.session.get(ReturnRow, rma)
-        if row is not None:
-            self.session.delete(row)
+        if row is None:
+            return
+        if row.replacement:
+            package = int(row.replacement["package"])
+            StockRepository(self.session).release_packages(row.order_id, [package])
+            self.session.execute(
+                delete(Package).where(Package.order_id == row.order_id, Package.number == package)
+            )
+        self.session.delete(row)
 
     def spoken_for(self, order_id: str) -> Counter[str]:
         """Per SKU: units already on their way back (an RMA not expired) or refunded by
@@ -115,6 +123,11 @@ class ReturnRepository:
                 select(ReturnRow).where(ReturnRow.order_id == order_id).order_by(ReturnRow.rma)
             )
         )
+
+    def payment(self, rma: str, *, payment_intent_id: str, client_secret: str) -> None:
+        row = self.session.get(ReturnRow, rma)
+        assert row is not None
+        row.payment_intent_id, row.client_secret = payment_intent_id, client_secret
 
     def label(self, rma: str, *, carrier: str, tracking_number: str) -> None:
         self.session.execute(

@@ -4,23 +4,40 @@ Wait for the parcel (every unit scanned at the warehouse) until the RMA expires;
 the inspection: what passes is restocked and refunded, what fails is quarantined and support
 told. Each step is stamped on the RMA's row; scans and the inspection are updates, checked
 before they change anything.
+
+An exchange sends a replacement instead of the refund, its stock reserved since the exchange
+was accepted: a dearer one once its difference is paid (else the exchange falls back to a
+refund), a cheaper one with the difference refunded. It ships as a package of the order, in
+a ShipmentWorkflow of its own.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
+from temporalio.workflow import ParentClosePolicy
 
 from domain import steps
-from domain.contract import OrderSignal, ReturnUpdate, WorkflowName, order_workflow_id
+from domain.contract import (
+    OrderSignal,
+    ReturnUpdate,
+    WorkflowName,
+    order_workflow_id,
+    shipment_workflow_id,
+)
 from domain.errors import ActionRefused, ScanRefused
 from domain.failures import as_failure
+from domain.messages import PaymentView
 from domain.money import format_amount
+from domain.refunds import RefundLine
 from domain.returns import (
     FINAL_RETURN_STATUSES,
+    ExchangePayment,
     Inspection,
+    Replacement,
     ReturnInput,
     ReturnLabel,
     ReturnNotice,
@@ -32,8 +49,16 @@ from domain.returns import (
     ReturnView,
     Verdict,
 )
+from domain.shipping import ShipmentInput, ShipmentResult
+from domain.sla import ship_by_marks
+from domain.splitting import PackageLine
 from workflows.steps import step
 from workflows.waiting import wait_until
+
+# How long a customer has to pay for a dearer replacement once the return passed, and how
+# often the provider is asked meanwhile.
+PAY_WITHIN = timedelta(days=3)
+PAID_YET_EVERY = timedelta(minutes=15)
 
 
 @workflow.defn(name=WorkflowName.RETURN)
@@ -46,27 +71,47 @@ class ReturnWorkflow:
         self.scanned: Counter[str] = Counter()
         self.inspection: Inspection | None = None
         self.note: str | None = None
+        self.payment: PaymentView | None = None
 
     @workflow.run
     async def run(self, rma: ReturnInput) -> ReturnView:
         self.label = await step(steps.BUY_RETURN_LABEL, rma)
+        if rma.replacement is not None and rma.difference > 0:
+            self.payment = await step(
+                steps.CREATE_EXCHANGE_PAYMENT,
+                ExchangePayment(
+                    rma=rma.rma,
+                    order_id=rma.order_id,
+                    customer_id=rma.customer_id,
+                    amount=rma.difference,
+                    currency=rma.currency,
+                ),
+            )
+        stock = ReturnStock(
+            rma=rma.rma, order_id=rma.order_id, warehouse=rma.warehouse, lines=rma.lines
+        )
         if not await wait_until(self._all_scanned, rma.expires_at):
+            await self._drop_exchange(stock)
             await self._stamp(ReturnStatus.EXPIRED, "no parcel came back in time")
             await self._tell("expired", f"Return {rma.rma} expired: no parcel reached us.")
             return self.view()
         await self._stamp(ReturnStatus.RECEIVED, "every unit scanned at the warehouse")
         await workflow.wait_condition(lambda: self.inspection is not None)
         assert self.inspection is not None
-        stock = ReturnStock(
-            rma=rma.rma, order_id=rma.order_id, warehouse=rma.warehouse, lines=rma.lines
-        )
         if self.inspection.verdict == Verdict.PASS:
             await step(steps.RESTOCK_RETURN, stock)
-            note = await self._refund()
+            if rma.replacement is None:
+                note = await self._refund(rma.amount, rma.lines)
+            else:
+                # Passed now (the inspection's answer); the replacement may wait for its
+                # payment and takes days to arrive: the note follows it.
+                await self._stamp(ReturnStatus.PASSED, "passed inspection: exchanging")
+                note = await self._exchange(stock)
             await self._stamp(ReturnStatus.PASSED, f"passed inspection: {note}")
             await self._tell("passed", f"Return {rma.rma} passed inspection: {note}.")
         else:
             await step(steps.QUARANTINE_RETURN, stock)
+            await self._drop_exchange(stock)
             why = self.inspection.note or "no reason given"
             await self._stamp(ReturnStatus.FAILED, f"failed inspection ({why}): quarantined")
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -76,8 +121,13 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.DETAILS)
     async def details(self) -> ReturnView:
-        """The RMA with its label, once bought: the answer to the customer's request."""
-        await workflow.wait_condition(lambda: self.label is not None)
+        """The RMA with its label (and a dearer exchange's payment), once there: the answer
+        to the customer's request."""
+        rma = self.rma
+        pays = rma.replacement is not None and rma.difference > 0
+        await workflow.wait_condition(
+            lambda: self.label is not None and (self.payment is not None or not pays)
+        )
         return self.view()
 
     @workflow.update(name=ReturnUpdate.SCAN)
@@ -128,6 +178,9 @@ class ReturnWorkflow:
             label=self.label,
             expires_at=self.rma.expires_at,
             note=self.note,
+            replacement=self.rma.replacement,
+            difference=self.rma.difference,
+            payment=self.payment,
         )
 
     def _expected(self) -> Counter[str]:
@@ -143,15 +196,69 @@ class ReturnWorkflow:
             ReturnStamp(rma=self.rma.rma, status=status, at=workflow.now(), note=note),
         )
 
-    async def _refund(self) -> str:
-        """The lines' money: the running order refunds it itself, a closed one is refunded
-        here; either way once, under the RMA's purpose."""
+    async def _exchange(self, stock: ReturnStock) -> str:
+        """The replacement goes out (once its difference is paid); a cheaper one refunds
+        the difference. Unpaid in time: the exchange becomes a refund."""
+        rma, replacement = self.rma, self.rma.replacement
+        assert replacement is not None
+        if rma.difference > 0 and not await self._paid():
+            await step(steps.CANCEL_EXCHANGE, stock)
+            refunded = await self._refund(rma.amount, rma.lines)
+            return f"the exchange was not paid for in time, so {refunded}"
+        said = ""
+        if rma.difference < 0:
+            said = f"; {await self._refund(-rma.difference, [])}"
+        result = await self._ship(replacement)
+        return f"replacement {result.outcome}{said}"
+
+    async def _paid(self) -> bool:
+        assert self.payment is not None
+        pay_by = workflow.now() + PAY_WITHIN
+        while not await step(steps.EXCHANGE_PAID, self.payment):
+            if workflow.now() >= pay_by:
+                return False
+            await workflow.sleep(PAID_YET_EVERY)
+        return True
+
+    async def _ship(self, replacement: Replacement) -> ShipmentResult:
+        rma, now = self.rma, workflow.now()
+        shipment: ShipmentResult = await workflow.execute_child_workflow(
+            WorkflowName.SHIPMENT,
+            ShipmentInput(
+                order_id=rma.order_id,
+                customer_id=rma.customer_id,
+                package=replacement.package,
+                warehouse=replacement.warehouse,
+                lines=[
+                    PackageLine(sku=line.sku, quantity=line.quantity) for line in replacement.lines
+                ],
+                weight_grams=replacement.weight_grams,
+                transaction_id=f"{rma.order_id}/{replacement.transaction_id}",
+                sla_marks=ship_by_marks(now, rma.channel, rma.sla),
+                ready_at=now,
+                sla=rma.sla,
+            ),
+            id=shipment_workflow_id(rma.order_id, replacement.package),
+            task_queue=workflow.info().task_queue,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            result_type=ShipmentResult,
+        )
+        return shipment
+
+    async def _drop_exchange(self, stock: ReturnStock) -> None:
+        """No exchange after all: the replacement's stock back on sale, its payment off."""
+        if self.rma.replacement is not None:
+            await step(steps.CANCEL_EXCHANGE, stock)
+
+    async def _refund(self, amount: int, lines: list[RefundLine]) -> str:
+        """Money back: the running order refunds it itself, a closed one is refunded here;
+        either way once, under the RMA's purpose."""
         rma = self.rma
         refund = ReturnRefund(
             rma=rma.rma,
             order_id=rma.order_id,
-            amount=rma.amount,
-            lines=rma.lines,
+            amount=amount,
+            lines=lines,
             reason=f"return {rma.rma}: {rma.reason}",
             by=self.inspection.by if self.inspection else None,
         )
@@ -160,7 +267,7 @@ class ReturnWorkflow:
             order = workflow.get_external_workflow_handle(order_workflow_id(rma.order_id))
             try:
                 await order.signal(OrderSignal.RETURN_PASSED, refund)
-                return f"the order refunds {format_amount(rma.amount, rma.currency)}"
+                return f"the order refunds {format_amount(amount, rma.currency)}"
             except FailureError:  # it closed meanwhile: nobody else will refund it
                 direct = refund.model_copy(update={"directly": True})
                 result = await step(steps.REFUND_RETURN, direct)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import ActivityError, CancelledError, FailureError
 
 from domain import steps
 from domain.contract import (
@@ -297,7 +297,7 @@ class ShipmentWorkflow:
                 limit=self.limits[mark.stage],
             ),
         )
-        await self._order().signal(OrderSignal.SLA_LEVEL, mark.level)
+        await self._signal_order(OrderSignal.SLA_LEVEL, mark.level)
 
     async def _in_trouble(self, event: ParcelEvent) -> None:
         """A carrier exception: support is alerted and the order waits on hold."""
@@ -327,7 +327,7 @@ class ShipmentWorkflow:
                 deadline=mark.deadline,
             ),
         )
-        await self._order().signal(OrderSignal.SLA_LEVEL, mark.level)
+        await self._signal_order(OrderSignal.SLA_LEVEL, mark.level)
 
     def _order(self) -> workflow.ExternalWorkflowHandle[Any]:
         return workflow.get_external_workflow_handle(order_workflow_id(self.shipment.order_id))
@@ -336,7 +336,7 @@ class ShipmentWorkflow:
         """Only what changes the order: its first parcel leaving, a carrier exception and the
         parcel moving again after one. Every stage is in the database for the API; the
         delivery reaches the order as this workflow's result."""
-        await self._order().signal(
+        await self._signal_order(
             OrderSignal.SHIPMENT_PROGRESS,
             ShipmentProgress(
                 package=self.shipment.package,
@@ -346,6 +346,12 @@ class ShipmentWorkflow:
                 tracking_number=self.label.tracking_number if self.label else None,
             ),
         )
+
+    async def _signal_order(self, signal: OrderSignal, arg: Any) -> None:
+        try:
+            await self._order().signal(signal, arg)
+        except FailureError:
+            pass  # the order has ended: an exchange's replacement travels after it
 
     async def _stamp_warehouse(self, moment: Literal["pick_started", "packed"]) -> None:
         await step(

@@ -15,7 +15,7 @@ from api.deps import RulesDep, SessionsDep, WorkflowsDep
 from api.errors import ServiceUnavailable
 from api.returns import open_rma
 from api.routes.orders import load_order
-from api.schemas import RefundLineIn, Strict
+from api.schemas import PaymentPublic, RefundLineIn, Strict
 from domain.errors import ReturnNotFound
 from domain.refunds import RefundLine
 from domain.returns import Inspection, ReturnScan, ReturnStatus, ReturnView, Verdict
@@ -31,6 +31,13 @@ router = APIRouter(tags=["returns"])
 class ReturnIn(Strict):
     lines: list[RefundLineIn] = Field(min_length=1, max_length=100)
     reason: SafeText = Field(min_length=1, max_length=500)
+    exchange: list[RefundLineIn] = Field(
+        [],
+        max_length=100,
+        description="An exchange: what to send instead once the return passes (the same "
+        "SKU or another; reserved now; a dearer one is paid first, a cheaper one refunds "
+        "the difference)",
+    )
 
 
 class ReturnScanIn(Strict):
@@ -42,6 +49,12 @@ class ReturnScanIn(Strict):
 class InspectionIn(Strict):
     verdict: Verdict
     note: SafeText = Field("", max_length=500)
+
+
+class ReturnOpened(ReturnView):
+    payment: PaymentPublic | None = Field(
+        None, description="An exchange for something dearer: what the customer pays first"
+    )
 
 
 class ReturnRowPublic(BaseModel):
@@ -61,7 +74,7 @@ class ReturnRowPublic(BaseModel):
 
 
 @router.post(
-    "/orders/{order_id}/returns", response_model=ReturnView, status_code=status.HTTP_201_CREATED
+    "/orders/{order_id}/returns", response_model=ReturnOpened, status_code=status.HTTP_201_CREATED
 )
 async def open_return(
     order_id: str,
@@ -71,12 +84,16 @@ async def open_return(
     workflows: WorkflowsDep,
     rules: RulesDep,
     caller: PrincipalDep,
-) -> ReturnView:
+) -> ReturnOpened:
     """Send delivered units back: an RMA number and a return label from the carrier. The
     parcel must reach the warehouse within the channel's `return_parcel_wait` (the RMA
     expires and the customer is told); what passes the warehouse's inspection is refunded
     and restocked. Units not delivered, already on their way back or refunded, or a request
-    after the channel's `refund_window`: `409`."""
+    after the channel's `refund_window`: `409`.
+
+    With `exchange`, what passes is replaced instead of refunded: the replacement's stock is
+    reserved now (`409` when no warehouse holds it), a dearer one is paid for first (the
+    answer's `payment`, completed like an order's), a cheaper one refunds the difference."""
     order = await run_in_threadpool(load_order, sessions, order_id, caller)
     lines = [RefundLine(sku=line.sku, quantity=line.quantity) for line in body.lines]
     rma = await run_in_threadpool(
@@ -86,14 +103,20 @@ async def open_return(
         lines,
         reason=body.reason,
         by=caller.actor,
-        rules=rules.for_channel(order.channel),
+        rules=rules,
         now=datetime.now(UTC),
+        exchange=[RefundLine(sku=line.sku, quantity=line.quantity) for line in body.exchange],
     )
     try:
-        return await workflows.open_return(rma)
+        view = await workflows.open_return(rma)
     except ServiceUnavailable:
         await run_in_threadpool(_forget, sessions, rma.rma)  # never started: ask again later
         raise
+    opened = ReturnOpened.model_validate(view.model_dump() | {"payment": None})
+    if view.payment is not None:
+        secret = await run_in_threadpool(_client_secret, sessions, rma.rma)
+        opened.payment = PaymentPublic(**view.payment.model_dump(), client_secret=secret)
+    return opened
 
 
 @router.get("/orders/{order_id}/returns", response_model=list[ReturnRowPublic])
@@ -127,6 +150,12 @@ async def inspect_return(
         raise ReturnNotFound(f"no open return {rma}")
     inspection = Inspection(verdict=body.verdict, note=body.note, by=caller.actor)
     return await workflows.inspect_return(rma, inspection)
+
+
+def _client_secret(sessions: SessionFactory, rma: str) -> str | None:
+    with transaction(sessions) as session:
+        row = ReturnRepository(session).get(rma)
+        return row.client_secret if row else None
 
 
 def _forget(sessions: SessionFactory, rma: str) -> None:

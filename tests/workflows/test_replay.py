@@ -66,6 +66,8 @@ RETURN_BASELINE = [
     "passed_and_refunded_after_the_order_completed",
     "failed_and_quarantined",
     "expired_without_a_parcel",
+    "even_exchange_delivered",
+    "dearer_exchange_paid_then_delivered",
 ]
 COMPENSATION_BASELINE = ["one_closed_order_one_running"]
 SHIPMENT_BASELINE = [
