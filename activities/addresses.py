@@ -14,7 +14,7 @@ from domain.addresses import (
     RerouteRequest,
 )
 from domain.contract import AlertKind, AlertLevel, AlertRole, shipment_workflow_id
-from integrations.carriers import Carrier, LabelAlreadyUsed, Parcel, TooLateToReroute
+from integrations.carriers import Carrier, Label, LabelAlreadyUsed, Parcel, TooLateToReroute
 from store.addresses import AddressChangeRepository
 from store.db import SessionFactory, transaction
 from store.models import Package as PackageRow
@@ -59,13 +59,7 @@ class AddressActivities:
         carrier = self.carriers[carrier_name]
         new = carrier.buy_label(parcel, key=f"{shipment_id}/address-{request.change_id}")
         if new.label_id == old_label:  # a retry: done before
-            return Rerouted(
-                package=request.package,
-                how=Reroute.RELABELLED,
-                tracking_number=new.tracking_number,
-                carrier=new.carrier,
-                label_id=new.label_id,
-            )
+            return _relabelled(request.package, new)
         try:
             carrier.void_label(old_label)
         except LabelAlreadyUsed:
@@ -77,13 +71,7 @@ class AddressActivities:
             AddressChangeRepository(session).relabel(
                 shipment_id, label_id=new.label_id, tracking_number=new.tracking_number
             )
-        return Rerouted(
-            package=request.package,
-            how=Reroute.RELABELLED,
-            tracking_number=new.tracking_number,
-            carrier=new.carrier,
-            label_id=new.label_id,
-        )
+        return _relabelled(request.package, new)
 
     @activity.defn
     def intercept_package(self, request: RerouteRequest) -> Rerouted:
@@ -127,6 +115,16 @@ class AddressActivities:
                 _exception_key(closed.order_id, closed.outcome.change_id),
                 f"overdue: {closed.outcome.note}",
             )
+
+
+def _relabelled(package: int, label: Label) -> Rerouted:
+    return Rerouted(
+        package=package,
+        how=Reroute.RELABELLED,
+        tracking_number=label.tracking_number,
+        carrier=label.carrier,
+        label_id=label.label_id,
+    )
 
 
 def _exception_key(order_id: str, change_id: int) -> str:

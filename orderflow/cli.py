@@ -1,5 +1,5 @@
 """The ``orderflow`` command: dev, worker, api, migrate, demo, token, clients, keys,
-webhooks, benchmarks."""
+webhooks, compensate, benchmarks."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 
 from config.settings import get_settings
 from orderflow.access import clients, tokens
+from orderflow.compensations import COMPENSATION_HELP, compensate
 from orderflow.stock import stock
 from orderflow.webhooks import webhooks
 
@@ -24,6 +25,7 @@ app.add_typer(tokens, name="token")
 app.add_typer(clients, name="clients")
 app.add_typer(stock, name="stock")
 app.add_typer(webhooks, name="webhooks")
+app.command("compensate", help=COMPENSATION_HELP)(compensate)
 
 
 @app.command()

@@ -4,12 +4,18 @@ order by the batch, a running one by its own workflow — however often the batc
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
+from config.settings import get_settings
 from domain.access import Role
 from domain.order import OrderStatus
 from integrations.payments.stripe import StripePayments
+from orderflow.cli import app
 from store.db import SessionFactory
 from tests.api.test_refunds import at_provider, delivered_order
 from tests.conftest import Stack
@@ -84,3 +90,35 @@ async def test_only_finance_starts_a_batch_and_a_bad_range_is_refused(stack: Sta
     assert backwards.status_code == 422, backwards.text
     unknown = await stack.api.get("/compensations/comp-0000000000000000")
     assert unknown.status_code == 404
+
+
+async def test_the_command_line_runs_a_batch_to_its_end_with_a_progress_bar(
+    stack: Stack,
+    localstripe_url: str,
+    sessions: SessionFactory,
+    payments: StripePayments,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order_id = (await delivered_order(stack, localstripe_url, tea=3))["id"]
+    monkeypatch.setenv("ORDERFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("ORDERFLOW_TEMPORAL_ADDRESS", stack.client.service_client.config.target_host)
+    get_settings.cache_clear()
+    arguments = [
+        "compensate",
+        "--sku", "TEA-001",
+        "--paid-from", BATCH["paid_from"][:19],
+        "--paid-until", BATCH["paid_until"][:19],
+        "--per-unit", "100",
+        "--reason", "price dropped",
+        "--task-queue", stack.worker.task_queue,
+    ]  # fmt: skip
+    try:
+        ran = await asyncio.to_thread(CliRunner().invoke, app, arguments)
+    finally:
+        get_settings.cache_clear()
+
+    assert ran.exit_code == 0, ran.output
+    assert "1 orders" in ran.output and "1/1" in ran.output
+    await eventually(stack, lambda: _refunded(sessions, order_id), "the order's refund")
+    assert at_provider(payments, sessions, order_id) == [300]
