@@ -3,6 +3,8 @@ an exception for support when one can't be."""
 
 from __future__ import annotations
 
+import time
+
 from temporalio import activity
 
 from domain.addresses import (
@@ -20,9 +22,8 @@ from store.db import SessionFactory, transaction
 from store.models import Package as PackageRow
 from store.repositories import AlertRepository, ShipmentRepository
 
-
-class LabelNotBoughtYet(RuntimeError):
-    """The shipment is buying its first label right now: retried until it has one."""
+# How long a relabel waits for a shipment that is buying its first label right now.
+FIRST_LABEL_WAIT_SECONDS = 10.0
 
 
 class AddressActivities:
@@ -32,8 +33,9 @@ class AddressActivities:
 
     @activity.defn
     def apply_address(self, change: AddressChange) -> None:
+        assert change.order_id is not None
         with transaction(self.sessions) as session:
-            AddressChangeRepository(session).apply(change.change_id)
+            AddressChangeRepository(session).apply(change.change_id, change.order_id)
 
     @activity.defn
     def relabel_package(self, request: RerouteRequest) -> Rerouted:
@@ -41,14 +43,16 @@ class AddressActivities:
         first, under the change's key, so a retry finds it and never voids it; if the old
         one can't be voided any more (picked up), the new one is voided instead."""
         shipment_id = shipment_workflow_id(request.order_id, request.package)
+        first = self._first_label(shipment_id)
+        if first is None:
+            return Rerouted(
+                package=request.package, how=Reroute.TOO_LATE, problem="no label was bought"
+            )
+        carrier_name, old_label = first
         with transaction(self.sessions) as session:
-            shipment = ShipmentRepository(session).get(shipment_id)
-            if shipment is None or shipment.label_id is None:
-                raise LabelNotBoughtYet(f"{shipment_id} has no label yet")
-            city = AddressChangeRepository(session).apply(request.change_id)
+            city = AddressChangeRepository(session).apply(request.change_id, request.order_id)
             package = session.get(PackageRow, (request.order_id, request.package))
             assert package is not None
-            carrier_name, old_label = shipment.carrier, shipment.label_id
             parcel = Parcel(
                 shipment_id=shipment_id,
                 origin_warehouse=package.warehouse,
@@ -73,14 +77,32 @@ class AddressActivities:
             )
         return _relabelled(request.package, new)
 
+    def _first_label(self, shipment_id: str) -> tuple[str, str] | None:
+        """The shipment's carrier and label once it has its first: a shipment buys one as
+        it starts, so this waits a little for one being bought right now; None if none
+        comes."""
+        deadline = time.monotonic() + FIRST_LABEL_WAIT_SECONDS
+        while True:
+            with transaction(self.sessions) as session:
+                shipment = ShipmentRepository(session).get(shipment_id)
+                label = (shipment.carrier, shipment.label_id) if shipment else None
+            if label is not None and label[1] is not None:
+                return label[0], label[1]
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+
     @activity.defn
     def intercept_package(self, request: RerouteRequest) -> Rerouted:
         """Ask the carrier to send a parcel it has to the new address."""
         shipment_id = shipment_workflow_id(request.order_id, request.package)
         with transaction(self.sessions) as session:
             shipment = ShipmentRepository(session).get(shipment_id)
-            assert shipment is not None and shipment.tracking_number is not None
-            city = AddressChangeRepository(session).apply(request.change_id)
+            if shipment is None or shipment.tracking_number is None:
+                return Rerouted(
+                    package=request.package, how=Reroute.TOO_LATE, problem="no label to reroute"
+                )
+            city = AddressChangeRepository(session).apply(request.change_id, request.order_id)
             carrier_name, tracking = shipment.carrier, shipment.tracking_number
         try:
             self.carriers[carrier_name].intercept(

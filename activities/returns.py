@@ -26,6 +26,7 @@ from store.repositories import (
     AlertRepository,
     NotificationRepository,
     OrderRepository,
+    PaymentRepository,
     StockRepository,
 )
 from store.returns import ReturnRepository
@@ -112,18 +113,28 @@ class ReturnActivities:
         with transaction(self.sessions) as session:
             order = OrderRepository(session).get(refund.order_id)
             running = order is not None and not is_final(OrderStatus(order.status))
-        if running and not refund.directly:
-            return ReturnRefunded(running=True)
+            if running and not refund.directly:
+                return ReturnRefunded(running=True)
+            wanted, units = refund.amount, {line.sku: line.quantity for line in refund.lines}
+            if units and order is not None:
+                # Only units no refund covered yet (a refund by lines may have come first).
+                returns = ReturnRepository(session)
+                left, prices = returns.not_refunded(order.id), returns.unit_prices(order)
+                units = {sku: min(n, max(left[sku], 0)) for sku, n in units.items()}
+                units = {sku: n for sku, n in units.items() if n}
+                wanted = min(wanted, sum(prices.get(sku, 0) * n for sku, n in units.items()))
+        if wanted <= 0:
+            return ReturnRefunded()
         amount = refund_closed_order(
             self.sessions,
             self.provider,
             ClosedRefund(
                 order_id=refund.order_id,
                 purpose=refund.purpose,
-                wanted=refund.amount,
+                wanted=wanted,
                 reason=refund.reason,
                 by=refund.by,
-                units={line.sku: line.quantity for line in refund.lines},
+                units=units or None,
             ),
         )
         return ReturnRefunded(amount=amount)
@@ -162,15 +173,38 @@ class ReturnActivities:
 
     @activity.defn
     def cancel_exchange(self, stock: ReturnStock) -> None:
-        """An exchange not paid for: its replacement's stock goes back on sale."""
+        """No exchange after all: its replacement's stock goes back on sale, and its payment
+        is cancelled, or given back (once) if the customer paid it after all."""
         with transaction(self.sessions) as session:
             row = ReturnRepository(session).get(stock.rma)
             package = (row.replacement or {}).get("package") if row else None
             intent = row.payment_intent_id if row else None
             if package is not None:
                 StockRepository(session).release_packages(stock.order_id, [int(package)])
-        if intent:
-            self.provider.cancel_payment(intent)
+        if not intent:
+            return
+        payment = self.provider.cancel_payment(intent)
+        if payment.status != "succeeded":
+            return
+        purpose = f"exchange-{stock.rma}"
+        refund = self.provider.find_refund(payment_id=intent, purpose=purpose) or (
+            self.provider.refund_payment(
+                payment_id=intent,
+                amount=payment.amount,
+                idempotency_key=f"{stock.rma}-{purpose}",
+                purpose=purpose,
+            )
+        )
+        with transaction(self.sessions) as session:
+            PaymentRepository(session).record_refund(
+                order_id=stock.order_id,
+                provider_refund_id=refund.id,
+                provider_payment_id=intent,
+                amount=refund.amount,
+                reason=f"{stock.rma}: the exchange was not made",
+                purpose=purpose,
+                currency=payment.currency,
+            )
 
     @activity.defn
     def tell_return_customer(self, notice: ReturnNotice) -> None:

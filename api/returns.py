@@ -102,7 +102,7 @@ def _open(
                 f"{quantity} × {sku} asked; {max(left, 0)} can be returned "
                 "(delivered, and not returned or refunded already)"
             )
-    prices = {line.sku: line.unit_price for line in locked.lines}
+    prices = returns.unit_prices(locked)
     wanted = [RefundLine(sku=sku, quantity=quantity) for sku, quantity in sorted(asked.items())]
     rma = ReturnInput(
         rma=f"RMA-{order.id}-{returns.count(order.id) + 1}",
@@ -144,7 +144,9 @@ def _exchange(
 ) -> ReturnInput:
     """An exchange: the replacement's stock reserved now, from the warehouse the return goes
     to if it can, else the first that holds all of it; what it costs more (or less)."""
-    if OrderStatus(order.status) == OrderStatus.ON_HOLD:
+    locked = session.get(Order, order.id)  # held by this transaction since the RMA was opened
+    assert locked is not None
+    if OrderStatus(locked.status) == OrderStatus.ON_HOLD:
         raise ActionRefused("the order is on hold: settle it before exchanging")
     wanted = Counter[str]()
     for line in exchange:
@@ -169,13 +171,18 @@ def _exchange(
         raise ActionRefused("no warehouse holds everything the exchange asks for")
     number = int(rma.rma.rsplit("-", 1)[1])
     lines = [RefundLine(sku=sku, quantity=n) for sku, n in sorted(wanted.items())]
+    # The order's own price for what it holds (an exchange for the same thing costs
+    # nothing), today's for anything else.
+    paid = {line.sku: line.unit_price for line in locked.lines}
+    prices = {sku: paid.get(sku, products[sku].price) for sku in wanted}
     replacement = Replacement(
         package=REPLACEMENT_BASE + number,
         round=REPLACEMENT_ROUND_BASE + number,
         warehouse=warehouse,
         lines=lines,
         weight_grams=sum(products[line.sku].weight_grams * line.quantity for line in lines),
-        value=sum(products[line.sku].price * line.quantity for line in lines),
+        value=sum(prices[line.sku] * line.quantity for line in lines),
+        prices=prices,
     )
     package = Package(
         number=replacement.package,

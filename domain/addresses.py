@@ -34,6 +34,7 @@ class AddressChange(BaseModel):
     change_id: int
     reason: str = Field(min_length=1, max_length=500)
     by: str | None = None
+    order_id: str | None = None  # filled in by the order itself
 
 
 class RerouteRequest(BaseModel):

@@ -29,9 +29,14 @@ class ReturnStatus(StrEnum):
     PASSED = "passed"  # refunded and restocked
     FAILED = "failed"  # quarantined, support told
     EXPIRED = "expired"  # no parcel in time
+    ABANDONED = "abandoned"  # its workflow could not be started: asked again under a new RMA
 
 
-FINAL_RETURN_STATUSES = frozenset({ReturnStatus.PASSED, ReturnStatus.FAILED, ReturnStatus.EXPIRED})
+FINAL_RETURN_STATUSES = frozenset(
+    {ReturnStatus.PASSED, ReturnStatus.FAILED, ReturnStatus.EXPIRED, ReturnStatus.ABANDONED}
+)
+# Returns whose units are free to be returned again.
+LAPSED = (ReturnStatus.EXPIRED, ReturnStatus.ABANDONED)
 
 
 class Verdict(StrEnum):
@@ -47,7 +52,10 @@ class Replacement(BaseModel):
     warehouse: str
     lines: list[RefundLine]
     weight_grams: int
-    value: int  # at today's prices
+    value: int
+    # What each unit counts for: its price in the order for a SKU the order holds, today's
+    # catalog price for another (what a return of the replacement gives back, later).
+    prices: dict[str, int] = {}
 
     @property
     def transaction_id(self) -> str:

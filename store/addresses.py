@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from domain.addresses import AddressChangeStatus, AddressOutcome
+from domain.errors import ActionRefused
 from store.models import AddressChangeRow, Order, Shipment, utcnow
 
 
@@ -32,11 +33,12 @@ class AddressChangeRepository:
     def get(self, change_id: int) -> AddressChangeRow | None:
         return self.session.get(AddressChangeRow, change_id)
 
-    def apply(self, change_id: int) -> str:
+    def apply(self, change_id: int, order_id: str) -> str:
         """The order's address becomes the change's (again, on a retry: the same); returns
-        the new city, for the carrier."""
+        the new city, for the carrier. A change of another order, or none, is refused."""
         change = self.session.get(AddressChangeRow, change_id)
-        assert change is not None, f"no address change {change_id}"
+        if change is None or change.order_id != order_id:
+            raise ActionRefused(f"no address change {change_id} for order {order_id}")
         order = self.session.get(Order, change.order_id)
         assert order is not None
         if order.shipping_address != change.address:

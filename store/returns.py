@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from domain.contract import MovementKind, ShipmentStatus
 from domain.order import OrderStatus
 from domain.refunds import RefundLine, RefundStatus
-from domain.returns import ReturnStatus
+from domain.returns import LAPSED, ReturnStatus
 from store.models import (
     Order,
     OrderEvent,
@@ -65,19 +65,46 @@ class ReturnRepository:
                 units[line["sku"]] = (count + int(line["quantity"]), warehouse)
         return units, learned
 
-    def forget(self, rma: str) -> None:
-        """An RMA whose workflow never started (Temporal away): as if never asked, its
-        exchange's stock back on sale."""
+    def abandon(self, rma: str) -> None:
+        """An RMA whose workflow could not be started (Temporal away): its units free again,
+        its exchange's stock back on sale. The row stays, so its number is never reused."""
         row = self.session.get(ReturnRow, rma)
         if row is None:
             return
+        row.status, row.closed_at = ReturnStatus.ABANDONED.value, utcnow()
         if row.replacement:
             package = int(row.replacement["package"])
             StockRepository(self.session).release_packages(row.order_id, [package])
             self.session.execute(
                 delete(Package).where(Package.order_id == row.order_id, Package.number == package)
             )
-        self.session.delete(row)
+
+    def unit_prices(self, order: Order) -> dict[str, int]:
+        """What a unit of each SKU the order delivered counts for: its price in the order,
+        or, for an exchange's replacement, the price it was exchanged at."""
+        prices: dict[str, int] = {}
+        for replacement in self.session.scalars(
+            select(ReturnRow.replacement).where(
+                ReturnRow.order_id == order.id, ReturnRow.replacement.is_not(None)
+            )
+        ):
+            prices.update({sku: int(p) for sku, p in (replacement or {}).get("prices", {}).items()})
+        prices.update({line.sku: line.unit_price for line in order.lines})
+        return prices
+
+    def not_refunded(self, order_id: str) -> Counter[str]:
+        """Per SKU: delivered units no refund has covered yet (by lines, or a return's)."""
+        delivered, _ = self.delivered(order_id)
+        left = Counter({sku: units for sku, (units, _) in delivered.items()})
+        for units in self.session.scalars(
+            select(Refund.units).where(
+                Refund.order_id == order_id,
+                Refund.status == RefundStatus.REFUNDED.value,
+                Refund.units.is_not(None),
+            )
+        ):
+            left.subtract({sku: int(n) for sku, n in (units or {}).items()})
+        return left
 
     def spoken_for(self, order_id: str) -> Counter[str]:
         """Per SKU: units already on their way back (an RMA not expired) or refunded by
@@ -85,7 +112,8 @@ class ReturnRepository:
         taken: Counter[str] = Counter()
         returns = self.session.scalars(
             select(ReturnRow.lines).where(
-                ReturnRow.order_id == order_id, ReturnRow.status != ReturnStatus.EXPIRED.value
+                ReturnRow.order_id == order_id,
+                ReturnRow.status.not_in([status.value for status in LAPSED]),
             )
         )
         for lines in returns:
@@ -168,10 +196,12 @@ class ReturnRepository:
                 },
             )
             if moved and kind == MovementKind.RESTOCK:
-                self.session.execute(
-                    update(StockLevel)
-                    .where(StockLevel.sku == line.sku, StockLevel.warehouse == warehouse)
-                    .values(on_hand=StockLevel.on_hand + line.quantity)
-                )
+                level = self.session.get(StockLevel, (line.sku, warehouse), with_for_update=True)
+                if level is None:  # the parcel came back to a warehouse that never held it
+                    self.session.add(
+                        StockLevel(sku=line.sku, warehouse=warehouse, on_hand=line.quantity)
+                    )
+                else:
+                    level.on_hand += line.quantity
                 restocked.append((line.sku, warehouse))
         return restocked

@@ -24,13 +24,14 @@ from domain import steps
 from domain.contract import (
     OrderSignal,
     ReturnUpdate,
+    ShipmentOutcome,
     WorkflowName,
     order_workflow_id,
     shipment_workflow_id,
 )
 from domain.errors import ActionRefused, ScanRefused
 from domain.failures import as_failure
-from domain.messages import PaymentView
+from domain.messages import OrderPackages, PaymentView
 from domain.money import format_amount
 from domain.refunds import RefundLine
 from domain.returns import (
@@ -209,7 +210,18 @@ class ReturnWorkflow:
         if rma.difference < 0:
             said = f"; {await self._refund(-rma.difference, [])}"
         result = await self._ship(replacement)
-        return f"replacement {result.outcome}{said}"
+        if result.outcome == ShipmentOutcome.DELIVERED:
+            return f"replacement delivered{said}"
+        # It never reached the customer: what they sent back is refunded after all, a
+        # replacement the carrier brought back goes on the shelf, a paid difference back.
+        if result.outcome == ShipmentOutcome.RETURNED:
+            await step(
+                steps.RESTOCK_RETURNED,
+                OrderPackages(order_id=rma.order_id, packages=[replacement.package]),
+            )
+        await step(steps.CANCEL_EXCHANGE, stock)
+        refunded = await self._refund(rma.amount + min(rma.difference, 0), rma.lines)
+        return f"replacement {result.outcome} ({result.reason}), so {refunded}{said}"
 
     async def _paid(self) -> bool:
         assert self.payment is not None

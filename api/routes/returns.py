@@ -110,7 +110,7 @@ async def open_return(
     try:
         view = await workflows.open_return(rma)
     except ServiceUnavailable:
-        await run_in_threadpool(_forget, sessions, rma.rma)  # never started: ask again later
+        await run_in_threadpool(_abandon, sessions, rma.rma)  # never started: ask again later
         raise
     opened = ReturnOpened.model_validate(view.model_dump() | {"payment": None})
     if view.payment is not None:
@@ -158,9 +158,9 @@ def _client_secret(sessions: SessionFactory, rma: str) -> str | None:
         return row.client_secret if row else None
 
 
-def _forget(sessions: SessionFactory, rma: str) -> None:
+def _abandon(sessions: SessionFactory, rma: str) -> None:
     with transaction(sessions) as session:
-        ReturnRepository(session).forget(rma)
+        ReturnRepository(session).abandon(rma)
 
 
 def _rows(sessions: SessionFactory, order_id: str) -> list[ReturnRowPublic]:

@@ -64,8 +64,11 @@ class OrderWorkflow:
     @workflow.run
     async def run(self, order: OrderWorkflowInput) -> OrderSnapshot:
         await self._process(self.state)
-        # Let every update and signal that arrived finish, on every way out.
+        # Let every update and signal that arrived finish, on every way out, and every
+        # deadline they set (an address change support must take up) run its course.
         await workflow.wait_condition(workflow.all_handlers_finished)
+        for deadline in self.state.timers:
+            await deadline
         return self.state.snapshot()
 
     async def _process(self, state: OrderState) -> None:

@@ -10,11 +10,9 @@ red when that runs out. The address itself never enters the workflow: only the c
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import FailureError
 
 from domain import steps
 from domain.addresses import (
@@ -27,20 +25,15 @@ from domain.addresses import (
     RerouteRequest,
 )
 from domain.contract import ShipmentSignal, shipment_workflow_id
-from domain.errors import ActionRefused
+from domain.errors import ActionRefused, OrderflowError
 from domain.failures import as_failure
 from domain.order import is_final
 from domain.shipping import LabelView
 from workflows.order.state import OrderState, Parcel
 from workflows.steps import step
 
-# A shipment buys its first label as it starts: a relabel waits for it this long at most.
-RELABEL_TRIES = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=10,
-)
-CARRIER_TRIES = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
+# A relabel voids a label once it bought the new one: it is tried until done, as any step
+# (waiting for the database); a carrier that refuses is an answer, not a failure.
 ON_THE_WAY = (Parcel.AT_WAREHOUSE, Parcel.WITH_CARRIER)
 
 
@@ -59,7 +52,11 @@ async def change_address(state: OrderState, change: AddressChange) -> AddressOut
     async with state.changes:
         validate(state)  # again: the parcels may have moved on while a change went before
         # Recorded before anything moves: a regular activity ends the accepting task.
-        await step(steps.APPLY_ADDRESS, change, through_server=True)
+        mine = change.model_copy(update={"order_id": state.order.order_id})
+        try:
+            await step(steps.APPLY_ADDRESS, mine, through_server=True)
+        except OrderflowError as error:  # no such change for this order: a typo, say
+            raise as_failure(error) from error
         rerouted = [await _reroute(state, change, n) for n in _travelling(state)]
         outcome = _outcome(state, change, rerouted)
         closed = AddressChangeClosed(order_id=state.order.order_id, outcome=outcome)
@@ -80,17 +77,11 @@ async def _reroute(state: OrderState, change: AddressChange, package: int) -> Re
         order_id=state.order.order_id, package=package, change_id=change.change_id
     )
     if state.parcels[package] == Parcel.AT_WAREHOUSE:
-        try:
-            done = await step(steps.RELABEL_PACKAGE, request, retry=RELABEL_TRIES)
-        except ActivityError as failure:
-            return Rerouted(package=package, how=Reroute.TOO_LATE, problem=str(failure.cause))
+        done = await state.step(steps.RELABEL_PACKAGE, request)
         if done.how == Reroute.RELABELLED:
             await _tell_shipment(state, done)
             return done
-    try:
-        return await step(steps.INTERCEPT_PACKAGE, request, retry=CARRIER_TRIES)
-    except ActivityError as failure:
-        return Rerouted(package=package, how=Reroute.TOO_LATE, problem=str(failure.cause))
+    return await state.step(steps.INTERCEPT_PACKAGE, request)
 
 
 async def _tell_shipment(state: OrderState, done: Rerouted) -> None:

@@ -77,8 +77,7 @@ async def compensate(state: OrderState, ask: OrderCompensation) -> None:
     more than is left, once per batch. No status changes: it is a gesture, not a return."""
     units = sum(line.quantity for line in state.order.lines if line.sku == ask.sku)
     what = f"batch compensation, {ask.sku}"
-    request = RefundOrder(request_id=ask.batch_id, reason=ask.reason, by=ask.by)
-    await _from_outside(state, ask.purpose, ask.per_unit * units, {}, what, request)
+    await _from_outside(state, ask.purpose, ask.per_unit * units, {}, what, ask.reason, ask.by)
 
 
 async def return_passed(state: OrderState, refund: ReturnRefund) -> None:
@@ -86,8 +85,7 @@ async def return_passed(state: OrderState, refund: ReturnRefund) -> None:
     as for any refund of lines (``partially_refunded``, or ``refunded``)."""
     units = {line.sku: line.quantity for line in refund.lines}
     what = f"return {refund.rma}"
-    request = RefundOrder(request_id=refund.rma, reason=refund.reason, by=refund.by)
-    await _from_outside(state, refund.purpose, refund.amount, units, what, request)
+    await _from_outside(state, refund.purpose, refund.amount, units, what, refund.reason, refund.by)
 
 
 async def _from_outside(
@@ -96,18 +94,33 @@ async def _from_outside(
     wanted: int,
     units: dict[str, int],
     what: str,
-    request: RefundOrder,
+    reason: str,
+    by: str | None,
 ) -> None:
+    """Money asked from outside the order (a batch, a passed return): once per purpose, no
+    more than is left, and for units, only those not refunded already (a refund by lines may
+    have given a returned unit's money back before its parcel arrived)."""
     if purpose in state.outside_refunds:
         return
     state.outside_refunds.add(purpose)
     async with state.changes:
         if state.captured is None or state.payment is None:
             return
+        if units:
+            prices = {line.sku: line.unit_price for line in state.order.lines}
+            left = _units_not_refunded(state)
+            capped = {sku: min(n, max(left.get(sku, 0), 0)) for sku, n in units.items()}
+            units = {sku: n for sku, n in capped.items() if n}
+            wanted = min(wanted, sum(prices.get(sku, 0) * n for sku, n in units.items()))
         amount = min(wanted, state.captured.amount - state.refunded)
         if amount <= 0:
             return
         plan = RefundPlan(amount=amount, units=units, what=what)
+        # Built unchecked: its text comes from inside (an RMA, a batch), which may run longer
+        # than a caller's request may; a refusal here would stop the order, not a caller.
+        request = RefundOrder.model_construct(
+            request_id=purpose, reason=reason, by=by, lines=[], amount=None, currency=None
+        )
         outcome = await _pay_back(state, request, plan, purpose=purpose)
         if outcome.status != RefundStatus.REFUNDED:
             return
@@ -171,8 +184,8 @@ def _back_unrefunded(state: OrderState) -> bool:
     return any(state.refunded_units.get(sku, 0) < units for sku, units in back.items())
 
 
-def _refundable(state: OrderState) -> Refundable:
-    assert state.captured is not None and state.after_sales_from is not None
+def _units_not_refunded(state: OrderState) -> dict[str, int]:
+    """Per SKU: units delivered or come back that no refund has covered yet."""
     units: dict[str, int] = {}
     for package in state.plan.packages if state.plan else []:
         parcel = state.parcels.get(package.number)
@@ -182,11 +195,16 @@ def _refundable(state: OrderState) -> Refundable:
                 units[line.sku] = units.get(line.sku, 0) + line.quantity
     for sku, refunded in state.refunded_units.items():
         units[sku] = units.get(sku, 0) - refunded
+    return units
+
+
+def _refundable(state: OrderState) -> Refundable:
+    assert state.captured is not None and state.after_sales_from is not None
     return Refundable(
         captured=state.captured.amount,
         currency=state.captured.currency,
         refunded=state.refunded,
-        units=units,
+        units=_units_not_refunded(state),
         prices={line.sku: line.unit_price for line in state.order.lines},
         window_ends=state.after_sales_from + state.order.policy.stock.refund_window,
     )
