@@ -17,6 +17,7 @@ from domain.errors import OutOfStock, StockMoved
 from domain.messages import Allocation
 from domain.order import OrderStatus
 from domain.refunds import RefundStatus
+from domain.returns import REPLACEMENT_BASE
 from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
@@ -342,10 +343,12 @@ class StockRepository:
         return self._settle_movements(held, order_id, MovementKind.RELEASE, leaves_warehouse=False)
 
     def release(self, order_id: str) -> int:
-        """Give back whatever this order still holds; returns the units released."""
-        return self._settle_movements(
-            self.held_by(order_id), order_id, MovementKind.RELEASE, leaves_warehouse=False
-        )
+        """Give back whatever this order's own packages still hold (an exchange's replacement
+        is its return's to release); returns the units released."""
+        held = [
+            m for m in self.held_by(order_id) if m.package is None or m.package < REPLACEMENT_BASE
+        ]
+        return self._settle_movements(held, order_id, MovementKind.RELEASE, leaves_warehouse=False)
 
     def release_round(self, order_id: str, round_: int) -> int:
         """Give back what reservation round ``round_`` still holds, and nothing of a later
