@@ -164,6 +164,21 @@ class ReturnRepository:
             .values(carrier=carrier, tracking_number=tracking_number)
         )
 
+    def track(self, carrier: str, tracking_number: str, what: str, at: datetime) -> str | None:
+        """A return parcel's carrier report, noted on its RMA while it is on its way back;
+        the RMA, or None when no open return has that parcel."""
+        row = self.session.scalar(
+            select(ReturnRow).where(
+                ReturnRow.carrier == carrier,
+                ReturnRow.tracking_number == tracking_number,
+                ReturnRow.status == ReturnStatus.OPEN.value,
+            )
+        )
+        if row is None:
+            return None
+        row.note = f"{what} ({at:%Y-%m-%d %H:%M} UTC)"
+        return row.rma
+
     def stamp(self, rma: str, status: ReturnStatus, at: datetime, note: str | None) -> None:
         values: dict[str, Any] = {"status": status.value}
         if note is not None:

@@ -16,10 +16,12 @@ from api.routes.webhooks import BadSignature
 from api.schemas import Accepted
 from api.webhook_recording import signature_checked
 from domain.errors import InvalidRequest, UnknownCarrier
+from domain.shipping import ParcelEvent
 from integrations.carriers.sandbox import parse_tracking_event
 from integrations.signing import SignatureRefused, check
 from store.db import SessionFactory, transaction
 from store.repositories import ShipmentRepository
+from store.returns import ReturnRepository
 
 router = APIRouter(prefix="/webhooks/carriers", tags=["webhooks"])
 
@@ -63,6 +65,9 @@ async def carrier_webhook(
         raise InvalidRequest(f"not a tracking report: dated {ahead} ahead of our clock")
     shipment_id = await run_in_threadpool(_shipment_of, sessions, carrier, report.tracking_number)
     if shipment_id is None:
+        # A return's parcel on its way back: noted on its RMA until the warehouse scans it.
+        if rma := await run_in_threadpool(_track_return, sessions, carrier, report):
+            return Accepted(detail=f"{rma}: {report.stage}")
         return Accepted(accepted=False, detail=f"no parcel {report.tracking_number} here")
     if not await workflows.shipment_event(shipment_id, report):
         return Accepted(accepted=False, detail=f"{shipment_id} has ended; report ignored")
@@ -73,3 +78,11 @@ def _shipment_of(sessions: SessionFactory, carrier: str, tracking_number: str) -
     with transaction(sessions) as session:
         shipment = ShipmentRepository(session).by_tracking_number(carrier, tracking_number)
         return shipment.id if shipment else None
+
+
+def _track_return(sessions: SessionFactory, carrier: str, report: ParcelEvent) -> str | None:
+    assert report.tracking_number is not None
+    with transaction(sessions) as session:
+        return ReturnRepository(session).track(
+            carrier, report.tracking_number, f"the carrier reports it {report.stage}", report.at
+        )

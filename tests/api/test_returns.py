@@ -18,6 +18,7 @@ from store.models import Notification
 from tests.api.test_refunds import at_provider, delivered_order
 from tests.conftest import Stack
 from tests.workflows.shipping_support import (
+    T0,
     alerts,
     error_code,
     eventually,
@@ -26,6 +27,7 @@ from tests.workflows.shipping_support import (
     lines,
     paid_and_labelled,
     refunds,
+    report,
     stock,
     wait_for,
 )
@@ -78,6 +80,11 @@ async def test_a_return_that_passes_is_refunded_by_the_running_order_and_restock
     rma: dict[str, Any] = opened.json()
     assert rma["status"] == "open" and rma["rma"] == f"RMA-{order_id}-1"
     assert rma["label"]["tracking_number"].startswith("SBX")
+    # The carrier reports the parcel on its way back: noted on the RMA.
+    told = await report(stack, rma["label"]["tracking_number"], "picked_up", T0)
+    assert told["accepted"] is True and rma["rma"] in told["detail"]
+    [row] = (await stack.api.get(f"/orders/{order_id}/returns")).json()
+    assert row["note"].startswith("the carrier reports it picked_up")
     wrong = await scan(stack, rma["rma"], "CUP-002")
     assert wrong.status_code == 409 and error_code(wrong) == "scan_refused"
     assert "TEA-001" in wrong.json()["error"]["message"]
