@@ -67,8 +67,10 @@ class OrderWorkflow:
         # Let every update and signal that arrived finish, on every way out, and every
         # deadline they set (an address change support must take up) run its course.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        for deadline in self.state.timers:
-            await deadline
+        if self.state.timers:
+            for deadline in self.state.timers:
+                await deadline
+            await workflow.wait_condition(workflow.all_handlers_finished)  # news meanwhile
         return self.state.snapshot()
 
     async def _process(self, state: OrderState) -> None:
