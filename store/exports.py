@@ -12,8 +12,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from domain.exports import ExportStatus
+from store.inserts import insert_once
 from store.models import Customer, Export, ExportPage, Order, Payment, Refund
-from store.repositories import insert_once
 
 
 @dataclass(frozen=True)

@@ -378,6 +378,27 @@ class ReturnRow(Base):
     client_secret: Mapped[str | None] = mapped_column(EncryptedText("returns.client_secret"))
 
 
+class FinanceEntry(Base):
+    """The finance ledger, double-entry: one row per account a movement of money touches,
+    written in the transaction that records the movement. ``source`` is the provider's ID
+    of the charge or refund: with the account, unique, so a retried step books nothing
+    twice. ``trace_id`` is the payment's, shared with its refunds."""
+
+    __tablename__ = "finance_entries"
+    __table_args__ = (UniqueConstraint("source", "account", name="uq_finance_entry_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # an EntryKind
+    account: Mapped[str] = mapped_column(String(16))  # an Account
+    debit: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(255))
+    booked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Package(Base):
     """A sub-order: what one parcel carries, where from, and why the planner made it."""
 

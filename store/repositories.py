@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import CursorResult, Result, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from domain.contract import AlertKind, AlertLevel, AlertRole, MovementKind, ShipmentStatus
 from domain.errors import OutOfStock, StockMoved
+from domain.ledger import EntryKind
 from domain.messages import Allocation
 from domain.order import OrderStatus
 from domain.refunds import RefundStatus
@@ -21,9 +20,10 @@ from domain.returns import REPLACEMENT_BASE
 from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
+from store.inserts import insert_for, insert_once, rows_changed
+from store.ledger import FinanceLedger
 from store.models import (
     Alert,
-    Base,
     ConfirmationOutcome,
     Customer,
     EventOutcome,
@@ -43,24 +43,6 @@ from store.models import (
     utcnow,
 )
 from store.models import Package as PackageRow
-
-
-def _insert(session: Session) -> Callable[[type[Base]], postgresql.Insert | sqlite.Insert]:
-    """The dialect's INSERT, which knows ON CONFLICT (both PostgreSQL and SQLite have it)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def _rows_changed(result: Result[*tuple[Any, ...]]) -> int:
-    """How many rows an INSERT or UPDATE changed (the session answers those with a cursor)."""
-    if not isinstance(result, CursorResult):
-        raise TypeError(f"{type(result).__name__} is not the result of an INSERT or UPDATE")
-    return result.rowcount
-
-
-def insert_once(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING; True when the row is new. Retries stay harmless."""
-    result = session.execute(_insert(session)(model).values(**values).on_conflict_do_nothing())
-    return bool(_rows_changed(result))
 
 
 class ConcurrentReservation(RuntimeError):
@@ -148,7 +130,9 @@ class OrderRepository:
         """Create the customer on their first order. An order never changes an existing
         customer's contact details: anyone may place an order naming any customer ID, only the
         customer's own token may change them (``CustomerRepository.change_contact``)."""
-        statement = _insert(self.session)(Customer).values(id=customer_id, email=email, name=name)
+        statement = insert_for(self.session)(Customer).values(
+            id=customer_id, email=email, name=name
+        )
         self.session.execute(statement.on_conflict_do_nothing(index_elements=[Customer.id]))
 
     def paid_waiting_for(self, sku: str, limit: int) -> list[str]:
@@ -507,7 +491,7 @@ class StockRepository:
             )
             .values(reserved=StockLevel.reserved + quantity)
         )
-        return _rows_changed(taken) == 1
+        return rows_changed(taken) == 1
 
     def levels(self, places: Sequence[tuple[str, str]]) -> list[StockLevel]:
         """The stock levels of these places (SKU, warehouse) that exist, in a stable order."""
@@ -539,6 +523,10 @@ class StockRepository:
 
     def level(self, sku: str, warehouse: str) -> StockLevel | None:
         return self.session.get(StockLevel, (sku, warehouse))
+
+
+# The provider's word for a payment whose money it took.
+CAPTURED = "succeeded"
 
 
 class PaymentRepository:
@@ -581,11 +569,29 @@ class PaymentRepository:
         self, provider_payment_id: str, *, status: str, amount: int, currency: str
     ) -> None:
         """The payment as the provider has it now: its status, and what it is (or was
-        captured) for, which a customer may have changed from what the order asked."""
+        captured) for, which a customer may have changed from what the order asked. A
+        capture is booked in the finance ledger in the same transaction, once."""
         self.session.execute(
             update(Payment)
             .where(Payment.provider_payment_id == provider_payment_id)
             .values(status=status, amount=amount, currency=currency, updated_at=utcnow())
+        )
+        if status != CAPTURED:
+            return
+        payment = self._by_provider_id(provider_payment_id)
+        if payment is not None:
+            FinanceLedger(self.session).book(
+                EntryKind.CHARGE,
+                order_id=payment.order_id,
+                trace_id=payment.trace_id,
+                amount=amount,
+                currency=currency,
+                source=provider_payment_id,
+            )
+
+    def _by_provider_id(self, provider_payment_id: str) -> Payment | None:
+        return self.session.scalar(
+            select(Payment).where(Payment.provider_payment_id == provider_payment_id)
         )
 
     def record_refund(
@@ -601,11 +607,9 @@ class PaymentRepository:
         actor: str | None = None,
         units: dict[str, int] | None = None,
     ) -> None:
-        """The provider gave the money back: the ledger's row for this purpose says so
-        (written now, or turned from parked)."""
-        payment = self.session.scalar(
-            select(Payment).where(Payment.provider_payment_id == provider_payment_id)
-        )
+        """The provider gave the money back: the refunds ledger's row for this purpose says
+        so (written now, or turned from parked), and the finance ledger books it, once."""
+        payment = self._by_provider_id(provider_payment_id)
         values = {
             "provider_refund_id": provider_refund_id,
             "amount": amount,
@@ -635,6 +639,16 @@ class PaymentRepository:
                 .where(Refund.order_id == order_id, Refund.purpose == purpose)
                 .values(**values)
             )
+        booked_in = currency or (payment.currency if payment else None)
+        if booked_in:
+            FinanceLedger(self.session).book(
+                EntryKind.REFUND,
+                order_id=order_id,
+                trace_id=payment.trace_id if payment else None,
+                amount=amount,
+                currency=booked_in,
+                source=provider_refund_id,
+            )
 
     def park_refund(
         self,
@@ -651,9 +665,7 @@ class PaymentRepository:
     ) -> None:
         """A refund the provider refused or never answered, in the ledger as parked. One
         made meanwhile (the provider answered late, a retry went through) stays made."""
-        payment = self.session.scalar(
-            select(Payment).where(Payment.provider_payment_id == provider_payment_id)
-        )
+        payment = self._by_provider_id(provider_payment_id)
         inserted = insert_once(
             self.session,
             Refund,
@@ -774,7 +786,7 @@ class PaymentEventRepository:
             )
             .values(outcome=EventOutcome.PENDING, updated_at=now)
         )
-        return _rows_changed(retaken) == 1
+        return rows_changed(retaken) == 1
 
     def settle(self, *, provider: str, provider_event_id: str, outcome: EventOutcome) -> None:
         """How the claimed delivery went. A late failure never undoes a finished delivery."""
@@ -820,13 +832,13 @@ class AlertRepository:
         raised = self.session.execute(
             update(Alert).where(Alert.open_key == key).values(level=AlertLevel.RED, message=message)
         )
-        return bool(_rows_changed(raised))
+        return bool(rows_changed(raised))
 
     def resolve(self, key: str) -> bool:
         resolved = self.session.execute(
             update(Alert).where(Alert.open_key == key).values(open_key=None, resolved_at=utcnow())
         )
-        return bool(_rows_changed(resolved))
+        return bool(rows_changed(resolved))
 
     def get(self, alert_id: int) -> Alert | None:
         return self.session.get(Alert, alert_id)
@@ -845,7 +857,7 @@ class AlertRepository:
             .where(Alert.open_key.startswith(prefix, autoescape=True))
             .values(open_key=None, resolved_at=utcnow())
         )
-        return _rows_changed(resolved)
+        return rows_changed(resolved)
 
     def page(
         self,

@@ -14,6 +14,7 @@ from domain.contract import MovementKind, ShipmentStatus
 from domain.order import OrderStatus
 from domain.refunds import RefundLine, RefundStatus
 from domain.returns import LAPSED, ReturnStatus
+from store.inserts import insert_once
 from store.models import (
     Order,
     OrderEvent,
@@ -25,7 +26,7 @@ from store.models import (
     StockMovement,
     utcnow,
 )
-from store.repositories import StockRepository, insert_once
+from store.repositories import StockRepository
 
 
 class ReturnRepository:

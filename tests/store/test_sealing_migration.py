@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
 
 from config.keyring import Keyring
 from store.db import make_engine, make_session_factory, transaction
@@ -29,26 +24,6 @@ RING = Keyring({"m1": os.urandom(32)}, current="m1")
 CUSTOMERS = 510  # more than one batch of the migration's
 PEOPLE = [person(n) for n in range(CUSTOMERS)]
 WITH_ORDERS = PEOPLE[:3]
-
-
-@pytest.fixture
-def empty_database(tmp_path: Path) -> Iterator[str]:
-    """A database of its own: a SQLite file, or a scratch database on the test server."""
-    base = os.environ.get("ORDERFLOW_TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite:///{tmp_path / 'migration.db'}"
-        return
-    server = make_url(base)
-    scratch = f"{server.database}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
-    try:
-        yield server.set(database=scratch).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def before_sealing(url: str) -> str:
