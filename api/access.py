@@ -80,6 +80,10 @@ ACCESS: dict[str, Access] = {
     "GET /orders/{order_id}/returns": roles(CUSTOMER, SUPPORT, FINANCE),
     "POST /warehouse/returns/scans": roles(WAREHOUSE),
     "POST /warehouse/returns/{rma}/inspection": roles(WAREHOUSE),
+    # Reconciliation: finance's; the stock's also the warehouse's.
+    "POST /reconciliation/runs": roles(FINANCE, WAREHOUSE),
+    "GET /reconciliation/runs": roles(FINANCE, WAREHOUSE),
+    "GET /reconciliation/runs/{run_id}": roles(FINANCE, WAREHOUSE),
     # Price protection: money back on every order of a SKU in a time range.
     "POST /compensations": roles(FINANCE),
     "GET /compensations/{batch_id}": roles(FINANCE),

@@ -103,6 +103,11 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
                     "Idempotency-Key named another refund"),
     },
     "GET /compensations/{batch_id}": {404: Answer("No batch by that ID")},
+    "GET /reconciliation/runs": {400: Answer("The cursor is not one this API returned")},
+    "GET /reconciliation/runs/{run_id}": {
+        400: Answer("The cursor is not one this API returned"),
+        404: Answer("No run by that ID"),
+    },
     "POST /orders/{order_id}/address": {
         409: Answer("Nothing left to send: every parcel arrived or came back, the order ended, "
                     "or it is being cancelled"),

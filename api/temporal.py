@@ -46,6 +46,7 @@ from domain.contract import (
     WorkflowName,
     compensation_workflow_id,
     order_workflow_id,
+    reconciliation_workflow_id,
     return_workflow_id,
     shipment_workflow_id,
 )
@@ -68,6 +69,7 @@ from domain.messages import (
     StockArrived,
 )
 from domain.order import OrderStatus
+from domain.reconciliation import ReconciliationRequest
 from domain.refunds import RefundOrder, RefundOutcome
 from domain.returns import Inspection, ReturnInput, ReturnScan, ReturnView
 from domain.shipping import ParcelEvent, ScanProgress, WarehouseScan
@@ -215,6 +217,19 @@ class OrderWorkflows:
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise ReturnNotFound(f"no open return {rma}") from error
+            raise _unavailable(error) from error
+
+    async def reconcile(self, request: ReconciliationRequest) -> None:
+        """Start a run (its row opened already); it records what it finds by itself."""
+        assert request.run_id is not None
+        try:
+            await self.client.start_workflow(
+                WorkflowName.RECONCILIATION,
+                request,
+                id=reconciliation_workflow_id(request.run_id),
+                task_queue=self.task_queue,
+            )
+        except RPCError as error:
             raise _unavailable(error) from error
 
     async def compensate(self, batch: CompensationBatch) -> CompensationProgress:

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     # Links start with `export_link_base` (unset: the API's own address).
     export_mail_to: str | None = None
     nightly_export_hour_utc: int = Field(1, ge=0, le=23)
+    # The `stock-reconciliation` schedule compares stock with its ledger daily at this hour.
+    stock_reconciliation_hour_utc: int = Field(4, ge=0, le=23)
     export_link_base: str | None = None
 
     @field_validator("audit_retention_days")

@@ -37,6 +37,10 @@ def return_workflow_id(rma: str) -> str:
     return f"return-{rma}"
 
 
+def reconciliation_workflow_id(run_id: int) -> str:
+    return f"reconciliation-{run_id}"
+
+
 # --- workflows and their messages ------------------------------------------------------------
 
 
@@ -49,6 +53,7 @@ class WorkflowName(StrEnum):
     NIGHTLY_EXPORT = "NightlyExportWorkflow"
     COMPENSATION = "CompensationWorkflow"
     RETURN = "ReturnWorkflow"
+    RECONCILIATION = "ReconciliationWorkflow"
     SKELETON = "SkeletonWorkflow"
 
 
@@ -159,6 +164,7 @@ class AlertKind(StrEnum):
     NOTIFICATION = "notification"
     RETURN = "return"  # a returned parcel failed inspection: support decides
     ADDRESS = "address"  # a parcel could not be rerouted to a new address: support decides
+    STOCK_MISMATCH = "stock_mismatch"  # reconciliation: a level or a reservation is wrong
     REFUND = "refund"  # a refund the provider refused or never answered: parked for finance
 
 

@@ -119,6 +119,10 @@ class ReturnNotFound(OrderflowError):
     code = "return_not_found"
 
 
+class ReconciliationRunNotFound(OrderflowError):
+    code = "reconciliation_run_not_found"
+
+
 class CompensationNotFound(OrderflowError):
     code = "compensation_not_found"
 

@@ -42,6 +42,7 @@ from domain.messages import (
     StockSnapshot,
     TransitionRecord,
 )
+from domain.reconciliation import ReconciliationRequest, RunSummary
 from domain.returns import (
     ExchangePayment,
     ReturnInput,
@@ -182,6 +183,12 @@ CLOSE_ADDRESS_CHANGE = Step[AddressChangeClosed, None](
 )
 ESCALATE_ADDRESS_CHANGE = Step[AddressChangeClosed, None](
     "escalate_address_change", AddressChangeClosed, None
+)
+
+# --- reconciliation ----------------------------------------------------------------------------
+
+RECONCILE_STOCK = Step[ReconciliationRequest, RunSummary](
+    "reconcile_stock", ReconciliationRequest, RunSummary
 )
 
 # The benchmark's yardstick takes nothing and gives nothing.

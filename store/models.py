@@ -378,6 +378,31 @@ class ReturnRow(Base):
     client_secret: Mapped[str | None] = mapped_column(EncryptedText("returns.client_secret"))
 
 
+class ReconciliationRun(Base):
+    """One reconciliation run: what it compared, who or what started it, what it found."""
+
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # a ReconciliationKind
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    differences: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str | None] = mapped_column(String(100))  # None: its schedule
+
+
+class ReconciliationDifference(Base):
+    __tablename__ = "reconciliation_differences"
+    __table_args__ = (UniqueConstraint("run_id", "kind", "subject", name="uq_difference_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # a DifferenceClass
+    subject: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text)
+    order_id: Mapped[str | None] = mapped_column(String(100))
+
+
 class FinanceEntry(Base):
     """The finance ledger, double-entry: one row per account a movement of money touches,
     written in the transaction that records the movement. ``source`` is the provider's ID

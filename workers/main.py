@@ -22,6 +22,7 @@ from activities.noop import noop
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.returns import ReturnActivities
 from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
@@ -47,18 +48,21 @@ from workers.schedules import (
     NIGHTLY_EXPORT_SCHEDULE,
     NOTIFICATION_OUTBOX_SCHEDULE,
     SLA_STATISTICS_SCHEDULE,
+    STOCK_RECONCILIATION_SCHEDULE,
     audit_log_purge_schedule,
     ensure_schedule,
     nightly_export_schedule,
     notification_outbox_schedule,
     remove_schedule,
     sla_statistics_schedule,
+    stock_reconciliation_schedule,
 )
 from workflows.audit_log_purge import AuditLogPurgeWorkflow
 from workflows.compensation_batch import CompensationWorkflow
 from workflows.nightly_export import NightlyExportWorkflow
 from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.order import OrderWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.skeleton import SkeletonWorkflow
@@ -81,6 +85,7 @@ WORKFLOWS = [
     NightlyExportWorkflow,
     CompensationWorkflow,
     ReturnWorkflow,
+    ReconciliationWorkflow,
 ]
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
@@ -146,6 +151,7 @@ def activities(
     exports = ExportActivities(sessions, mailer or notifier or Fanout([]))
     compensation = CompensationActivities(sessions, payments)
     addresses = AddressActivities(sessions, carriers)
+    reconciliation = ReconciliationActivities(sessions)
     returns = ReturnActivities(
         sessions, carriers, payments, low_stock_threshold=rules.low_stock_threshold
     )
@@ -201,6 +207,7 @@ def activities(
         addresses.intercept_package,
         addresses.close_address_change,
         addresses.escalate_address_change,
+        reconciliation.reconcile_stock,
     ]
 
 
@@ -225,6 +232,11 @@ async def ensure_schedules(
         client,
         AUDIT_LOG_PURGE_SCHEDULE,
         audit_log_purge_schedule(task_queue, settings.audit_purge_hour_utc, purge),
+    )
+    await ensure_schedule(
+        client,
+        STOCK_RECONCILIATION_SCHEDULE,
+        stock_reconciliation_schedule(task_queue, settings.stock_reconciliation_hour_utc),
     )
     if settings.export_mail_to is None:
         await remove_schedule(client, NIGHTLY_EXPORT_SCHEDULE)

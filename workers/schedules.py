@@ -26,16 +26,26 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.audit_log import AuditLogPurge
 from domain.exports import NightlyExportRequest
 from domain.messages import OutboxRequest
+from domain.reconciliation import ReconciliationKind, ReconciliationRequest
 from domain.sla import StatisticsRequest
 from workflows.audit_log_purge import AuditLogPurgeWorkflow
 from workflows.nightly_export import NightlyExportWorkflow
 from workflows.notification_outbox import NotificationOutboxWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.sla_statistics import SlaStatisticsWorkflow
 
 SLA_STATISTICS_SCHEDULE = "sla-statistics"
 NOTIFICATION_OUTBOX_SCHEDULE = "notification-outbox"
 AUDIT_LOG_PURGE_SCHEDULE = "audit-log-purge"
 NIGHTLY_EXPORT_SCHEDULE = "nightly-export"
+STOCK_RECONCILIATION_SCHEDULE = "stock-reconciliation"
+EVERY_SCHEDULE = (
+    SLA_STATISTICS_SCHEDULE,
+    NOTIFICATION_OUTBOX_SCHEDULE,
+    AUDIT_LOG_PURGE_SCHEDULE,
+    NIGHTLY_EXPORT_SCHEDULE,
+    STOCK_RECONCILIATION_SCHEDULE,
+)
 
 
 def sla_statistics_schedule(
@@ -58,6 +68,16 @@ def audit_log_purge_schedule(task_queue: str, hour: int, request: AuditLogPurge)
 
 def nightly_export_schedule(task_queue: str, hour: int, request: NightlyExportRequest) -> Schedule:
     return _daily(hour, NIGHTLY_EXPORT_SCHEDULE, NightlyExportWorkflow.run, request, task_queue)
+
+
+def stock_reconciliation_schedule(task_queue: str, hour: int) -> Schedule:
+    return _daily(
+        hour,
+        STOCK_RECONCILIATION_SCHEDULE,
+        ReconciliationWorkflow.run,
+        ReconciliationRequest(kind=ReconciliationKind.STOCK),
+        task_queue,
+    )
 
 
 def _daily(

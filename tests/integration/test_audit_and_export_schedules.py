@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from domain.audit_log import AuditLogPurged
 from domain.exports import NIGHTLY_REQUESTER, ExportStatus, NightlyExportNotice
+from domain.reconciliation import RunSummary
 from integrations.notifications.mail import MailNotifier
 from integrations.notifications.mail_sink import Collector
 from integrations.payments.stripe import StripePayments
@@ -26,9 +27,9 @@ from store.exports import ExportRepository
 from workers.main import build_worker, ensure_schedules
 from workers.schedules import (
     AUDIT_LOG_PURGE_SCHEDULE,
+    EVERY_SCHEDULE,
     NIGHTLY_EXPORT_SCHEDULE,
-    NOTIFICATION_OUTBOX_SCHEDULE,
-    SLA_STATISTICS_SCHEDULE,
+    STOCK_RECONCILIATION_SCHEDULE,
 )
 
 pytestmark = pytest.mark.integration
@@ -42,12 +43,7 @@ LINKS = "https://orders.shop.example"
 async def client(dev_server_env: WorkflowEnvironment) -> AsyncIterator[Client]:
     client = dev_server_env.client
     yield client
-    for schedule_id in (
-        SLA_STATISTICS_SCHEDULE,
-        NOTIFICATION_OUTBOX_SCHEDULE,
-        AUDIT_LOG_PURGE_SCHEDULE,
-        NIGHTLY_EXPORT_SCHEDULE,
-    ):
+    for schedule_id in EVERY_SCHEDULE:
         try:
             await client.get_schedule_handle(schedule_id).delete()
         except RPCError:
@@ -68,6 +64,7 @@ async def test_the_worker_keeps_the_purge_and_the_nightly_export_and_their_runs_
     for schedule_id, workflow, hour in (
         (AUDIT_LOG_PURGE_SCHEDULE, "AuditLogPurgeWorkflow", 3),
         (NIGHTLY_EXPORT_SCHEDULE, "NightlyExportWorkflow", 1),
+        (STOCK_RECONCILIATION_SCHEDULE, "ReconciliationWorkflow", 4),
     ):
         described = (await client.get_schedule_handle(schedule_id).describe()).schedule
         assert [c.hour for c in described.spec.calendars] == [(ScheduleRange(hour),)]
@@ -82,7 +79,9 @@ async def test_the_worker_keeps_the_purge_and_the_nightly_export_and_their_runs_
     async with worker:
         notice = await _triggered_run(client, NIGHTLY_EXPORT_SCHEDULE, NightlyExportNotice)
         purged = await _triggered_run(client, AUDIT_LOG_PURGE_SCHEDULE, AuditLogPurged)
+        reconciled = await _triggered_run(client, STOCK_RECONCILIATION_SCHEDULE, RunSummary)
     assert notice.mailed and purged.deleted >= 0
+    assert reconciled.finished_at is not None and reconciled.by is None  # its schedule's
 
     with transaction(sessions) as session:
         export = ExportRepository(session).get(notice.export_id)

@@ -22,7 +22,7 @@ from store.repositories import SlaStatisticsRepository
 from tests.store.stamped_parcels import picked_in
 from workers.main import build_worker, ensure_schedules
 from workers.schedules import (
-    AUDIT_LOG_PURGE_SCHEDULE,
+    EVERY_SCHEDULE,
     NOTIFICATION_OUTBOX_SCHEDULE,
     SLA_STATISTICS_SCHEDULE,
 )
@@ -34,11 +34,7 @@ pytestmark = pytest.mark.integration
 async def client(dev_server_env: WorkflowEnvironment) -> AsyncIterator[Client]:
     client = dev_server_env.client
     yield client
-    for schedule_id in (
-        SLA_STATISTICS_SCHEDULE,
-        NOTIFICATION_OUTBOX_SCHEDULE,
-        AUDIT_LOG_PURGE_SCHEDULE,
-    ):
+    for schedule_id in EVERY_SCHEDULE:
         try:
             await client.get_schedule_handle(schedule_id).delete()
         except RPCError:

@@ -1,0 +1,123 @@
+"""Reconciliation runs: start one now, list them, read what one found."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import PrincipalDep
+from api.deps import SessionsDep, WorkflowsDep
+from api.schemas import Strict
+from domain.errors import InvalidRequest, ReconciliationRunNotFound
+from domain.reconciliation import (
+    DifferenceClass,
+    ReconciliationKind,
+    ReconciliationRequest,
+    RunSummary,
+)
+from store.db import SessionFactory, transaction
+from store.reconciliation import ReconciliationRepository, summary
+
+router = APIRouter(prefix="/reconciliation", tags=["reconciliation"])
+
+
+class RunIn(Strict):
+    kind: ReconciliationKind = ReconciliationKind.STOCK
+
+
+class DifferencePublic(BaseModel):
+    id: int
+    kind: DifferenceClass
+    subject: str
+    detail: str
+    order_id: str | None
+
+
+class RunPage(BaseModel):
+    items: list[RunSummary]
+    next_cursor: str | None = None
+
+
+class RunDetail(BaseModel):
+    run: RunSummary
+    differences: list[DifferencePublic]
+    next_cursor: str | None = None
+
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.post("/runs", response_model=RunSummary, status_code=status.HTTP_202_ACCEPTED)
+async def run_now(
+    body: RunIn, *, sessions: SessionsDep, workflows: WorkflowsDep, caller: PrincipalDep
+) -> RunSummary:
+    """Reconcile now, besides the daily schedule: the run's ID at once; its differences at
+    `GET /reconciliation/runs/{id}` once `finished_at` is set."""
+    run_id = await run_in_threadpool(_open, sessions, body.kind, caller.actor)
+    await workflows.reconcile(ReconciliationRequest(kind=body.kind, run_id=run_id, by=caller.actor))
+    return await run_in_threadpool(_summary, sessions, run_id)
+
+
+@router.get("/runs", response_model=RunPage)
+async def list_runs(
+    *, sessions: SessionsDep, cursor: str | None = None, limit: Limit = 50
+) -> RunPage:
+    """Runs, newest first. Pass `next_cursor` back as `cursor`."""
+    before = _cursor(cursor)
+
+    def page() -> RunPage:
+        with transaction(sessions) as session:
+            runs = ReconciliationRepository(session).runs(before=before, limit=limit)
+            items = [summary(run) for run in runs]
+        more = str(items[-1].run_id) if len(items) == limit else None
+        return RunPage(items=items, next_cursor=more)
+
+    return await run_in_threadpool(page)
+
+
+RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("/runs/{run_id}", response_model=RunDetail)
+async def read_run(
+    run_id: RunId, *, sessions: SessionsDep, cursor: str | None = None, limit: Limit = 100
+) -> RunDetail:
+    """What one run found, a page at a time (`next_cursor` back as `cursor`)."""
+    after = _cursor(cursor)
+
+    def page() -> RunDetail:
+        with transaction(sessions) as session:
+            runs = ReconciliationRepository(session)
+            run = runs.get(run_id)
+            if run is None:
+                raise ReconciliationRunNotFound(f"no reconciliation run {run_id}")
+            rows = runs.differences(run_id, after=after, limit=limit)
+            found = [DifferencePublic.model_validate(r, from_attributes=True) for r in rows]
+            head = summary(run)
+        more = str(found[-1].id) if len(found) == limit else None
+        return RunDetail(run=head, differences=found, next_cursor=more)
+
+    return await run_in_threadpool(page)
+
+
+def _open(sessions: SessionFactory, kind: ReconciliationKind, actor: str) -> int:
+    with transaction(sessions) as session:
+        return ReconciliationRepository(session).open_run(kind, actor)
+
+
+def _summary(sessions: SessionFactory, run_id: int) -> RunSummary:
+    with transaction(sessions) as session:
+        run = ReconciliationRepository(session).get(run_id)
+        assert run is not None
+        return summary(run)
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise InvalidRequest("cursor is not one this API returned")
+    return int(cursor)

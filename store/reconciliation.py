@@ -1,0 +1,149 @@
+"""Reconciliation runs in the database, and the stock comparison itself (in SQL: the
+database adds the ledger up, the code only compares)."""
+
+from __future__ import annotations
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from domain.contract import MovementKind
+from domain.order import FINAL_STATUSES
+from domain.reconciliation import Difference, DifferenceClass, ReconciliationKind, RunSummary
+from store.inserts import insert_once
+from store.models import (
+    Order,
+    ReconciliationDifference,
+    ReconciliationRun,
+    StockLevel,
+    StockMovement,
+    ledger_balance,
+    utcnow,
+)
+from store.repositories import StockRepository
+
+
+class ReconciliationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def open_run(self, kind: ReconciliationKind, actor: str | None) -> int:
+        run = ReconciliationRun(kind=kind.value, started_at=utcnow(), differences=0, actor=actor)
+        self.session.add(run)
+        self.session.flush()
+        return run.id
+
+    def finish_run(self, run_id: int, found: list[Difference]) -> RunSummary:
+        """The run's differences, once each (a retried run writes none twice), and its end."""
+        for difference in found:
+            insert_once(
+                self.session,
+                ReconciliationDifference,
+                {
+                    "run_id": run_id,
+                    "kind": difference.kind.value,
+                    "subject": difference.subject,
+                    "detail": difference.detail,
+                    "order_id": difference.order_id,
+                },
+            )
+        self.session.execute(
+            update(ReconciliationRun)
+            .where(ReconciliationRun.id == run_id)
+            .values(finished_at=utcnow(), differences=len(found))
+        )
+        run = self.session.get(ReconciliationRun, run_id)
+        assert run is not None
+        self.session.refresh(run)
+        return summary(run)
+
+    def get(self, run_id: int) -> ReconciliationRun | None:
+        return self.session.get(ReconciliationRun, run_id)
+
+    def runs(self, *, before: int | None, limit: int) -> list[ReconciliationRun]:
+        query = select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(ReconciliationRun.id < before)
+        return list(self.session.scalars(query))
+
+    def differences(
+        self, run_id: int, *, after: int | None, limit: int
+    ) -> list[ReconciliationDifference]:
+        query = (
+            select(ReconciliationDifference)
+            .where(ReconciliationDifference.run_id == run_id)
+            .order_by(ReconciliationDifference.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(ReconciliationDifference.id > after)
+        return list(self.session.scalars(query))
+
+
+def summary(run: ReconciliationRun) -> RunSummary:
+    return RunSummary(
+        run_id=run.id,
+        kind=ReconciliationKind(run.kind),
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        differences=run.differences,
+        by=run.actor,
+    )
+
+
+def stock_differences(session: Session) -> list[Difference]:
+    """Every stock level that is not what its ledger adds up to, and every reservation still
+    held for an order that has ended."""
+    return _level_mismatches(session) + _leaked_reservations(session)
+
+
+def _level_mismatches(session: Session) -> list[Difference]:
+    totals = StockRepository(session).ledger_totals()
+    levels = {(s.sku, s.warehouse): s for s in session.scalars(select(StockLevel))}
+    found = []
+    for place in sorted(set(totals) | set(levels)):
+        expected = ledger_balance(totals.get(place, {}))
+        level = levels.get(place)
+        have = (level.on_hand, level.reserved) if level else (0, 0)
+        if have != (expected.on_hand, expected.reserved):
+            sku, warehouse = place
+            found.append(
+                Difference(
+                    kind=DifferenceClass.LEVEL_MISMATCH,
+                    subject=f"{sku}@{warehouse}",
+                    detail=(
+                        f"{sku} at {warehouse}: on hand {have[0]}, reserved {have[1]}; its "
+                        f"ledger says {expected.on_hand} and {expected.reserved}"
+                    ),
+                )
+            )
+    return found
+
+
+def _leaked_reservations(session: Session) -> list[Difference]:
+    held = func.sum(
+        case(
+            (StockMovement.kind == MovementKind.RESERVE.value, StockMovement.quantity),
+            (
+                StockMovement.kind.in_([MovementKind.RELEASE.value, MovementKind.SHIP.value]),
+                -StockMovement.quantity,
+            ),
+            else_=0,
+        )
+    )
+    rows = session.execute(
+        select(StockMovement.order_id, StockMovement.sku, StockMovement.warehouse, held)
+        .join(Order, Order.id == StockMovement.order_id)
+        .where(Order.status.in_([status.value for status in FINAL_STATUSES]))
+        .group_by(StockMovement.order_id, StockMovement.sku, StockMovement.warehouse)
+        .having(held > 0)
+        .order_by(StockMovement.order_id, StockMovement.sku, StockMovement.warehouse)
+    )
+    return [
+        Difference(
+            kind=DifferenceClass.LEAKED_RESERVATION,
+            subject=f"{order_id}:{sku}@{warehouse}",
+            detail=f"{units} × {sku} at {warehouse} still reserved for {order_id}, which ended",
+            order_id=order_id,
+        )
+        for order_id, sku, warehouse, units in rows
+    ]
