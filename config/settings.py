@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     nightly_export_hour_utc: int = Field(1, ge=0, le=23)
     # The `stock-reconciliation` schedule compares stock with its ledger daily at this hour.
     stock_reconciliation_hour_utc: int = Field(4, ge=0, le=23)
+    # The `statement-pull` schedule pulls the payment provider's statement this often.
+    statement_pull_every_minutes: int = Field(60, ge=1, le=24 * 60)
     export_link_base: str | None = None
 
     @field_validator("audit_retention_days")

@@ -54,6 +54,7 @@ class WorkflowName(StrEnum):
     COMPENSATION = "CompensationWorkflow"
     RETURN = "ReturnWorkflow"
     RECONCILIATION = "ReconciliationWorkflow"
+    STATEMENT_PULL = "StatementPullWorkflow"
     SKELETON = "SkeletonWorkflow"
 
 

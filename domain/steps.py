@@ -66,6 +66,7 @@ from domain.shipping import (
     WarehouseStamp,
 )
 from domain.sla import SlaRules, StageStatistics, StatisticsRequest
+from domain.statements import StatementPulled, StatementPullRequest
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
@@ -189,6 +190,9 @@ ESCALATE_ADDRESS_CHANGE = Step[AddressChangeClosed, None](
 
 RECONCILE_STOCK = Step[ReconciliationRequest, RunSummary](
     "reconcile_stock", ReconciliationRequest, RunSummary
+)
+PULL_STATEMENT = Step[StatementPullRequest, StatementPulled](
+    "pull_statement", StatementPullRequest, StatementPulled
 )
 
 # The benchmark's yardstick takes nothing and gives nothing.

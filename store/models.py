@@ -378,6 +378,44 @@ class ReturnRow(Base):
     client_secret: Mapped[str | None] = mapped_column(EncryptedText("returns.client_secret"))
 
 
+class StatementLineRow(Base):
+    """The provider's statement as pulled, apart from our own tables (staging): one row per
+    line, keyed by the provider's ID, so a page pulled twice stores nothing twice."""
+
+    __tablename__ = "statement_lines"
+    __table_args__ = (UniqueConstraint("provider", "line_id", name="uq_statement_line_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    line_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    source_id: Mapped[str] = mapped_column(String(255))
+    payment_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    pull_id: Mapped[int] = mapped_column(ForeignKey("statement_pulls.id"))
+
+
+class StatementPull(Base):
+    """One pull of a provider's statement, newest line first, down to a little before the
+    newest line the last finished pull saw (lines of one second may come in any order; the
+    overlap is stored once). ``cursor`` is the last line read: a pull cut short goes on from
+    there."""
+
+    __tablename__ = "statement_pulls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cursor: Mapped[str | None] = mapped_column(String(255))
+    newest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its newest line's time
+    stop_before: Mapped[datetime | None] = mapped_column(UTCDateTime)  # older lines: done
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ReconciliationRun(Base):
     """One reconciliation run: what it compared, who or what started it, what it found."""
 

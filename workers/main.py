@@ -26,6 +26,7 @@ from activities.reconciliation import ReconciliationActivities
 from activities.returns import ReturnActivities
 from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
+from activities.statements import StatementActivities
 from config.rules import load_rules
 from config.settings import Settings, keyring_from
 from domain.audit_log import AuditLogPurge
@@ -48,6 +49,7 @@ from workers.schedules import (
     NIGHTLY_EXPORT_SCHEDULE,
     NOTIFICATION_OUTBOX_SCHEDULE,
     SLA_STATISTICS_SCHEDULE,
+    STATEMENT_PULL_SCHEDULE,
     STOCK_RECONCILIATION_SCHEDULE,
     audit_log_purge_schedule,
     ensure_schedule,
@@ -55,6 +57,7 @@ from workers.schedules import (
     notification_outbox_schedule,
     remove_schedule,
     sla_statistics_schedule,
+    statement_pull_schedule,
     stock_reconciliation_schedule,
 )
 from workflows.audit_log_purge import AuditLogPurgeWorkflow
@@ -67,6 +70,7 @@ from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.skeleton import SkeletonWorkflow
 from workflows.sla_statistics import SlaStatisticsWorkflow
+from workflows.statement_pull import StatementPullWorkflow
 
 ACTIVITY_THREADS = 32
 
@@ -86,6 +90,7 @@ WORKFLOWS = [
     CompensationWorkflow,
     ReturnWorkflow,
     ReconciliationWorkflow,
+    StatementPullWorkflow,
 ]
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
@@ -152,6 +157,7 @@ def activities(
     compensation = CompensationActivities(sessions, payments)
     addresses = AddressActivities(sessions, carriers)
     reconciliation = ReconciliationActivities(sessions)
+    statements = StatementActivities(sessions, payments)
     returns = ReturnActivities(
         sessions, carriers, payments, low_stock_threshold=rules.low_stock_threshold
     )
@@ -208,6 +214,7 @@ def activities(
         addresses.close_address_change,
         addresses.escalate_address_change,
         reconciliation.reconcile_stock,
+        statements.pull_statement,
     ]
 
 
@@ -232,6 +239,13 @@ async def ensure_schedules(
         client,
         AUDIT_LOG_PURGE_SCHEDULE,
         audit_log_purge_schedule(task_queue, settings.audit_purge_hour_utc, purge),
+    )
+    await ensure_schedule(
+        client,
+        STATEMENT_PULL_SCHEDULE,
+        statement_pull_schedule(
+            task_queue, timedelta(minutes=settings.statement_pull_every_minutes)
+        ),
     )
     await ensure_schedule(
         client,

@@ -28,23 +28,27 @@ from domain.exports import NightlyExportRequest
 from domain.messages import OutboxRequest
 from domain.reconciliation import ReconciliationKind, ReconciliationRequest
 from domain.sla import StatisticsRequest
+from domain.statements import StatementPullRequest
 from workflows.audit_log_purge import AuditLogPurgeWorkflow
 from workflows.nightly_export import NightlyExportWorkflow
 from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.sla_statistics import SlaStatisticsWorkflow
+from workflows.statement_pull import StatementPullWorkflow
 
 SLA_STATISTICS_SCHEDULE = "sla-statistics"
 NOTIFICATION_OUTBOX_SCHEDULE = "notification-outbox"
 AUDIT_LOG_PURGE_SCHEDULE = "audit-log-purge"
 NIGHTLY_EXPORT_SCHEDULE = "nightly-export"
 STOCK_RECONCILIATION_SCHEDULE = "stock-reconciliation"
+STATEMENT_PULL_SCHEDULE = "statement-pull"
 EVERY_SCHEDULE = (
     SLA_STATISTICS_SCHEDULE,
     NOTIFICATION_OUTBOX_SCHEDULE,
     AUDIT_LOG_PURGE_SCHEDULE,
     NIGHTLY_EXPORT_SCHEDULE,
     STOCK_RECONCILIATION_SCHEDULE,
+    STATEMENT_PULL_SCHEDULE,
 )
 
 
@@ -68,6 +72,16 @@ def audit_log_purge_schedule(task_queue: str, hour: int, request: AuditLogPurge)
 
 def nightly_export_schedule(task_queue: str, hour: int, request: NightlyExportRequest) -> Schedule:
     return _daily(hour, NIGHTLY_EXPORT_SCHEDULE, NightlyExportWorkflow.run, request, task_queue)
+
+
+def statement_pull_schedule(task_queue: str, every: timedelta) -> Schedule:
+    return _every(
+        every,
+        STATEMENT_PULL_SCHEDULE,
+        StatementPullWorkflow.run,
+        StatementPullRequest(),
+        task_queue,
+    )
 
 
 def stock_reconciliation_schedule(task_queue: str, hour: int) -> Schedule:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from domain.statements import StatementPage
+
 
 @dataclass(frozen=True)
 class ProviderPayment:
@@ -37,6 +39,10 @@ class PaymentProvider(Protocol):
     def refund_payment(
         self, *, payment_id: str, amount: int, idempotency_key: str, purpose: str = ""
     ) -> ProviderRefund: ...
+
+    def statement_page(self, *, starting_after: str | None, limit: int) -> StatementPage:
+        """A page of the statement, newest first, after the line ``starting_after``."""
+        ...
 
     def find_refund(self, *, payment_id: str, purpose: str) -> ProviderRefund | None:
         """The payment's refund made for ``purpose``, if the provider holds one: what makes a

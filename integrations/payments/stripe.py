@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import stripe
 
+from domain.statements import StatementLine, StatementPage
 from integrations.payments import ProviderPayment, ProviderRefund
 
 
@@ -52,6 +56,35 @@ class StripePayments:
         )
         return ProviderRefund(id=refund.id, amount=refund.amount)
 
+    def statement_page(self, *, starting_after: str | None, limit: int) -> StatementPage:
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        listed = self.client.v1.balance_transactions.list(params)  # type: ignore[arg-type]
+        return StatementPage(
+            lines=[self._line(txn) for txn in listed.data], has_more=bool(listed.has_more)
+        )
+
+    def _line(self, txn: stripe.BalanceTransaction) -> StatementLine:
+        """The line, with the payment it belongs to: a charge's or a refund's own
+        ``payment_intent`` (asked one by one; Stripe would expand them in the list)."""
+        source = txn.source if isinstance(txn.source, str) else getattr(txn.source, "id", "")
+        payment_id: str | None = None
+        if source.startswith("ch_"):
+            payment_id = _id(self.client.v1.charges.retrieve(source).payment_intent)
+        elif source.startswith("re_"):
+            payment_id = _id(self.client.v1.refunds.retrieve(source).payment_intent)
+        return StatementLine(
+            id=txn.id,
+            type=txn.type,
+            amount=txn.amount,
+            fee=txn.fee,
+            currency=txn.currency,
+            source_id=source,
+            payment_id=payment_id,
+            created=datetime.fromtimestamp(txn.created, UTC),
+        )
+
     def find_refund(self, *, payment_id: str, purpose: str) -> ProviderRefund | None:
         listed = self.client.v1.refunds.list({"payment_intent": payment_id, "limit": 100})
         for refund in listed.auto_paging_iter():
@@ -60,6 +93,13 @@ class StripePayments:
             if refund.payment_intent == payment_id and tags.get("purpose") == purpose:
                 return ProviderRefund(id=refund.id, amount=refund.amount)
         return None
+
+
+def _id(value: object) -> str | None:
+    """An expandable field: its ID, whether it came as the ID or as the object."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(getattr(value, "id", "")) or None
 
 
 def _payment(intent: stripe.PaymentIntent) -> ProviderPayment:

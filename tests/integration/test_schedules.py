@@ -25,6 +25,7 @@ from workers.schedules import (
     EVERY_SCHEDULE,
     NOTIFICATION_OUTBOX_SCHEDULE,
     SLA_STATISTICS_SCHEDULE,
+    STATEMENT_PULL_SCHEDULE,
 )
 
 pytestmark = pytest.mark.integration
@@ -61,6 +62,10 @@ async def test_the_worker_keeps_the_schedule_and_its_runs_recompute_the_statisti
     assert [i.every for i in outbox.schedule.spec.intervals] == [timedelta(minutes=1)]
     assert isinstance(outbox.schedule.action, ScheduleActionStartWorkflow)
     assert outbox.schedule.action.workflow == "NotificationOutboxWorkflow"
+    statement = await client.get_schedule_handle(STATEMENT_PULL_SCHEDULE).describe()
+    assert [i.every for i in statement.schedule.spec.intervals] == [timedelta(hours=1)]
+    assert isinstance(statement.schedule.action, ScheduleActionStartWorkflow)
+    assert statement.schedule.action.workflow == "StatementPullWorkflow"
 
     # An operator paused it; a restarted worker with new settings keeps the pause.
     await schedule.pause(note="warehouse move")
