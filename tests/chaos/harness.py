@@ -46,7 +46,9 @@ from orderflow.credentials import tool_headers
 from orderflow.customer import pay_with_card
 from orderflow.stack import CARRIER_STANDS_STILL, LocalStack, ephemeral_settings, free_port
 from store.db import SessionFactory, transaction
+from store.ledger import FinanceLedger
 from store.models import (
+    FinanceEntry,
     Order,
     OrderEvent,
     Payment,
@@ -513,6 +515,12 @@ def _database_problems(
         payments: dict[str, list[Payment]] = {}
         for payment in session.scalars(select(Payment).where(Payment.order_id.in_(ids))):
             payments.setdefault(payment.order_id, []).append(payment)
+        booked: dict[str, Counter[tuple[str, str]]] = {}
+        for entry in session.scalars(select(FinanceEntry).where(FinanceEntry.order_id.in_(ids))):
+            booked.setdefault(entry.order_id, Counter())[(entry.kind, entry.account)] += (
+                entry.debit - entry.credit
+            )
+        unbalanced = FinanceLedger(session).unbalanced_traces()
         refunds: dict[str, list[tuple[str | None, int, str]]] = {}
         for refund in session.scalars(select(Refund).where(Refund.order_id.in_(ids))):
             refunds.setdefault(refund.order_id, []).append(
@@ -543,6 +551,15 @@ def _database_problems(
         owed = [("cancel", order.total, "refunded")] if ending == Ending.CANCELLED else []
         if refunds.get(order_id, []) != owed:
             problems.append(f"{order_id}: refunds {refunds.get(order_id, [])}, expected {owed}")
+        # The finance ledger: the capture booked once, and the refund once if there was one.
+        expected = {("charge", "receivable"): order.total, ("charge", "sales"): -order.total}
+        if ending == Ending.CANCELLED:
+            expected[("refund", "refunds")] = order.total
+            expected[("refund", "receivable")] = -order.total
+        if dict(booked.get(order_id, {})) != expected:
+            problems.append(
+                f"{order_id}: ledger {dict(booked.get(order_id, {}))}, expected {expected}"
+            )
         rows = payments.get(order_id, [])
         if [(p.provider_payment_id, p.status, p.amount) for p in rows] != [
             (order.payment_intent_id, "succeeded", order.total)
@@ -562,6 +579,8 @@ def _database_problems(
             if (order_id, kind) in moved:
                 problems.append(f"{order_id}: stock {kind} {dict(moved[(order_id, kind)])}")
 
+    if unbalanced:
+        problems.append(f"finance ledger unbalanced for traces {unbalanced}")
     if set(totals) != set(levels):
         problems.append(f"ledger has {sorted(totals)}, stock levels {sorted(levels)}")
     for key, level in sorted(levels.items()):
