@@ -9,6 +9,7 @@ from activities.closed_orders import ClosedRefund, refund_closed_order
 from domain.contract import AlertKind, AlertLevel, AlertRole, MovementKind
 from domain.messages import PaymentView
 from domain.order import OrderStatus, is_final
+from domain.refunds import RefundStatus
 from domain.returns import (
     ExchangePayment,
     ReturnInput,
@@ -115,6 +116,16 @@ class ReturnActivities:
             running = order is not None and not is_final(OrderStatus(order.status))
             if running and not refund.directly:
                 return ReturnRefunded(running=True)
+            earlier = next(
+                (
+                    r
+                    for r in PaymentRepository(session).refunds(refund.order_id)
+                    if r.purpose == refund.purpose and r.status == RefundStatus.REFUNDED.value
+                ),
+                None,
+            )
+            if earlier is not None:  # made already (by the order itself, or a retry)
+                return ReturnRefunded(amount=earlier.amount)
             wanted, units = refund.amount, {line.sku: line.quantity for line in refund.lines}
             if units and order is not None:
                 # Only units no refund covered yet (a refund by lines may have come first).

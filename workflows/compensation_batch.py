@@ -57,12 +57,17 @@ async def _compensate(batch: CompensationBatch, order_id: str) -> OrderCompensat
     result = await step(steps.COMPENSATE_ORDER, ask)
     if not result.running:
         return result
+    # The running order books its share; the money is made sure of here too (an order
+    # ending as the signal reaches it may never run the handler), under the same purpose
+    # and idempotency key: one refund, whoever is first.
     order = workflow.get_external_workflow_handle(order_workflow_id(order_id))
+    told = True
     try:
         await order.signal(OrderSignal.COMPENSATE, batch.for_order())
-    except FailureError:  # it ended meanwhile: nobody else will refund it
-        return await step(steps.COMPENSATE_ORDER, ask.model_copy(update={"directly": True}))
-    return result
+    except FailureError:  # it ended meanwhile
+        told = False
+    direct = await step(steps.COMPENSATE_ORDER, ask.model_copy(update={"directly": True}))
+    return direct.model_copy(update={"running": told})
 
 
 def _count(progress: CompensationProgress, result: OrderCompensated) -> None:

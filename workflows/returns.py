@@ -13,6 +13,7 @@ a ShipmentWorkflow of its own.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from datetime import timedelta
 
@@ -276,13 +277,14 @@ class ReturnWorkflow:
         )
         result = await step(steps.REFUND_RETURN, refund)
         if result.running:
+            # The running order books it (its count, its status, its timeline). The money is
+            # made sure of here too: an order that ends in the instant the signal reaches it
+            # may never run the handler. Both ask under the same purpose and idempotency key:
+            # one refund, whoever is first.
             order = workflow.get_external_workflow_handle(order_workflow_id(rma.order_id))
-            try:
+            with contextlib.suppress(FailureError):  # it closed meanwhile
                 await order.signal(OrderSignal.RETURN_PASSED, refund)
-                return f"the order refunds {format_amount(amount, rma.currency)}"
-            except FailureError:  # it closed meanwhile: nobody else will refund it
-                direct = refund.model_copy(update={"directly": True})
-                result = await step(steps.REFUND_RETURN, direct)
+            result = await step(steps.REFUND_RETURN, refund.model_copy(update={"directly": True}))
         return f"refunded {format_amount(result.amount, rma.currency)}"
 
     async def _tell(self, key: str, message: str) -> None:
