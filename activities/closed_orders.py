@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.refunds import RefundStatus
-from integrations.payments import PaymentProvider
+from integrations.payments import PaymentProvider, refund_once
 from store.db import SessionFactory, transaction
 from store.repositories import OrderRepository, PaymentRepository
 
@@ -39,13 +39,12 @@ def refund_closed_order(
     amount = min(refund.wanted, left)
     if amount <= 0:
         return 0
-    made = provider.find_refund(payment_id=intent, purpose=refund.purpose) or (
-        provider.refund_payment(
-            payment_id=intent,
-            amount=amount,
-            idempotency_key=f"order-{refund.order_id}-refund-{refund.purpose}",
-            purpose=refund.purpose,
-        )
+    made = refund_once(
+        provider,
+        payment_id=intent,
+        amount=amount,
+        purpose=refund.purpose,
+        key=f"order-{refund.order_id}-refund-{refund.purpose}",
     )
     with transaction(sessions) as session:
         PaymentRepository(session).record_refund(

@@ -17,7 +17,7 @@ from domain.messages import (
 )
 from domain.money import format_amount
 from domain.payments import judge_payment
-from integrations.payments import PaymentProvider, ProviderPayment
+from integrations.payments import PaymentProvider, ProviderPayment, refund_once
 from store.db import SessionFactory, transaction
 from store.repositories import AlertRepository, PaymentRepository
 
@@ -96,13 +96,12 @@ class PaymentActivities:
         ledger could not be written: the workflow records it in a step of its own. A refund
         the provider already made for this purpose (a retry days later) is found, not made
         again."""
-        refund = self.provider.find_refund(
-            payment_id=request.payment_intent_id, purpose=request.purpose
-        ) or self.provider.refund_payment(
+        refund = refund_once(
+            self.provider,
             payment_id=request.payment_intent_id,
             amount=request.amount,
-            idempotency_key=f"order-{request.order_id}-refund-{request.purpose}",
             purpose=request.purpose,
+            key=f"order-{request.order_id}-refund-{request.purpose}",
         )
         return RefundMade(request=request, refund_id=refund.id, amount=refund.amount)
 

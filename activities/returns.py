@@ -21,7 +21,7 @@ from domain.returns import (
     ReturnStock,
 )
 from integrations.carriers import Carrier, ReturnParcel
-from integrations.payments import PaymentProvider
+from integrations.payments import PaymentProvider, refund_once
 from store.db import SessionFactory, transaction
 from store.repositories import (
     AlertRepository,
@@ -198,13 +198,12 @@ class ReturnActivities:
         if payment.status != "succeeded":
             return
         purpose = f"exchange-{stock.rma}"
-        refund = self.provider.find_refund(payment_id=intent, purpose=purpose) or (
-            self.provider.refund_payment(
-                payment_id=intent,
-                amount=payment.amount,
-                idempotency_key=f"{stock.rma}-{purpose}",
-                purpose=purpose,
-            )
+        refund = refund_once(
+            self.provider,
+            payment_id=intent,
+            amount=payment.amount,
+            purpose=purpose,
+            key=f"{stock.rma}-{purpose}",
         )
         with transaction(self.sessions) as session:
             PaymentRepository(session).record_refund(

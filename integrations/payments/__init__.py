@@ -48,3 +48,15 @@ class PaymentProvider(Protocol):
         """The payment's refund made for ``purpose``, if the provider holds one: what makes a
         refund asked again days later (after the idempotency key expired) not a second one."""
         ...
+
+
+def refund_once(
+    provider: PaymentProvider, *, payment_id: str, amount: int, purpose: str, key: str
+) -> ProviderRefund:
+    """The refund made for ``purpose``: found at the provider if it was made before (even
+    after the provider forgot its idempotency key), else made now under ``key``."""
+    return provider.find_refund(payment_id=payment_id, purpose=purpose) or (
+        provider.refund_payment(
+            payment_id=payment_id, amount=amount, idempotency_key=key, purpose=purpose
+        )
+    )
