@@ -223,13 +223,30 @@ def sandbox_carrier_url() -> Iterator[str]:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """One time-skipping server per test module: a module that leaves something the server
     waits on in real time cannot stop time from skipping in the next."""
+    async with time_skipping_server() as env:
+        yield env
+
+
+@pytest.fixture
+async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A server for one test, for a module whose tests leave workflows nobody can end (a
+    replacement's shipment, abandoned by its return): a later test's sleep would otherwise
+    now and then wait on them in real time, and time out."""
+    async with time_skipping_server() as env:
+        yield env
+
+
+@contextlib.asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=data_converter(KEYRING),
     )
     await register_search_attributes(env.client)
-    yield env
-    await env.shutdown()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture(scope="session")

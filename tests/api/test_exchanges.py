@@ -8,6 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from domain.access import Role
 from integrations.payments.stripe import StripePayments
@@ -25,6 +27,12 @@ from tests.workflows.shipping_support import (
     report,
     stock,
 )
+
+
+@pytest.fixture
+def time_skipping_env(own_time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    """A server per test: a replacement's shipment outlives its test (see the fixture)."""
+    return own_time_skipping_env
 
 
 async def exchange(
