@@ -124,6 +124,15 @@ class Settings(BaseSettings):
     stock_reconciliation_hour_utc: int = Field(4, ge=0, le=23)
     # The `statement-pull` schedule pulls the payment provider's statement this often.
     statement_pull_every_minutes: int = Field(60, ge=1, le=24 * 60)
+    # The `payment-reconciliation` schedule pulls the statement and matches it three ways
+    # (provider, orders, finance ledger) daily at this hour; movements younger than the
+    # grace wait for the next run (one side may record a movement a little after the other).
+    payment_reconciliation_hour_utc: int = Field(5, ge=0, le=23)
+    reconciliation_grace_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
+    # The `reconciliation-report` schedule mails finance the last month's health report on
+    # the 1st at this hour (to `reconciliation_report_to`; unset: no mail, the JSON is kept).
+    reconciliation_report_hour_utc: int = Field(6, ge=0, le=23)
+    reconciliation_report_to: str | None = None
     export_link_base: str | None = None
 
     @field_validator("audit_retention_days")

@@ -66,6 +66,7 @@ class OrderSignal(StrEnum):
     STOCK_ARRIVED = "stock_arrived"  # a warehouse receipt: a backordered order looks again now
     COMPENSATE = "compensate"  # a batch compensation: give this much back per unit of a SKU
     RETURN_PASSED = "return_passed"  # a returned parcel passed inspection: refund its lines
+    REFUND_FOUND = "refund_found"  # reconciliation found a refund made at the provider
 
 
 class OrderUpdate(StrEnum):
@@ -166,6 +167,7 @@ class AlertKind(StrEnum):
     RETURN = "return"  # a returned parcel failed inspection: support decides
     ADDRESS = "address"  # a parcel could not be rerouted to a new address: support decides
     STOCK_MISMATCH = "stock_mismatch"  # reconciliation: a level or a reservation is wrong
+    PAYMENT_MISMATCH = "payment_mismatch"  # reconciliation: provider, orders and ledger differ
     REFUND = "refund"  # a refund the provider refused or never answered: parked for finance
 
 

@@ -42,7 +42,12 @@ from domain.messages import (
     StockSnapshot,
     TransitionRecord,
 )
-from domain.reconciliation import ReconciliationRequest, RunSummary
+from domain.reconciliation import (
+    FoundRefund,
+    PaymentsReconciled,
+    ReconciliationRequest,
+    RunSummary,
+)
 from domain.returns import (
     ExchangePayment,
     ReturnInput,
@@ -191,6 +196,10 @@ ESCALATE_ADDRESS_CHANGE = Step[AddressChangeClosed, None](
 RECONCILE_STOCK = Step[ReconciliationRequest, RunSummary](
     "reconcile_stock", ReconciliationRequest, RunSummary
 )
+RECONCILE_PAYMENTS = Step[ReconciliationRequest, PaymentsReconciled](
+    "reconcile_payments", ReconciliationRequest, PaymentsReconciled
+)
+NOTE_FOUND_REFUND = Step[FoundRefund, None]("note_found_refund", FoundRefund, None)
 PULL_STATEMENT = Step[StatementPullRequest, StatementPulled](
     "pull_statement", StatementPullRequest, StatementPulled
 )

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -427,11 +428,18 @@ class ReconciliationRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     differences: Mapped[int] = mapped_column(Integer, default=0)
     actor: Mapped[str | None] = mapped_column(String(100))  # None: its schedule
+    new_differences: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    repaired: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    compared: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    provider: Mapped[str | None] = mapped_column(String(32))  # a payments run's
 
 
 class ReconciliationDifference(Base):
     __tablename__ = "reconciliation_differences"
-    __table_args__ = (UniqueConstraint("run_id", "kind", "subject", name="uq_difference_once"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "kind", "subject", name="uq_difference_once"),
+        Index("ix_reconciliation_differences_kind_subject", "kind", "subject"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id"), index=True)
@@ -439,6 +447,11 @@ class ReconciliationDifference(Base):
     subject: Mapped[str] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(Text)
     order_id: Mapped[str | None] = mapped_column(String(100))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # a payments difference's
+    # The run that found it first: a difference still there in a later run is not new, and
+    # its age is counted from that run.
+    first_run_id: Mapped[int | None] = mapped_column(Integer)
+    repaired: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class FinanceEntry(Base):

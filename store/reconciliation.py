@@ -3,6 +3,8 @@ database adds the ledger up, the code only compares)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
@@ -26,30 +28,59 @@ class ReconciliationRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def open_run(self, kind: ReconciliationKind, actor: str | None) -> int:
-        run = ReconciliationRun(kind=kind.value, started_at=utcnow(), differences=0, actor=actor)
+    def open_run(
+        self, kind: ReconciliationKind, actor: str | None, provider: str | None = None
+    ) -> int:
+        run = ReconciliationRun(
+            kind=kind.value, started_at=utcnow(), differences=0, actor=actor, provider=provider
+        )
         self.session.add(run)
         self.session.flush()
         return run.id
 
-    def finish_run(self, run_id: int, found: list[Difference]) -> RunSummary:
-        """The run's differences, once each (a retried run writes none twice), and its end."""
-        for difference in found:
-            insert_once(
-                self.session,
-                ReconciliationDifference,
-                {
-                    "run_id": run_id,
-                    "kind": difference.kind.value,
-                    "subject": difference.subject,
-                    "detail": difference.detail,
-                    "order_id": difference.order_id,
-                },
+    def record(self, run_id: int, difference: Difference, *, repaired: bool = False) -> bool:
+        """One difference of the run, once (a retried run writes none twice). True when no
+        earlier run found it."""
+        first = self.session.scalar(
+            select(func.min(ReconciliationDifference.run_id)).where(
+                ReconciliationDifference.kind == difference.kind.value,
+                ReconciliationDifference.subject == difference.subject,
             )
+        )
+        insert_once(
+            self.session,
+            ReconciliationDifference,
+            {
+                "run_id": run_id,
+                "kind": difference.kind.value,
+                "subject": difference.subject,
+                "detail": difference.detail,
+                "order_id": difference.order_id,
+                "fingerprint": difference.fingerprint,
+                "first_run_id": first or run_id,
+                "repaired": repaired,
+            },
+        )
+        return first is None or first == run_id
+
+    def finish_run(self, run_id: int, found: list[Difference]) -> RunSummary:
+        """Record every difference and end the run."""
+        new = sum(self.record(run_id, difference) for difference in found)
+        return self.close_run(run_id, differences=len(found), new=new)
+
+    def close_run(
+        self, run_id: int, *, differences: int, new: int, repaired: int = 0, compared: int = 0
+    ) -> RunSummary:
         self.session.execute(
             update(ReconciliationRun)
             .where(ReconciliationRun.id == run_id)
-            .values(finished_at=utcnow(), differences=len(found))
+            .values(
+                finished_at=utcnow(),
+                differences=differences,
+                new_differences=new,
+                repaired=repaired,
+                compared=compared,
+            )
         )
         run = self.session.get(ReconciliationRun, run_id)
         assert run is not None
@@ -59,8 +90,15 @@ class ReconciliationRepository:
     def get(self, run_id: int) -> ReconciliationRun | None:
         return self.session.get(ReconciliationRun, run_id)
 
-    def runs(self, *, before: int | None, limit: int) -> list[ReconciliationRun]:
-        query = select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(limit)
+    def runs(
+        self, *, kinds: Collection[ReconciliationKind], before: int | None, limit: int
+    ) -> list[ReconciliationRun]:
+        query = (
+            select(ReconciliationRun)
+            .where(ReconciliationRun.kind.in_([kind.value for kind in kinds]))
+            .order_by(ReconciliationRun.id.desc())
+            .limit(limit)
+        )
         if before is not None:
             query = query.where(ReconciliationRun.id < before)
         return list(self.session.scalars(query))
@@ -86,6 +124,9 @@ def summary(run: ReconciliationRun) -> RunSummary:
         started_at=run.started_at,
         finished_at=run.finished_at,
         differences=run.differences,
+        new_differences=run.new_differences,
+        repaired=run.repaired,
+        compared=run.compared,
         by=run.actor,
     )
 

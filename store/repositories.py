@@ -233,6 +233,24 @@ class OrderRepository:
         last = rows[limit - 1]
         return rows[:limit], OrderPosition(last.created_at, last.id)
 
+    def note_once(self, order_id: str, note: str) -> None:
+        """A line on the timeline of an order whose workflow has closed (which no longer
+        numbers its own), at its current status; once, however often it is asked."""
+        order = self.session.get(Order, order_id, with_for_update=True)
+        if order is None:
+            return
+        events = select(OrderEvent).where(OrderEvent.order_id == order_id)
+        if self.session.scalar(events.where(OrderEvent.note == note).limit(1)) is not None:
+            return
+        last = self.session.scalar(
+            select(func.max(OrderEvent.seq)).where(OrderEvent.order_id == order_id)
+        )
+        self.session.add(
+            OrderEvent(
+                order_id=order_id, seq=(last or 0) + 1, status=order.status, at=utcnow(), note=note
+            )
+        )
+
     def record_transition(
         self, order_id: str, *, seq: int, status: str, at: datetime, note: str | None
     ) -> None:

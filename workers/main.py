@@ -214,6 +214,8 @@ def activities(
         addresses.close_address_change,
         addresses.escalate_address_change,
         reconciliation.reconcile_stock,
+        reconciliation.reconcile_payments,
+        reconciliation.note_found_refund,
         statements.pull_statement,
     ]
 

@@ -1,5 +1,5 @@
 """StatementPullWorkflow: the provider's statement into staging, by the ``statement-pull``
-schedule every hour."""
+schedule every hour (and at the start of every payments reconciliation)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,16 @@ from domain.steps import PULL_STATEMENT
 class StatementPullWorkflow:
     @workflow.run
     async def run(self, request: StatementPullRequest) -> StatementPulled:
-        # Pages commit one by one and heartbeat: a retried pull goes on where it stopped.
-        pulled: StatementPulled = await workflow.execute_activity(
-            PULL_STATEMENT.name,
-            request,
-            result_type=PULL_STATEMENT.gives,
-            start_to_close_timeout=timedelta(minutes=30),
-            heartbeat_timeout=timedelta(minutes=2),
-        )
-        return pulled
+        return await pull(request)
+
+
+async def pull(request: StatementPullRequest) -> StatementPulled:
+    # Pages commit one by one and heartbeat: a retried pull goes on where it stopped.
+    pulled: StatementPulled = await workflow.execute_activity(
+        PULL_STATEMENT.name,
+        request,
+        result_type=PULL_STATEMENT.gives,
+        start_to_close_timeout=timedelta(minutes=30),
+        heartbeat_timeout=timedelta(minutes=2),
+    )
+    return pulled

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import PrincipalDep
-from api.deps import SessionsDep, WorkflowsDep
+from api.deps import SessionsDep, SettingsDep, WorkflowsDep
 from api.schemas import Strict
-from domain.errors import InvalidRequest, ReconciliationRunNotFound
+from domain.access import Principal, Role
+from domain.errors import Forbidden, InvalidRequest, ReconciliationRunNotFound
 from domain.reconciliation import (
     DifferenceClass,
     ReconciliationKind,
@@ -26,6 +28,8 @@ router = APIRouter(prefix="/reconciliation", tags=["reconciliation"])
 
 class RunIn(Strict):
     kind: ReconciliationKind = ReconciliationKind.STOCK
+    # Whose statement a payments run reads: the provider the payments were made with.
+    provider: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "stripe"
 
 
 class DifferencePublic(BaseModel):
@@ -34,6 +38,8 @@ class DifferencePublic(BaseModel):
     subject: str
     detail: str
     order_id: str | None
+    repaired: bool = False  # a refund not synced, booked by the run itself
+    first_run_id: int | None = None  # the run that found it first
 
 
 class RunPage(BaseModel):
@@ -49,28 +55,61 @@ class RunDetail(BaseModel):
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 
+# The routes admit finance and the warehouse; a payments run is money, for finance alone.
+MAY_SEE = {
+    ReconciliationKind.STOCK: {Role.FINANCE, Role.WAREHOUSE, Role.ADMIN},
+    ReconciliationKind.PAYMENTS: {Role.FINANCE, Role.ADMIN},
+}
+
+
+def _may_see(caller: Principal, kind: ReconciliationKind) -> None:
+    if caller.role not in MAY_SEE[kind]:
+        raise Forbidden(f"role {caller.role.value} may not see {kind.value} reconciliation runs")
+
 
 @router.post("/runs", response_model=RunSummary, status_code=status.HTTP_202_ACCEPTED)
 async def run_now(
-    body: RunIn, *, sessions: SessionsDep, workflows: WorkflowsDep, caller: PrincipalDep
+    body: RunIn,
+    *,
+    sessions: SessionsDep,
+    workflows: WorkflowsDep,
+    settings: SettingsDep,
+    caller: PrincipalDep,
 ) -> RunSummary:
-    """Reconcile now, besides the daily schedule: the run's ID at once; its differences at
-    `GET /reconciliation/runs/{id}` once `finished_at` is set."""
-    run_id = await run_in_threadpool(_open, sessions, body.kind, caller.actor)
-    await workflows.reconcile(ReconciliationRequest(kind=body.kind, run_id=run_id, by=caller.actor))
+    """Reconcile now, besides the daily schedules: `stock` (levels against their ledger,
+    reservations against their orders) or `payments` (the provider's statement, pulled
+    first, against the orders and the finance ledger). The run's ID at once; its
+    differences at `GET /reconciliation/runs/{id}` once `finished_at` is set."""
+    _may_see(caller, body.kind)
+    provider = body.provider if body.kind == ReconciliationKind.PAYMENTS else None
+    run_id = await run_in_threadpool(_open, sessions, body.kind, caller.actor, provider)
+    request = ReconciliationRequest(
+        kind=body.kind,
+        run_id=run_id,
+        by=caller.actor,
+        provider=body.provider,
+        grace=timedelta(minutes=settings.reconciliation_grace_minutes),
+    )
+    await workflows.reconcile(request)
     return await run_in_threadpool(_summary, sessions, run_id)
 
 
 @router.get("/runs", response_model=RunPage)
 async def list_runs(
-    *, sessions: SessionsDep, cursor: str | None = None, limit: Limit = 50
+    *,
+    sessions: SessionsDep,
+    caller: PrincipalDep,
+    cursor: str | None = None,
+    limit: Limit = 50,
 ) -> RunPage:
-    """Runs, newest first. Pass `next_cursor` back as `cursor`."""
+    """The runs the caller may see (the warehouse: stock runs), newest first. Pass
+    `next_cursor` back as `cursor`."""
     before = _cursor(cursor)
+    kinds = [kind for kind, who in MAY_SEE.items() if caller.role in who]
 
     def page() -> RunPage:
         with transaction(sessions) as session:
-            runs = ReconciliationRepository(session).runs(before=before, limit=limit)
+            runs = ReconciliationRepository(session).runs(kinds=kinds, before=before, limit=limit)
             items = [summary(run) for run in runs]
         more = str(items[-1].run_id) if len(items) == limit else None
         return RunPage(items=items, next_cursor=more)
@@ -83,7 +122,12 @@ RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 @router.get("/runs/{run_id}", response_model=RunDetail)
 async def read_run(
-    run_id: RunId, *, sessions: SessionsDep, cursor: str | None = None, limit: Limit = 100
+    run_id: RunId,
+    *,
+    sessions: SessionsDep,
+    caller: PrincipalDep,
+    cursor: str | None = None,
+    limit: Limit = 100,
 ) -> RunDetail:
     """What one run found, a page at a time (`next_cursor` back as `cursor`)."""
     after = _cursor(cursor)
@@ -94,6 +138,7 @@ async def read_run(
             run = runs.get(run_id)
             if run is None:
                 raise ReconciliationRunNotFound(f"no reconciliation run {run_id}")
+            _may_see(caller, ReconciliationKind(run.kind))
             rows = runs.differences(run_id, after=after, limit=limit)
             found = [DifferencePublic.model_validate(r, from_attributes=True) for r in rows]
             head = summary(run)
@@ -103,9 +148,11 @@ async def read_run(
     return await run_in_threadpool(page)
 
 
-def _open(sessions: SessionFactory, kind: ReconciliationKind, actor: str) -> int:
+def _open(
+    sessions: SessionFactory, kind: ReconciliationKind, actor: str, provider: str | None
+) -> int:
     with transaction(sessions) as session:
-        return ReconciliationRepository(session).open_run(kind, actor)
+        return ReconciliationRepository(session).open_run(kind, actor, provider)
 
 
 def _summary(sessions: SessionFactory, run_id: int) -> RunSummary:

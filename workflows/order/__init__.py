@@ -29,6 +29,7 @@ from domain.messages import (
 )
 from domain.money import format_amount
 from domain.order import OrderStatus, is_final
+from domain.reconciliation import FoundRefund
 from domain.refunds import RefundOrder, RefundOutcome
 from domain.returns import ReturnRefund
 from domain.rules import ShortageAction
@@ -154,6 +155,11 @@ class OrderWorkflow:
     async def return_passed(self, refund: ReturnRefund) -> None:
         """A returned parcel passed inspection (its ReturnWorkflow): refund its lines."""
         await refunds.return_passed(self.state, refund)
+
+    @workflow.signal(name=OrderSignal.REFUND_FOUND)
+    async def refund_found(self, found: FoundRefund) -> None:
+        """Reconciliation found a refund made at the provider, and booked it: count it."""
+        await refunds.refund_found(self.state, found)
 
     @workflow.signal(name=OrderSignal.SLA_LEVEL)
     def sla_level(self, level: SlaLevel) -> None:

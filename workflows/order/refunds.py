@@ -26,6 +26,7 @@ from domain.failures import as_failure
 from domain.messages import ParkedRefund, RefundRequest
 from domain.money import format_amount
 from domain.order import OrderStatus, is_final
+from domain.reconciliation import FoundRefund
 from domain.refunds import (
     Refundable,
     RefundOrder,
@@ -86,6 +87,30 @@ async def return_passed(state: OrderState, refund: ReturnRefund) -> None:
     units = {line.sku: line.quantity for line in refund.lines}
     what = f"return {refund.rma}"
     await _from_outside(state, refund.purpose, refund.amount, units, what, refund.reason, refund.by)
+
+
+async def refund_found(state: OrderState, found: FoundRefund) -> None:
+    """A refund made at the provider, outside orderflow, which reconciliation found and
+    booked: counted and on the timeline like any refund by amount, once. No money moves."""
+    if found.refund_id in state.outside_refunds:
+        return
+    state.outside_refunds.add(found.refund_id)
+    async with state.changes:
+        if state.captured is None:
+            return
+        outcome = RefundOutcome(
+            request_id=found.refund_id,
+            status=RefundStatus.REFUNDED,
+            amount=found.amount,
+            currency=found.currency,
+            note=found.note,
+            refund_id=found.refund_id,
+        )
+        if open_for_refunds(state):
+            await _book(state, RefundPlan(amount=found.amount, units={}, what=found.note), outcome)
+            return
+        state.refunded += found.amount
+        await state.note(found.note)
 
 
 async def _from_outside(

@@ -1,0 +1,121 @@
+"""A payments reconciliation through the API, with the real worker, database and
+localstripe: a refund made at the provider's dashboard, which no order knew of, is found by
+the three-way match and repaired — the order's workflow counts it and its timeline says so,
+both ledgers hold it, the audit log names the reconciliation — and a second run finds
+nothing new."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from activities.reconciliation import RECONCILIATION_ACTOR
+from config.settings import Settings
+from domain.access import Role
+from domain.order import OrderStatus
+from integrations.payments.stripe import StripePayments
+from store.db import SessionFactory, transaction
+from store.ledger import FinanceLedger
+from store.models import AuditEntry
+from store.repositories import PaymentRepository
+from tests.api.test_refunds import delivered_order, trace_of
+from tests.conftest import Stack, settings_for
+from tests.workflows.shipping_support import eventually, get_order, wait_for
+
+
+@pytest.fixture
+def settings(database_url: str, localstripe_url: str, sandbox_carrier_url: str) -> Settings:
+    # Every movement is judged at once: localstripe and the worker agree within seconds.
+    return settings_for(
+        database_url,
+        localstripe_url,
+        carrier_api_base=sandbox_carrier_url,
+        carrier_report_max_ahead_seconds=30 * 24 * 3600,
+        reconciliation_grace_minutes=0,
+    )
+
+
+async def reconcile_payments(stack: Stack) -> dict[str, Any]:
+    headers = stack.as_role(Role.FINANCE, "fei")
+    started = await stack.api.post(
+        "/reconciliation/runs", json={"kind": "payments"}, headers=headers
+    )
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+
+    async def finished() -> dict[str, Any] | None:
+        answer = await stack.api.get(f"/reconciliation/runs/{run_id}?limit=500", headers=headers)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body if body["run"]["finished_at"] else None
+
+    return await eventually(stack, finished, f"run {run_id} to finish", steps=600)
+
+
+def about(run: dict[str, Any], order_id: str) -> list[tuple[str, bool]]:
+    return [(d["kind"], d["repaired"]) for d in run["differences"] if d["order_id"] == order_id]
+
+
+async def test_a_refund_made_at_the_dashboard_reaches_the_order_and_both_ledgers(
+    stack: Stack, localstripe_url: str, sessions: SessionFactory, payments: StripePayments
+) -> None:
+    order_id = (await delivered_order(stack, localstripe_url))["id"]
+    trace = trace_of(sessions, order_id)
+    intent = payments_intent(sessions, order_id)
+    made = payments.refund_payment(
+        payment_id=intent, amount=500, idempotency_key=f"dash-{order_id}"
+    )
+
+    run = await reconcile_payments(stack)
+
+    assert about(run, order_id) == [("refund_not_synced", True)]
+    order = await wait_for(stack, order_id, OrderStatus.PARTIALLY_REFUNDED, made.id)
+    assert f"reconciliation run {run['run']['run_id']}" in order["timeline"][-1]["note"]
+    with transaction(sessions) as session:
+        legs = [
+            (e.kind, e.account, e.debit, e.credit, e.trace_id)
+            for e in FinanceLedger(session).entries(order_id)
+        ]
+        audited = session.scalars(
+            select(AuditEntry.actor).where(
+                AuditEntry.order_id == order_id, AuditEntry.action.like("repair%")
+            )
+        ).all()
+    assert ("refund", "refunds", 500, 0, trace) in legs
+    assert audited == [RECONCILIATION_ACTOR]
+    refunds = (await stack.api.get(f"/orders/{order_id}/refunds")).json()
+    assert [(r["amount"], r["actor"]) for r in refunds] == [(500, RECONCILIATION_ACTOR)]
+
+    again = await reconcile_payments(stack)
+
+    assert about(again, order_id) == [] and again["run"]["new_differences"] == 0
+    assert (await get_order(stack, order_id))["status"] == OrderStatus.PARTIALLY_REFUNDED
+
+
+def payments_intent(sessions: SessionFactory, order_id: str) -> str:
+    with transaction(sessions) as session:
+        payment = PaymentRepository(session).for_order(order_id)
+        assert payment is not None
+        return payment.provider_payment_id
+
+
+async def test_payments_runs_are_for_finance_not_the_warehouse(stack: Stack) -> None:
+    warehouse = stack.as_role(Role.WAREHOUSE, "wu")
+    asked = {"kind": "payments"}
+
+    refused = await stack.api.post("/reconciliation/runs", json=asked, headers=warehouse)
+    run_id = (await reconcile_payments(stack))["run"]["run_id"]
+
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "forbidden"
+    hidden = await stack.api.get(f"/reconciliation/runs/{run_id}", headers=warehouse)
+    assert hidden.status_code == 403
+    listed = await stack.api.get("/reconciliation/runs", headers=warehouse)
+    assert [item["kind"] for item in listed.json()["items"]] == []
+    finance = stack.as_role(Role.FINANCE, "fei")
+    odd = await stack.api.post(
+        "/reconciliation/runs", json={**asked, "provider": "Robert'); DROP"}, headers=finance
+    )
+    assert odd.status_code == 422
