@@ -16,7 +16,6 @@ from domain.reconciliation import (
     Found,
     FoundRefund,
     PaymentsReconciled,
-    ReconciliationKind,
     ReconciliationRequest,
     RunSummary,
     Seen,
@@ -63,16 +62,22 @@ class ReconciliationActivities:
         return done
 
     @activity.defn
+    def open_reconciliation_run(self, request: ReconciliationRequest) -> RunSummary:
+        """A scheduled run's row, opened once (the workflow keeps its ID): the match may be
+        retried without opening another."""
+        with transaction(self.sessions) as session:
+            runs = ReconciliationRepository(session)
+            return runs.summary_of(runs.open_run(request.kind, request.by, request.provider))
+
+    @activity.defn
     def reconcile_payments(self, request: ReconciliationRequest) -> PaymentsReconciled:
         """The provider's statement, our payments and refunds, and the finance ledger, three
         ways. A refund made at the provider's dashboard is repaired (refunds ledger, finance
         ledger, the order's timeline; audited); every other difference alerts finance, once
         while it lasts. A retried run records nothing twice and repairs nothing twice."""
+        assert request.run_id is not None, "a payments run is opened first"
+        run_id = request.run_id
         with transaction(self.sessions) as session:
-            runs = ReconciliationRepository(session)
-            run_id = request.run_id or runs.open_run(
-                ReconciliationKind.PAYMENTS, request.by, request.provider
-            )
             compared = provider_movements(session, request.provider)
         counts = {"differences": 0, "new": 0, "repaired": 0, "ours_only": 0}
         running: list[FoundRefund] = []

@@ -84,6 +84,8 @@ ACCESS: dict[str, Access] = {
     "POST /reconciliation/runs": roles(FINANCE, WAREHOUSE),
     "GET /reconciliation/runs": roles(FINANCE, WAREHOUSE),
     "GET /reconciliation/runs/{run_id}": roles(FINANCE, WAREHOUSE),
+    "GET /reconciliation/runs/{run_id}/differences.csv": roles(FINANCE, WAREHOUSE),
+    "GET /reconciliation/report": roles(FINANCE),
     # Price protection: money back on every order of a SKU in a time range.
     "POST /compensations": roles(FINANCE),
     "GET /compensations/{batch_id}": roles(FINANCE),

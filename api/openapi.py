@@ -108,6 +108,8 @@ SPECIFIC: dict[str, dict[int, Answer]] = {
         400: Answer("The cursor is not one this API returned"),
         404: Answer("No run by that ID"),
     },
+    "GET /reconciliation/runs/{run_id}/differences.csv": {404: Answer("No run by that ID")},
+    "GET /reconciliation/report": {400: Answer("Not a month like 2026-11")},
     "POST /orders/{order_id}/address": {
         409: Answer("Nothing left to send: every parcel arrived or came back, the order ended, "
                     "or it is being cancelled"),

@@ -55,6 +55,7 @@ class WorkflowName(StrEnum):
     RETURN = "ReturnWorkflow"
     RECONCILIATION = "ReconciliationWorkflow"
     STATEMENT_PULL = "StatementPullWorkflow"
+    RECONCILIATION_REPORT = "ReconciliationReportWorkflow"
     SKELETON = "SkeletonWorkflow"
 
 

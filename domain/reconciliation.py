@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -108,6 +108,52 @@ class FoundRefund(BaseModel):
 class PaymentsReconciled(BaseModel):
     summary: RunSummary
     running: list[FoundRefund] = []  # repaired refunds whose orders still run
+
+
+class ClassHealth(BaseModel):
+    kind: DifferenceClass
+    open: int  # still there in the month's last run
+    oldest_days: float  # since the run that first found the oldest of them
+    mean_age_days: float
+
+
+class HealthReport(BaseModel):
+    """A month of payments reconciliation, for finance: how much matched, what is still
+    open (by class, and how old), how much repaired itself."""
+
+    month: str  # "2026-11"
+    runs: int
+    compared: int
+    differences: int
+    match_rate: float  # 1 - differences / compared, over the month's runs
+    repaired: int
+    by_class: list[ClassHealth]
+
+
+class ReportRequest(BaseModel):
+    """The monthly report: of ``month`` ("2026-11"), else of the month before this one."""
+
+    month: str | None = None
+    mail_to: str | None = None
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """ "2026-11" → its first instant and the next month's, in UTC; ValueError if malformed."""
+    try:
+        starts = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"not a month like 2026-11: {month!r}") from None
+    ends = (
+        starts.replace(year=starts.year + 1, month=1)
+        if starts.month == 12
+        else starts.replace(month=starts.month + 1)
+    )
+    return starts, ends
+
+
+def month_before(now: datetime) -> str:
+    first = now.replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
 def fingerprint(trace_id: str | None, kind: Movement, amount: int, currency: str) -> str:

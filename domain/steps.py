@@ -44,8 +44,10 @@ from domain.messages import (
 )
 from domain.reconciliation import (
     FoundRefund,
+    HealthReport,
     PaymentsReconciled,
     ReconciliationRequest,
+    ReportRequest,
     RunSummary,
 )
 from domain.returns import (
@@ -196,10 +198,16 @@ ESCALATE_ADDRESS_CHANGE = Step[AddressChangeClosed, None](
 RECONCILE_STOCK = Step[ReconciliationRequest, RunSummary](
     "reconcile_stock", ReconciliationRequest, RunSummary
 )
+OPEN_RECONCILIATION_RUN = Step[ReconciliationRequest, RunSummary](
+    "open_reconciliation_run", ReconciliationRequest, RunSummary
+)
 RECONCILE_PAYMENTS = Step[ReconciliationRequest, PaymentsReconciled](
     "reconcile_payments", ReconciliationRequest, PaymentsReconciled
 )
 NOTE_FOUND_REFUND = Step[FoundRefund, None]("note_found_refund", FoundRefund, None)
+MAIL_RECONCILIATION_REPORT = Step[ReportRequest, HealthReport](
+    "mail_reconciliation_report", ReportRequest, HealthReport
+)
 PULL_STATEMENT = Step[StatementPullRequest, StatementPulled](
     "pull_statement", StatementPullRequest, StatementPulled
 )

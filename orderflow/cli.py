@@ -13,6 +13,8 @@ import typer
 from config.settings import get_settings
 from orderflow.access import clients, tokens
 from orderflow.compensations import COMPENSATION_HELP, compensate
+from orderflow.reconcile import reconcile
+from orderflow.schedules import schedules
 from orderflow.stock import stock
 from orderflow.webhooks import webhooks
 
@@ -171,6 +173,37 @@ def bench_inventory(
         )
     )
 
+
+@app.command("bench-reconcile")
+def bench_reconcile(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="A PostgreSQL server URL: the data goes into a scratch database created on it "
+            "and dropped afterwards. Default: the configured URL."
+        ),
+    ] = None,
+    orders: Annotated[int, typer.Option(min=1_000, help="Paid orders generated.")] = 1_000_000,
+    baseline_lines: Annotated[
+        int, typer.Option(min=100, help="Statement lines the row-by-row baseline checks.")
+    ] = 20_000,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """The three-way match on a million movements, against the naive row-by-row way."""
+    from sqlalchemy.engine import make_url
+
+    from orderflow.bench_reconcile import run_bench_reconcile
+
+    url = database_url or get_settings().database_url
+    if make_url(url).get_backend_name() != "postgresql":
+        raise typer.BadParameter("bench-reconcile runs on PostgreSQL", param_hint="--database-url")
+    raise typer.Exit(
+        run_bench_reconcile(url, orders=orders, baseline_lines=baseline_lines, as_json=json_output)
+    )
+
+
+app.add_typer(schedules, name="schedules")
+app.command("reconcile")(reconcile)
 
 keys = typer.Typer(
     help="The keys personal data is sealed with (docs/operations.md#encryption-keys).",

@@ -16,7 +16,7 @@ from sqlalchemy import Row, func, select, text
 from sqlalchemy.orm import Session
 
 from domain.reconciliation import Movement, Seen, Side
-from store.models import StatementLineRow, UTCDateTime
+from store.models import Payment, StatementLineRow, UTCDateTime
 from store.repositories import CAPTURED
 
 CHARGE_LINES = ("charge", "payment")
@@ -53,20 +53,24 @@ _SIDES = """
     SELECT 'ledger', e.kind, e.source, e.trace_id, e.debit, lower(e.currency), e.order_id,
            e.booked_at
       FROM finance_entries e
-      LEFT JOIN payments p ON p.trace_id = e.trace_id
-     WHERE (p.provider = :provider OR p.id IS NULL)
-       AND ((e.kind = 'charge' AND e.account = 'receivable')
+      {ledger_where} ((e.kind = 'charge' AND e.account = 'receivable')
             OR (e.kind = 'refund' AND e.account = 'refunds'))
 """
+
+# Which ledger rows are this provider's: asked only when another provider's payments exist.
+_THIS_PROVIDERS_LEDGER = """LEFT JOIN payments p ON p.trace_id = e.trace_id
+     WHERE (p.provider = :provider OR p.id IS NULL) AND"""
 
 _KEY = (
     "coalesce(u.trace_id, '') || '|' || u.kind || '|' || cast(u.amount AS TEXT)"
     " || '|' || u.currency"
 )
+# Grouped as raw digests (half the bytes of hex); only the leftovers are shown as hex.
 _FINGERPRINT = {
-    "postgresql": f"encode(sha256(convert_to({_KEY}, 'UTF8')), 'hex')",
+    "postgresql": f"sha256(convert_to({_KEY}, 'UTF8'))",
     "sqlite": f"sha256_hex({_KEY})",  # registered on every connection (store/db.py)
 }
+_HEX = {"postgresql": "encode(s.fp, 'hex')", "sqlite": "s.fp"}
 
 _UNMATCHED = """
 WITH sides AS (
@@ -80,8 +84,8 @@ counts AS (
       FROM sides
      GROUP BY fp
 )
-SELECT s.side, s.kind, s.ref, s.trace_id, s.amount, s.currency, s.order_id, s.at, s.fp,
-       c.at_provider
+SELECT s.side, s.kind, s.ref, s.trace_id, s.amount, s.currency, s.order_id, s.at,
+       {hex} AS fp, c.at_provider
   FROM sides s
   JOIN counts c ON c.fp = s.fp
  WHERE NOT (c.at_provider = c.in_orders AND c.in_orders = c.in_ledger)
@@ -138,9 +142,10 @@ def unmatched_movements(session: Session, provider: str) -> Iterator[list[Seen]]
     """Each movement whose fingerprint did not match on all three sides: every side's view
     of it, one movement at a time."""
     dialect = session.get_bind().dialect.name
-    query = text(_UNMATCHED.format(fingerprint=_FINGERPRINT[dialect], sides=_SIDES)).columns(
-        at=UTCDateTime()
-    )
+    ledger_where = _THIS_PROVIDERS_LEDGER if _other_providers(session, provider) else "WHERE"
+    sides = _SIDES.format(ledger_where=ledger_where)
+    sql = _UNMATCHED.format(fingerprint=_FINGERPRINT[dialect], hex=_HEX[dialect], sides=sides)
+    query = text(sql).columns(at=UTCDateTime())
     rows = session.execute(
         query.execution_options(yield_per=BATCH),
         {"provider": provider, "captured": CAPTURED},
@@ -148,6 +153,11 @@ def unmatched_movements(session: Session, provider: str) -> Iterator[list[Seen]]
     views = (_seen(row) for row in rows)
     for _, movement in itertools.groupby(views, key=lambda view: (view.kind, view.ref)):
         yield list(movement)
+
+
+def _other_providers(session: Session, provider: str) -> bool:
+    others = select(Payment.id).where(Payment.provider != provider).limit(1)
+    return session.scalar(others) is not None
 
 
 def _seen(row: Row[Any]) -> Seen:

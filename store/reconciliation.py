@@ -4,13 +4,21 @@ database adds the ledger up, the code only compares)."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from domain.contract import MovementKind
 from domain.order import FINAL_STATUSES
-from domain.reconciliation import Difference, DifferenceClass, ReconciliationKind, RunSummary
+from domain.reconciliation import (
+    ClassHealth,
+    Difference,
+    DifferenceClass,
+    HealthReport,
+    ReconciliationKind,
+    RunSummary,
+)
 from store.inserts import insert_once
 from store.models import (
     Order,
@@ -85,6 +93,11 @@ class ReconciliationRepository:
         run = self.session.get(ReconciliationRun, run_id)
         assert run is not None
         self.session.refresh(run)
+        return summary(run)
+
+    def summary_of(self, run_id: int) -> RunSummary:
+        run = self.get(run_id)
+        assert run is not None
         return summary(run)
 
     def get(self, run_id: int) -> ReconciliationRun | None:
@@ -188,3 +201,55 @@ def _leaked_reservations(session: Session) -> list[Difference]:
         )
         for order_id, sku, warehouse, units in rows
     ]
+
+
+def health_report(session: Session, month: str, starts: datetime, ends: datetime) -> HealthReport:
+    """The payments runs started in [starts, ends): their totals, and what the last of them
+    still found open, by class, aged from the run that first found each."""
+    runs = list(
+        session.scalars(
+            select(ReconciliationRun)
+            .where(
+                ReconciliationRun.kind == ReconciliationKind.PAYMENTS.value,
+                ReconciliationRun.started_at >= starts,
+                ReconciliationRun.started_at < ends,
+                ReconciliationRun.finished_at.is_not(None),
+            )
+            .order_by(ReconciliationRun.id)
+        )
+    )
+    compared = sum(run.compared for run in runs)
+    differences = sum(run.differences for run in runs)
+    by_class: list[ClassHealth] = []
+    if runs:
+        last = runs[-1]
+        first_found = aliased(ReconciliationRun)
+        rows = session.execute(
+            select(ReconciliationDifference.kind, first_found.started_at)
+            .join(first_found, first_found.id == ReconciliationDifference.first_run_id)
+            .where(
+                ReconciliationDifference.run_id == last.id,
+                ReconciliationDifference.repaired.is_(False),
+            )
+        ).all()
+        ages: dict[str, list[float]] = {}
+        for kind, found_at in rows:
+            ages.setdefault(kind, []).append((last.started_at - found_at) / timedelta(days=1))
+        by_class = [
+            ClassHealth(
+                kind=DifferenceClass(kind),
+                open=len(days),
+                oldest_days=round(max(days), 1),
+                mean_age_days=round(sum(days) / len(days), 1),
+            )
+            for kind, days in sorted(ages.items())
+        ]
+    return HealthReport(
+        month=month,
+        runs=len(runs),
+        compared=compared,
+        differences=differences,
+        match_rate=round(1 - differences / compared, 6) if compared else 1.0,
+        repaired=sum(run.repaired for run in runs),
+        by_class=by_class,
+    )

@@ -20,9 +20,9 @@ class StatementRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def current_pull(self, provider: str) -> StatementPull:
+    def current_pull(self, provider: str, *, since_last: bool = True) -> StatementPull:
         """The pull a crash cut short, to go on with; else a new one, which stops where the
-        last finished pull began."""
+        last finished pull began (``since_last``; a file's reads every line)."""
         unfinished = self.session.scalar(
             select(StatementPull)
             .where(StatementPull.provider == provider, StatementPull.finished_at.is_(None))
@@ -37,7 +37,7 @@ class StatementRepository:
             .order_by(StatementPull.id.desc())
             .limit(1)
         )
-        seen = (last.newest_at or last.stop_before) if last else None
+        seen = (last.newest_at or last.stop_before) if last and since_last else None
         pull = StatementPull(
             provider=provider,
             started_at=utcnow(),

@@ -23,6 +23,7 @@ from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.reconciliation import ReconciliationActivities
+from activities.reconciliation_report import ReconciliationReportActivities
 from activities.returns import ReturnActivities
 from activities.shipments import ShipmentActivities
 from activities.sla_statistics import SlaStatisticsActivities
@@ -33,6 +34,7 @@ from domain.audit_log import AuditLogPurge
 from domain.contract import ORDERS_TASK_QUEUE, SKELETON_TASK_QUEUE
 from domain.exports import NightlyExportRequest
 from domain.messages import OutboxRequest
+from domain.reconciliation import ReportRequest
 from domain.rules import FulfilmentRules
 from domain.sla import StatisticsRequest
 from integrations.carriers import Carrier
@@ -48,6 +50,8 @@ from workers.schedules import (
     AUDIT_LOG_PURGE_SCHEDULE,
     NIGHTLY_EXPORT_SCHEDULE,
     NOTIFICATION_OUTBOX_SCHEDULE,
+    PAYMENT_RECONCILIATION_SCHEDULE,
+    RECONCILIATION_REPORT_SCHEDULE,
     SLA_STATISTICS_SCHEDULE,
     STATEMENT_PULL_SCHEDULE,
     STOCK_RECONCILIATION_SCHEDULE,
@@ -55,6 +59,8 @@ from workers.schedules import (
     ensure_schedule,
     nightly_export_schedule,
     notification_outbox_schedule,
+    payment_reconciliation_schedule,
+    reconciliation_report_schedule,
     remove_schedule,
     sla_statistics_schedule,
     statement_pull_schedule,
@@ -66,6 +72,7 @@ from workflows.nightly_export import NightlyExportWorkflow
 from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.order import OrderWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.reconciliation_report import ReconciliationReportWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.skeleton import SkeletonWorkflow
@@ -90,6 +97,7 @@ WORKFLOWS = [
     CompensationWorkflow,
     ReturnWorkflow,
     ReconciliationWorkflow,
+    ReconciliationReportWorkflow,
     StatementPullWorkflow,
 ]
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
@@ -154,6 +162,7 @@ def activities(
     outbox = NotificationActivities(sessions, notifier or Fanout([]))
     audit_log = AuditLogActivities(sessions)
     exports = ExportActivities(sessions, mailer or notifier or Fanout([]))
+    report = ReconciliationReportActivities(sessions, mailer or notifier or Fanout([]))
     compensation = CompensationActivities(sessions, payments)
     addresses = AddressActivities(sessions, carriers)
     reconciliation = ReconciliationActivities(sessions)
@@ -214,9 +223,11 @@ def activities(
         addresses.close_address_change,
         addresses.escalate_address_change,
         reconciliation.reconcile_stock,
+        reconciliation.open_reconciliation_run,
         reconciliation.reconcile_payments,
         reconciliation.note_found_refund,
         statements.pull_statement,
+        report.mail_reconciliation_report,
     ]
 
 
@@ -253,6 +264,20 @@ async def ensure_schedules(
         client,
         STOCK_RECONCILIATION_SCHEDULE,
         stock_reconciliation_schedule(task_queue, settings.stock_reconciliation_hour_utc),
+    )
+    grace = timedelta(minutes=settings.reconciliation_grace_minutes)
+    await ensure_schedule(
+        client,
+        PAYMENT_RECONCILIATION_SCHEDULE,
+        payment_reconciliation_schedule(
+            task_queue, settings.payment_reconciliation_hour_utc, grace
+        ),
+    )
+    report = ReportRequest(mail_to=settings.reconciliation_report_to)
+    await ensure_schedule(
+        client,
+        RECONCILIATION_REPORT_SCHEDULE,
+        reconciliation_report_schedule(task_queue, settings.reconciliation_report_hour_utc, report),
     )
     if settings.export_mail_to is None:
         await remove_schedule(client, NIGHTLY_EXPORT_SCHEDULE)

@@ -26,13 +26,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.audit_log import AuditLogPurge
 from domain.exports import NightlyExportRequest
 from domain.messages import OutboxRequest
-from domain.reconciliation import ReconciliationKind, ReconciliationRequest
+from domain.reconciliation import ReconciliationKind, ReconciliationRequest, ReportRequest
 from domain.sla import StatisticsRequest
 from domain.statements import StatementPullRequest
 from workflows.audit_log_purge import AuditLogPurgeWorkflow
 from workflows.nightly_export import NightlyExportWorkflow
 from workflows.notification_outbox import NotificationOutboxWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
+from workflows.reconciliation_report import ReconciliationReportWorkflow
 from workflows.sla_statistics import SlaStatisticsWorkflow
 from workflows.statement_pull import StatementPullWorkflow
 
@@ -42,6 +43,8 @@ AUDIT_LOG_PURGE_SCHEDULE = "audit-log-purge"
 NIGHTLY_EXPORT_SCHEDULE = "nightly-export"
 STOCK_RECONCILIATION_SCHEDULE = "stock-reconciliation"
 STATEMENT_PULL_SCHEDULE = "statement-pull"
+PAYMENT_RECONCILIATION_SCHEDULE = "payment-reconciliation"
+RECONCILIATION_REPORT_SCHEDULE = "reconciliation-report"
 EVERY_SCHEDULE = (
     SLA_STATISTICS_SCHEDULE,
     NOTIFICATION_OUTBOX_SCHEDULE,
@@ -49,6 +52,8 @@ EVERY_SCHEDULE = (
     NIGHTLY_EXPORT_SCHEDULE,
     STOCK_RECONCILIATION_SCHEDULE,
     STATEMENT_PULL_SCHEDULE,
+    PAYMENT_RECONCILIATION_SCHEDULE,
+    RECONCILIATION_REPORT_SCHEDULE,
 )
 
 
@@ -91,6 +96,31 @@ def stock_reconciliation_schedule(task_queue: str, hour: int) -> Schedule:
         ReconciliationWorkflow.run,
         ReconciliationRequest(kind=ReconciliationKind.STOCK),
         task_queue,
+    )
+
+
+def payment_reconciliation_schedule(task_queue: str, hour: int, grace: timedelta) -> Schedule:
+    request = ReconciliationRequest(kind=ReconciliationKind.PAYMENTS, grace=grace)
+    return _daily(
+        hour, PAYMENT_RECONCILIATION_SCHEDULE, ReconciliationWorkflow.run, request, task_queue
+    )
+
+
+def reconciliation_report_schedule(task_queue: str, hour: int, request: ReportRequest) -> Schedule:
+    """On the 1st of every month at ``hour``:00 UTC: the month before."""
+    action = ScheduleActionStartWorkflow(
+        ReconciliationReportWorkflow.run,
+        request,
+        id=RECONCILIATION_REPORT_SCHEDULE,
+        task_queue=task_queue,
+    )
+    spec = ScheduleSpec(
+        calendars=[
+            ScheduleCalendarSpec(day_of_month=[ScheduleRange(1)], hour=[ScheduleRange(hour)])
+        ]
+    )
+    return Schedule(
+        action=action, spec=spec, policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)
     )
 
 

@@ -22,7 +22,12 @@ from domain.reconciliation import (
     RunSummary,
 )
 from domain.statements import StatementPullRequest
-from domain.steps import NOTE_FOUND_REFUND, RECONCILE_PAYMENTS, RECONCILE_STOCK
+from domain.steps import (
+    NOTE_FOUND_REFUND,
+    OPEN_RECONCILIATION_RUN,
+    RECONCILE_PAYMENTS,
+    RECONCILE_STOCK,
+)
 from workflows.statement_pull import pull
 from workflows.steps import step
 
@@ -45,6 +50,9 @@ class ReconciliationWorkflow:
         return summary
 
     async def _payments(self, request: ReconciliationRequest) -> RunSummary:
+        if request.run_id is None:  # its schedule's: the row is opened once, here
+            opened = await step(OPEN_RECONCILIATION_RUN, request)
+            request = request.model_copy(update={"run_id": opened.run_id})
         if request.pull:
             await pull(StatementPullRequest(provider=request.provider))
         reconciled: PaymentsReconciled = await workflow.execute_activity(

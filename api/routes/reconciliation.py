@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.auth import PrincipalDep
 from api.deps import SessionsDep, SettingsDep, WorkflowsDep
@@ -16,12 +20,14 @@ from domain.access import Principal, Role
 from domain.errors import Forbidden, InvalidRequest, ReconciliationRunNotFound
 from domain.reconciliation import (
     DifferenceClass,
+    HealthReport,
     ReconciliationKind,
     ReconciliationRequest,
     RunSummary,
+    month_bounds,
 )
 from store.db import SessionFactory, transaction
-from store.reconciliation import ReconciliationRepository, summary
+from store.reconciliation import ReconciliationRepository, health_report, summary
 
 router = APIRouter(prefix="/reconciliation", tags=["reconciliation"])
 
@@ -118,6 +124,7 @@ async def list_runs(
 
 
 RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="e.g. 2026-11")]
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail)
@@ -146,6 +153,69 @@ async def read_run(
         return RunDetail(run=head, differences=found, next_cursor=more)
 
     return await run_in_threadpool(page)
+
+
+@router.get("/runs/{run_id}/differences.csv", response_class=StreamingResponse)
+async def download_run(run_id: RunId, *, sessions: SessionsDep, caller: PrincipalDep) -> Response:
+    """Everything one run found, as CSV (one row per difference), for a spreadsheet."""
+
+    def head() -> None:
+        with transaction(sessions) as session:
+            run = ReconciliationRepository(session).get(run_id)
+            if run is None:
+                raise ReconciliationRunNotFound(f"no reconciliation run {run_id}")
+            _may_see(caller, ReconciliationKind(run.kind))
+
+    await run_in_threadpool(head)
+    return StreamingResponse(
+        iterate_in_threadpool(_csv_rows(sessions, run_id)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="reconciliation-{run_id}.csv"'},
+    )
+
+
+CSV_COLUMNS = ("kind", "subject", "order_id", "repaired", "first_run_id", "fingerprint", "detail")
+
+
+def _csv_rows(sessions: SessionFactory, run_id: int) -> Iterator[str]:
+    """The header, then a page of differences at a time."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    after: int | None = None
+    while True:
+        with transaction(sessions) as session:
+            rows = ReconciliationRepository(session).differences(run_id, after=after, limit=500)
+            for row in rows:
+                writer.writerow([_cell(getattr(row, column)) for column in CSV_COLUMNS])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+        if len(rows) < 500:
+            return
+        after = rows[-1].id
+
+
+def _cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ would run as a formula."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+@router.get("/report", response_model=HealthReport)
+async def monthly_report(*, sessions: SessionsDep, month: Month) -> HealthReport:
+    """A month of payments reconciliation: match rate, what is still open by class and how
+    old, what repaired itself (the `reconciliation-report` schedule mails the same)."""
+    try:
+        starts, ends = month_bounds(month)
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from None
+
+    def report() -> HealthReport:
+        with transaction(sessions) as session:
+            return health_report(session, month, starts, ends)
+
+    return await run_in_threadpool(report)
 
 
 def _open(

@@ -9,12 +9,20 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # "image/png"
+    data: bytes
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     order_id: str
     key: str  # what it is about: "packages", "reminder", "final_reminder", ...
     to_email: str
     subject: str
     body: str
+    attachments: tuple[Attachment, ...] = ()  # mail only (a report's chart and data)
 
 
 class DeliveryFailed(RuntimeError):

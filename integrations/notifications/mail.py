@@ -22,6 +22,11 @@ class MailNotifier:
         mail["X-Orderflow-Order"] = message.order_id
         mail["X-Orderflow-Notification"] = message.key
         mail.set_content(message.body)
+        for attachment in message.attachments:
+            kind, _, subtype = attachment.content_type.partition("/")
+            mail.add_attachment(
+                attachment.data, maintype=kind, subtype=subtype, filename=attachment.filename
+            )
         try:
             with smtplib.SMTP(self.host, self.port, timeout=TIMEOUT_SECONDS) as smtp:
                 smtp.send_message(mail)

@@ -20,7 +20,7 @@ class WebhookNotifier:
         self.url, self.secret = url, secret
 
     def send(self, message: OutgoingMessage) -> None:
-        body = json.dumps({"type": "customer_notification", **asdict(message)}).encode()
+        body = json.dumps({"type": "customer_notification", **_fields(message)}).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self.secret)}
         try:
             response = httpx.post(self.url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
@@ -28,3 +28,10 @@ class WebhookNotifier:
             raise DeliveryFailed(f"webhook {self.url}: {error}") from error
         if response.status_code >= 300:
             raise DeliveryFailed(f"webhook {self.url} answered {response.status_code}")
+
+
+def _fields(message: OutgoingMessage) -> dict[str, object]:
+    """What the merchant's channels hear: the message's words (attachments are for mail)."""
+    fields = asdict(message)
+    del fields["attachments"]
+    return fields

@@ -25,6 +25,15 @@ class ProviderRefund:
     amount: int
 
 
+class StatementSource(Protocol):
+    """Where a provider's statement comes from: its API (Stripe), or an export file
+    (``integrations/payments/csv_statement.py``)."""
+
+    def statement_page(self, *, starting_after: str | None, limit: int) -> StatementPage:
+        """A page of the statement after the line ``starting_after``."""
+        ...
+
+
 class PaymentProvider(Protocol):
     name: str
 

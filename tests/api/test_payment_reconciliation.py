@@ -6,15 +6,23 @@ nothing new."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from temporalio.testing import ActivityEnvironment
 
 from activities.reconciliation import RECONCILIATION_ACTOR
+from activities.reconciliation_report import ReconciliationReportActivities
 from config.settings import Settings
 from domain.access import Role
 from domain.order import OrderStatus
+from domain.reconciliation import ReportRequest
+from integrations.notifications.mail import MailNotifier
+from integrations.notifications.mail_sink import Collector
 from integrations.payments.stripe import StripePayments
 from store.db import SessionFactory, transaction
 from store.ledger import FinanceLedger
@@ -119,3 +127,59 @@ async def test_payments_runs_are_for_finance_not_the_warehouse(stack: Stack) -> 
         "/reconciliation/runs", json={**asked, "provider": "Robert'); DROP"}, headers=finance
     )
     assert odd.status_code == 422
+
+
+async def test_a_run_downloads_as_csv_and_the_month_reports_its_health(
+    stack: Stack,
+    localstripe_url: str,
+    sessions: SessionFactory,
+    payments: StripePayments,
+    mail_sink: Collector,
+) -> None:
+    order_id = (await delivered_order(stack, localstripe_url))["id"]
+    intent = payments_intent(sessions, order_id)
+    made = payments.refund_payment(payment_id=intent, amount=300, idempotency_key=f"d-{order_id}")
+    run = await reconcile_payments(stack)
+    finance = stack.as_role(Role.FINANCE, "fei")
+    run_id = run["run"]["run_id"]
+
+    download = await stack.api.get(
+        f"/reconciliation/runs/{run_id}/differences.csv", headers=finance
+    )
+
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert len(rows) == run["run"]["differences"]
+    assert {"kind": "refund_not_synced", "subject": made.id, "repaired": "True"}.items() <= next(
+        row for row in rows if row["subject"] == made.id
+    ).items()
+    month = run["run"]["started_at"][:7]
+    report = await stack.api.get(f"/reconciliation/report?month={month}", headers=finance)
+    assert report.status_code == 200, report.text
+    health = report.json()
+    assert (health["runs"], health["repaired"]) == (1, 1)
+    assert health["match_rate"] == round(1 - health["differences"] / health["compared"], 6)
+    for bad, status in (("2026-13", 400), ("11-2026", 422)):
+        refused = await stack.api.get(f"/reconciliation/report?month={bad}", headers=finance)
+        assert refused.status_code == status, refused.text
+    warehouse = stack.as_role(Role.WAREHOUSE, "wu")
+    assert (
+        await stack.api.get(f"/reconciliation/report?month={month}", headers=warehouse)
+    ).status_code == 403
+
+    # The schedule's mail: the same report as text, JSON and a chart.
+    mailer = MailNotifier(host="127.0.0.1", port=mail_sink.port, sender="orders@example.com")
+    activities = ReconciliationReportActivities(sessions, mailer)
+    mailed = ActivityEnvironment().run(
+        activities.mail_reconciliation_report,
+        ReportRequest(month=month, mail_to="finance@example.com"),
+    )
+    assert mailed.model_dump() == health
+    mail = next(m for m in reversed(mail_sink.messages) if m["To"] == "finance@example.com")
+    parts = {part.get_filename(): part for part in mail.walk() if part.get_filename()}
+    assert json.loads(parts[f"reconciliation-{month}.json"].get_payload(decode=True)) == health
+    assert parts[f"reconciliation-{month}.png"].get_payload(decode=True)[:8] == b"\x89PNG\r\n\x1a\n"
+    [text] = [
+        p for p in mail.walk() if p.get_content_type() == "text/plain" and not p.get_filename()
+    ]
+    assert "repaired automatically: 1" in text.get_payload(decode=True).decode()

@@ -108,11 +108,14 @@ class Books:
             statements.finish(pull.id)
 
 
-def reconcile(sessions: SessionFactory) -> PaymentsReconciled:
-    activities = ReconciliationActivities(sessions)
-    done: PaymentsReconciled = ActivityEnvironment().run(
-        activities.reconcile_payments, PAYMENTS_RUN
-    )
+def reconcile(
+    sessions: SessionFactory, request: ReconciliationRequest = PAYMENTS_RUN
+) -> PaymentsReconciled:
+    """A run as its workflow makes it: its row opened, then the match."""
+    activities, environment = ReconciliationActivities(sessions), ActivityEnvironment()
+    opened = environment.run(activities.open_reconciliation_run, request)
+    asked = request.model_copy(update={"run_id": opened.run_id})
+    done: PaymentsReconciled = environment.run(activities.reconcile_payments, asked)
     return done
 
 
@@ -243,10 +246,9 @@ def test_movements_younger_than_the_grace_wait_for_the_next_run(
     sessions: SessionFactory,
 ) -> None:
     seeded(sessions)
-    activities = ReconciliationActivities(sessions)
     patient = PAYMENTS_RUN.model_copy(update={"grace": timedelta(minutes=30)})
 
-    done: PaymentsReconciled = ActivityEnvironment().run(activities.reconcile_payments, patient)
+    done = reconcile(sessions, patient)
 
     # Only the agreed charge is older than the grace; everything else is minutes old.
     assert done.summary.differences == 0
