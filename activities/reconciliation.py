@@ -23,7 +23,12 @@ from domain.reconciliation import (
 )
 from store.audit_log import AuditLogRepository
 from store.db import SessionFactory, transaction
-from store.matching import provider_movements, statement_window, unmatched_movements
+from store.matching import (
+    provider_movements,
+    statement_window,
+    trace_late_lines,
+    unmatched_movements,
+)
 from store.models import AuditEntry, utcnow
 from store.reconciliation import ReconciliationRepository, stock_differences
 from store.repositories import AlertRepository, OrderRepository, PaymentRepository
@@ -78,6 +83,7 @@ class ReconciliationActivities:
         assert request.run_id is not None, "a payments run is opened first"
         run_id = request.run_id
         with transaction(self.sessions) as session:
+            trace_late_lines(session, request.provider)
             compared = provider_movements(session, request.provider)
         counts = {"differences": 0, "new": 0, "repaired": 0, "ours_only": 0}
         running: list[FoundRefund] = []

@@ -157,9 +157,22 @@ def month_before(now: datetime) -> str:
 
 
 def fingerprint(trace_id: str | None, kind: Movement, amount: int, currency: str) -> str:
-    """SHA-256 of the movement's normalized key; the same in Python and in SQL
-    (``store/matching.py``), so either side may compute it."""
-    return hashlib.sha256(normalized_key(trace_id, kind, amount, currency).encode()).hexdigest()
+    """SHA-256 of the movement's normalized key, as hex (how a difference shows it)."""
+    return digest(trace_id, kind, amount, currency).hex()
+
+
+def digest(trace_id: str | None, kind: Movement, amount: int, currency: str) -> bytes:
+    """The fingerprint as stored beside each movement when it is written."""
+    return hashlib.sha256(normalized_key(trace_id, kind, amount, currency).encode()).digest()
+
+
+# How a provider's statement names the movements matched (the rest: fees, payouts...).
+STATEMENT_MOVEMENTS = {
+    "charge": Movement.CHARGE,
+    "payment": Movement.CHARGE,
+    "refund": Movement.REFUND,
+    "payment_refund": Movement.REFUND,
+}
 
 
 def normalized_key(trace_id: str | None, kind: Movement, amount: int, currency: str) -> str:

@@ -35,7 +35,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine, text
 
 from config.keyring import Keyring, new_key
-from domain.reconciliation import DifferenceClass, classify
+from domain.reconciliation import DifferenceClass, Movement, classify, digest
 from orderflow.bench_inventory import scratch_database
 from store.db import make_engine, make_session_factory, transaction
 from store.matching import statement_window, unmatched_movements
@@ -51,6 +51,7 @@ AMOUNT = 3_600
 REFUNDED = 500
 EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
 CHUNK = 100_000
+NULL = r"\N"  # in COPY's text format
 
 # What the seeded movement number n % len(SEEDED) is made into.
 SEEDED = (
@@ -142,13 +143,13 @@ def load(engine: Engine, orders: int) -> tuple[Counter[DifferenceClass], int, in
         "orders": "id, channel, request_fingerprint, customer_id, status, currency, total, "
         "shipping_address, created_at, updated_at",
         "payments": "order_id, provider, provider_payment_id, client_secret, amount, currency, "
-        "status, trace_id, created_at, updated_at",
+        "status, trace_id, created_at, updated_at, fingerprint",
         "refunds": "order_id, provider_refund_id, provider_payment_id, amount, currency, reason, "
-        "purpose, status, trace_id, created_at, updated_at",
+        "purpose, status, trace_id, created_at, updated_at, fingerprint",
         "finance_entries": "trace_id, order_id, kind, account, debit, credit, currency, source, "
-        "booked_at",
+        "booked_at, fingerprint",
         "statement_lines": "provider, line_id, type, amount, fee, currency, source_id, "
-        "payment_id, created, pull_id",
+        "payment_id, created, pull_id, trace_id, fingerprint",
     }
     seeded: Counter[DifferenceClass] = Counter()
     counts: Counter[str] = Counter()
@@ -234,9 +235,10 @@ def _write_order(
         f"{order_id}\tweb\t{'0' * 64}\tbench\tcompleted\tusd\t{AMOUNT}\t{address}\t{at}\t{at}\n"
     )
     if differs is not DifferenceClass.MISSING_IN_ORDERS:
+        charge = _bytea(digest(trace, Movement.CHARGE, AMOUNT, "usd"))
         out["payments"].write(
             f"{order_id}\t{PROVIDER}\t{intent}\t{secret}\t{AMOUNT}\tusd\t{CAPTURED}\t{trace}"
-            f"\t{at}\t{later}\n"
+            f"\t{at}\t{later}\t{charge}\n"
         )
     if differs not in (DifferenceClass.MISSING_IN_LEDGER, DifferenceClass.MISSING_IN_ORDERS):
         _book(out, trace, order_id, "charge", ("receivable", "sales"), AMOUNT, intent, later)
@@ -244,25 +246,28 @@ def _write_order(
     if differs is not DifferenceClass.MISSING_AT_PROVIDER:
         amount = AMOUNT - 100 if differs is DifferenceClass.AMOUNT_MISMATCH else AMOUNT
         currency = "eur" if differs is DifferenceClass.CURRENCY_MISMATCH else "usd"
+        ours = differs is not DifferenceClass.MISSING_IN_ORDERS  # its trace is known
+        line = _bytea(digest(trace if ours else None, Movement.CHARGE, amount, currency))
         out["statement_lines"].write(
             f"{PROVIDER}\ttxn_c{n}\tcharge\t{amount}\t{amount // 30}\t{currency}\tch_{n}"
-            f"\t{intent}\t{at}\t{pull_id}\n"
+            f"\t{intent}\t{at}\t{pull_id}\t{trace if ours else NULL}\t{line}\n"
         )
         counts["statement_lines"] += 1
     if differs is not None:
         seeded[differs] += 1
     if (n % REFUND_EVERY == 3 and differs is None) or differs in IN_A_REFUND:
         refund = f"re_{n}"
+        refunded = _bytea(digest(trace, Movement.REFUND, REFUNDED, "usd"))
         out["statement_lines"].write(
             f"{PROVIDER}\ttxn_r{n}\trefund\t{-REFUNDED}\t0\tusd\t{refund}\t{intent}\t{at}"
-            f"\t{pull_id}\n"
+            f"\t{pull_id}\t{trace}\t{refunded}\n"
         )
         counts["statement_lines"] += 1
         if differs is DifferenceClass.REFUND_NOT_SYNCED:
             return  # made at the provider's dashboard: nothing of it here
         out["refunds"].write(
             f"{order_id}\t{refund}\t{intent}\t{REFUNDED}\tusd\tdamaged\trefund-{n}\trefunded"
-            f"\t{trace}\t{later}\t{later}\n"
+            f"\t{trace}\t{later}\t{later}\t{refunded}\n"
         )
         _book(out, trace, order_id, "refund", ("refunds", "receivable"), REFUNDED, refund, later)
         counts["finance_entries"] += 2
@@ -285,9 +290,19 @@ def _book(
     at: str,
 ) -> None:
     debit, credit = accounts
+    carried = _bytea(digest(trace, Movement(kind), amount, "usd"))
     entries = out["finance_entries"]
-    entries.write(f"{trace}\t{order_id}\t{kind}\t{debit}\t{amount}\t0\tusd\t{source}\t{at}\n")
-    entries.write(f"{trace}\t{order_id}\t{kind}\t{credit}\t0\t{amount}\tusd\t{source}\t{at}\n")
+    entries.write(
+        f"{trace}\t{order_id}\t{kind}\t{debit}\t{amount}\t0\tusd\t{source}\t{at}\t{carried}\n"
+    )
+    entries.write(
+        f"{trace}\t{order_id}\t{kind}\t{credit}\t0\t{amount}\tusd\t{source}\t{at}\t{NULL}\n"
+    )
+
+
+def _bytea(value: bytes) -> str:
+    """A bytea in COPY's text format (its backslash escaped)."""
+    return "\\\\x" + value.hex()
 
 
 # --- the measurements ------------------------------------------------------------------------
@@ -309,13 +324,26 @@ def match_everything(url: str) -> MatchResult:
                 found[difference.difference.kind.value] += 1
     seconds = time.perf_counter() - started
     engine.dispose()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     return MatchResult(
         seconds=round(seconds, 2),
         peak_rss_mb=round(peak, 1),
         movements=movements,
         differences=dict(found),
     )
+
+
+def _peak_rss_mb() -> float:
+    """This process's own high-water mark. Not ``ru_maxrss``: Linux carries the parent's
+    into a child across fork and exec, which would count the data generation too."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _in_child(url: str) -> MatchResult:

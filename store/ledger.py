@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.ledger import EntryKind, legs
+from domain.reconciliation import Movement, digest
 from store.inserts import insert_once
 from store.models import FinanceEntry, utcnow
 
@@ -26,7 +27,10 @@ class FinanceLedger:
     ) -> bool:
         """The movement's legs, unless booked before under ``source``; True when booked now."""
         booked = False
-        for leg in legs(kind, amount):
+        movement = Movement(kind.value)
+        for n, leg in enumerate(legs(kind, amount)):
+            # The first leg carries the movement (``legs`` puts its debit first).
+            carried = digest(trace_id, movement, amount, currency) if n == 0 else None
             booked |= insert_once(
                 self.session,
                 FinanceEntry,
@@ -40,6 +44,7 @@ class FinanceLedger:
                     "currency": currency.lower(),
                     "source": source,
                     "booked_at": utcnow(),
+                    "fingerprint": carried,
                 },
             )
         return booked

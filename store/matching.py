@@ -1,95 +1,83 @@
-"""The three-way match in SQL: the database fingerprints and counts every movement on the
-three sides, and hands back only the rows of fingerprints that are not seen as many times
-on each, ordered by movement, a batch at a time: memory stays flat however long the
-statement (``domain/reconciliation.py`` says what each leftover means).
+"""The three-way match in SQL. Every movement carries its fingerprint from the moment it is
+written (a statement line when pulled, a payment when captured, a refund when made, the
+ledger leg that carries a movement when booked), so the match is one count per fingerprint
+and side over three indexed columns; only the fingerprints not seen as many times on every
+side come back, and only their rows are read, by index, a batch of fingerprints at a time:
+memory follows the differences, not the statement. ``domain/reconciliation.py`` says what
+each difference means.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import Row, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from domain.reconciliation import Movement, Seen, Side
+from domain.reconciliation import STATEMENT_MOVEMENTS, Movement, Seen, Side
 from store.models import Payment, StatementLineRow, UTCDateTime
-from store.repositories import CAPTURED
+from store.statements import movement_fingerprint
 
-CHARGE_LINES = ("charge", "payment")
-REFUND_LINES = ("refund", "payment_refund")
-BATCH = 2_000
+BATCH = 1_000  # fingerprints whose rows are read at once
 
-# Every movement, one row per side that knows it. The provider's lines find their trace ID
-# through the payment they belong to; the ledger is read from the leg that carries the
-# movement (a charge's receivable debit, a refund's refunds debit).
-_SIDES = """
-    SELECT 'provider' AS side,
-           CASE WHEN s.type IN ('charge', 'payment') THEN 'charge' ELSE 'refund' END AS kind,
-           coalesce(CASE WHEN s.type IN ('charge', 'payment') THEN s.payment_id END,
-                    s.source_id) AS ref,
-           p.trace_id AS trace_id, abs(s.amount) AS amount, lower(s.currency) AS currency,
-           p.order_id AS order_id, s.created AS at
-      FROM statement_lines s
-      LEFT JOIN payments p ON p.provider_payment_id = s.payment_id
-     WHERE s.provider = :provider
-       AND s.type IN ('charge', 'payment', 'refund', 'payment_refund')
+# Which ledger legs are this provider's: asked only when another provider's payments exist.
+_THIS_PROVIDERS_LEDGER = """
+      JOIN payments p ON p.trace_id = e.trace_id AND p.provider = :provider"""
+
+_COUNTS = """
+SELECT fp, sum(at_provider) AS at_provider
+  FROM (
+    SELECT fingerprint AS fp, 1 AS at_provider, 0 AS in_orders, 0 AS in_ledger
+      FROM statement_lines
+     WHERE provider = :provider AND fingerprint IS NOT NULL
     UNION ALL
-    SELECT 'orders', 'charge', p.provider_payment_id, p.trace_id, p.amount, lower(p.currency),
-           p.order_id, p.updated_at
-      FROM payments p
-     WHERE p.provider = :provider AND p.status = :captured
+    SELECT fingerprint, 0, 1, 0
+      FROM payments
+     WHERE provider = :provider AND fingerprint IS NOT NULL
     UNION ALL
-    SELECT 'orders', 'refund', r.provider_refund_id, coalesce(r.trace_id, p.trace_id),
-           r.amount, lower(coalesce(r.currency, p.currency)), r.order_id, r.created_at
+    SELECT r.fingerprint, 0, 1, 0
       FROM refunds r
       JOIN payments p ON p.provider_payment_id = r.provider_payment_id
-     WHERE p.provider = :provider AND r.status = 'refunded'
-       AND r.provider_refund_id IS NOT NULL
+     WHERE p.provider = :provider AND r.fingerprint IS NOT NULL
     UNION ALL
-    SELECT 'ledger', e.kind, e.source, e.trace_id, e.debit, lower(e.currency), e.order_id,
-           e.booked_at
-      FROM finance_entries e
-      {ledger_where} ((e.kind = 'charge' AND e.account = 'receivable')
-            OR (e.kind = 'refund' AND e.account = 'refunds'))
+    SELECT e.fingerprint, 0, 0, 1
+      FROM finance_entries e{ledger}
+     WHERE e.fingerprint IS NOT NULL
+  ) sides
+ GROUP BY fp
+HAVING NOT (sum(at_provider) = sum(in_orders) AND sum(in_orders) = sum(in_ledger))
 """
 
-# Which ledger rows are this provider's: asked only when another provider's payments exist.
-_THIS_PROVIDERS_LEDGER = """LEFT JOIN payments p ON p.trace_id = e.trace_id
-     WHERE (p.provider = :provider OR p.id IS NULL) AND"""
-
-_KEY = (
-    "coalesce(u.trace_id, '') || '|' || u.kind || '|' || cast(u.amount AS TEXT)"
-    " || '|' || u.currency"
-)
-# Grouped as raw digests (half the bytes of hex); only the leftovers are shown as hex.
-_FINGERPRINT = {
-    "postgresql": f"sha256(convert_to({_KEY}, 'UTF8'))",
-    "sqlite": f"sha256_hex({_KEY})",  # registered on every connection (store/db.py)
-}
-_HEX = {"postgresql": "encode(s.fp, 'hex')", "sqlite": "s.fp"}
-
-_UNMATCHED = """
-WITH sides AS (
-    SELECT u.*, {fingerprint} AS fp FROM ({sides}) u
-),
-counts AS (
-    SELECT fp,
-           sum(CASE WHEN side = 'provider' THEN 1 ELSE 0 END) AS at_provider,
-           sum(CASE WHEN side = 'orders' THEN 1 ELSE 0 END) AS in_orders,
-           sum(CASE WHEN side = 'ledger' THEN 1 ELSE 0 END) AS in_ledger
-      FROM sides
-     GROUP BY fp
-)
-SELECT s.side, s.kind, s.ref, s.trace_id, s.amount, s.currency, s.order_id, s.at,
-       {hex} AS fp, c.at_provider
-  FROM sides s
-  JOIN counts c ON c.fp = s.fp
- WHERE NOT (c.at_provider = c.in_orders AND c.in_orders = c.in_ledger)
- ORDER BY s.kind, s.ref, s.side
+# The rows of some unmatched fingerprints, every side, with what classifying them takes.
+_ROWS = """
+SELECT 'provider' AS side, s.type AS kind,
+       coalesce(CASE WHEN s.type IN ('charge', 'payment') THEN s.payment_id END, s.source_id)
+           AS ref,
+       s.trace_id AS trace_id, abs(s.amount) AS amount, lower(s.currency) AS currency,
+       p.order_id AS order_id, s.created AS at, s.fingerprint AS fp
+  FROM statement_lines s
+  LEFT JOIN payments p ON p.provider_payment_id = s.payment_id
+ WHERE s.provider = :provider AND s.fingerprint IN :fps
+UNION ALL
+SELECT 'orders', 'charge', provider_payment_id, trace_id, amount, lower(currency), order_id,
+       updated_at, fingerprint
+  FROM payments
+ WHERE provider = :provider AND fingerprint IN :fps
+UNION ALL
+SELECT 'orders', 'refund', r.provider_refund_id, coalesce(r.trace_id, p.trace_id), r.amount,
+       lower(coalesce(r.currency, p.currency)), r.order_id, r.created_at, r.fingerprint
+  FROM refunds r
+  JOIN payments p ON p.provider_payment_id = r.provider_payment_id
+ WHERE p.provider = :provider AND r.fingerprint IN :fps
+UNION ALL
+SELECT 'ledger', e.kind, e.source, e.trace_id, e.debit, lower(e.currency), e.order_id,
+       e.booked_at, e.fingerprint
+  FROM finance_entries e{ledger}
+ WHERE e.fingerprint IN :fps
 """
 
 
@@ -131,28 +119,62 @@ def provider_movements(session: Session, provider: str) -> int:
             .select_from(StatementLineRow)
             .where(
                 StatementLineRow.provider == provider,
-                StatementLineRow.type.in_(CHARGE_LINES + REFUND_LINES),
+                StatementLineRow.type.in_(list(STATEMENT_MOVEMENTS)),
             )
         )
         or 0
     )
 
 
+def trace_late_lines(session: Session, provider: str) -> int:
+    """Lines pulled before their payment was ours to know (none, in the usual order of
+    things) get its trace, and the fingerprint that goes with it."""
+    late = session.execute(
+        select(StatementLineRow, Payment.trace_id)
+        .join(Payment, Payment.provider_payment_id == StatementLineRow.payment_id)
+        .where(
+            StatementLineRow.provider == provider,
+            StatementLineRow.trace_id.is_(None),
+            Payment.trace_id.is_not(None),
+        )
+    ).all()
+    for row, trace in late:
+        fingerprint = movement_fingerprint(row.type, row.amount, row.currency, trace)
+        session.execute(
+            update(StatementLineRow)
+            .where(StatementLineRow.id == row.id)
+            .values(trace_id=trace, fingerprint=fingerprint)
+        )
+    return len(late)
+
+
 def unmatched_movements(session: Session, provider: str) -> Iterator[list[Seen]]:
-    """Each movement whose fingerprint did not match on all three sides: every side's view
-    of it, one movement at a time."""
-    dialect = session.get_bind().dialect.name
-    ledger_where = _THIS_PROVIDERS_LEDGER if _other_providers(session, provider) else "WHERE"
-    sides = _SIDES.format(ledger_where=ledger_where)
-    sql = _UNMATCHED.format(fingerprint=_FINGERPRINT[dialect], hex=_HEX[dialect], sides=sides)
-    query = text(sql).columns(at=UTCDateTime())
-    rows = session.execute(
-        query.execution_options(yield_per=BATCH),
-        {"provider": provider, "captured": CAPTURED},
+    """Each movement with a fingerprint not matched on all three sides: every side's view
+    of it. Movements come a batch of fingerprints at a time, each whole."""
+    ledger = _THIS_PROVIDERS_LEDGER if _other_providers(session, provider) else ""
+    counted = session.execute(
+        text(_COUNTS.format(ledger=ledger)).execution_options(yield_per=BATCH),
+        {"provider": provider},
     )
-    views = (_seen(row) for row in rows)
+    at_provider = {bytes(fp): int(n) for fp, n in counted}
+    prints = list(at_provider)
+    views = [
+        _seen(row, at_provider)
+        for start in range(0, len(prints), BATCH)
+        for row in _rows(session, provider, ledger, prints[start : start + BATCH])
+    ]
+    views.sort(key=lambda view: (view.kind, view.ref, view.side))
     for _, movement in itertools.groupby(views, key=lambda view: (view.kind, view.ref)):
         yield list(movement)
+
+
+def _rows(session: Session, provider: str, ledger: str, fps: Sequence[bytes]) -> list[Row[Any]]:
+    query = (
+        text(_ROWS.format(ledger=ledger))
+        .bindparams(bindparam("fps", expanding=True))
+        .columns(at=UTCDateTime())
+    )
+    return list(session.execute(query, {"provider": provider, "fps": list(fps)}))
 
 
 def _other_providers(session: Session, provider: str) -> bool:
@@ -160,17 +182,18 @@ def _other_providers(session: Session, provider: str) -> bool:
     return session.scalar(others) is not None
 
 
-def _seen(row: Row[Any]) -> Seen:
-    side, kind, ref, trace_id, amount, currency, order_id, at, fp, at_provider = tuple(row)
+def _seen(row: Row[Any], at_provider: dict[bytes, int]) -> Seen:
+    side, kind, ref, trace_id, amount, currency, order_id, at, fp = tuple(row)
+    movement = STATEMENT_MOVEMENTS[kind] if side == Side.PROVIDER else Movement(kind)
     return Seen(
         side=Side(side),
         ref=ref,
-        kind=Movement(kind),
+        kind=movement,
         trace_id=trace_id,
         amount=int(amount),
         currency=currency,
         order_id=order_id,
         at=at,
-        fingerprint=fp,
-        elsewhere_at_provider=int(at_provider) > 0,
+        fingerprint=bytes(fp).hex(),
+        elsewhere_at_provider=at_provider[bytes(fp)] > 0,
     )

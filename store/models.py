@@ -246,6 +246,8 @@ class Payment(Base):
     trace_id: Mapped[str | None] = mapped_column(String(32), unique=True, default=new_trace_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The captured charge's fingerprint for reconciliation (None until captured).
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
 
 
 class EventOutcome(StrEnum):
@@ -331,6 +333,8 @@ class Refund(Base):
     trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    # The refund's fingerprint for reconciliation, once the provider made it.
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
 
 
 class AddressChangeRow(Base):
@@ -397,6 +401,10 @@ class StatementLineRow(Base):
     payment_id: Mapped[str | None] = mapped_column(String(255), index=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     pull_id: Mapped[int] = mapped_column(ForeignKey("statement_pulls.id"))
+    # Its payment's trace when pulled (None: not ours, or not yet), and the fingerprint of
+    # its movement (None: not a charge or a refund): what the three-way match counts.
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
 
 
 class StatementPull(Base):
@@ -473,6 +481,9 @@ class FinanceEntry(Base):
     currency: Mapped[str] = mapped_column(String(3))
     source: Mapped[str] = mapped_column(String(255))
     booked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # On the leg that carries the movement (a charge's receivable debit, a refund's refunds
+    # debit): its fingerprint for reconciliation.
+    fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
 
 
 class Package(Base):

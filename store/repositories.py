@@ -15,6 +15,7 @@ from domain.errors import OutOfStock, StockMoved
 from domain.ledger import EntryKind
 from domain.messages import Allocation
 from domain.order import OrderStatus
+from domain.reconciliation import Movement, digest
 from domain.refunds import RefundStatus
 from domain.returns import REPLACEMENT_BASE
 from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
@@ -589,15 +590,24 @@ class PaymentRepository:
         """The payment as the provider has it now: its status, and what it is (or was
         captured) for, which a customer may have changed from what the order asked. A
         capture is booked in the finance ledger in the same transaction, once."""
+        payment = self._by_provider_id(provider_payment_id)
+        captured = status == CAPTURED and payment is not None
         self.session.execute(
             update(Payment)
             .where(Payment.provider_payment_id == provider_payment_id)
-            .values(status=status, amount=amount, currency=currency, updated_at=utcnow())
+            .values(
+                status=status,
+                amount=amount,
+                currency=currency,
+                updated_at=utcnow(),
+                fingerprint=(
+                    digest(payment.trace_id, Movement.CHARGE, amount, currency)
+                    if captured and payment is not None
+                    else None
+                ),
+            )
         )
-        if status != CAPTURED:
-            return
-        payment = self._by_provider_id(provider_payment_id)
-        if payment is not None:
+        if captured and payment is not None:
             FinanceLedger(self.session).book(
                 EntryKind.CHARGE,
                 order_id=payment.order_id,
@@ -628,12 +638,15 @@ class PaymentRepository:
         """The provider gave the money back: the refunds ledger's row for this purpose says
         so (written now, or turned from parked), and the finance ledger books it, once."""
         payment = self._by_provider_id(provider_payment_id)
+        booked_in = currency or (payment.currency if payment else None)
+        trace = payment.trace_id if payment else None
         values = {
             "provider_refund_id": provider_refund_id,
             "amount": amount,
             "status": RefundStatus.REFUNDED.value,
             "problem": None,
             "updated_at": utcnow(),
+            "fingerprint": digest(trace, Movement.REFUND, amount, booked_in) if booked_in else None,
         }
         inserted = insert_once(
             self.session,
@@ -657,7 +670,6 @@ class PaymentRepository:
                 .where(Refund.order_id == order_id, Refund.purpose == purpose)
                 .values(**values)
             )
-        booked_in = currency or (payment.currency if payment else None)
         if booked_in:
             FinanceLedger(self.session).book(
                 EntryKind.REFUND,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from domain.reconciliation import STATEMENT_MOVEMENTS, digest
 from domain.statements import StatementLine
 from store.inserts import insert_once
-from store.models import StatementLineRow, StatementPull, utcnow
+from store.models import Payment, StatementLineRow, StatementPull, utcnow
 
 # Lines of the same second may be listed in any order: each pull reads this far back past
 # the newest line the last one saw, and the overlap is stored once (unique line IDs).
@@ -52,7 +54,9 @@ class StatementRepository:
         """The page's lines, each once; and the pull's cursor after them. Returns how many
         were new."""
         new = 0
+        traces = self.traces({line.payment_id for line in lines if line.payment_id})
         for line in lines:
+            trace = traces.get(line.payment_id or "")
             new += insert_once(
                 self.session,
                 StatementLineRow,
@@ -67,15 +71,30 @@ class StatementRepository:
                     "payment_id": line.payment_id,
                     "created": line.created,
                     "pull_id": pull_id,
+                    "trace_id": trace,
+                    "fingerprint": line_fingerprint(line, trace),
                 },
             )
-        pull = self.session.get(StatementPull, pull_id)
+        # Counted in the database: an attempt the server gave up on may still be storing
+        # beside its retry, and neither may lose the other's count.
+        pull = self.session.get(StatementPull, pull_id, with_for_update=True)
         assert pull is not None
         if lines:
             newest = max(line.created for line in lines)
             pull.newest_at = max(pull.newest_at or newest, newest)
-        pull.lines += new
+        pull.lines = StatementPull.lines + new
         return new
+
+    def traces(self, payment_ids: Collection[str]) -> dict[str, str]:
+        """Our trace ID of each of these payments that is ours."""
+        if not payment_ids:
+            return {}
+        rows = self.session.execute(
+            select(Payment.provider_payment_id, Payment.trace_id).where(
+                Payment.provider_payment_id.in_(list(payment_ids))
+            )
+        )
+        return {payment_id: trace for payment_id, trace in rows if trace}
 
     def move_cursor(self, pull_id: int, cursor: str) -> None:
         pull = self.session.get(StatementPull, pull_id)
@@ -96,3 +115,18 @@ class StatementRepository:
                 .order_by(StatementLineRow.id)
             )
         )
+
+
+def line_fingerprint(line: StatementLine, trace_id: str | None) -> bytes | None:
+    return movement_fingerprint(line.type, line.amount, line.currency, trace_id)
+
+
+def movement_fingerprint(
+    kind: str, amount: int, currency: str, trace_id: str | None
+) -> bytes | None:
+    """A charge's or refund's fingerprint (amounts are signed on a statement); None for the
+    lines reconciliation does not match (fees, payouts...)."""
+    movement = STATEMENT_MOVEMENTS.get(kind)
+    if movement is None:
+        return None
+    return digest(trace_id, movement, abs(amount), currency)

@@ -47,6 +47,7 @@ from domain.contract import (
     SEARCH_ATTRIBUTES,
     compensation_workflow_id,
     order_workflow_id,
+    reconciliation_workflow_id,
     return_workflow_id,
     shipment_workflow_id,
 )
@@ -73,6 +74,7 @@ HISTORIES = Path(__file__).parent / "histories"
 SHIPMENT_HISTORIES = HISTORIES / "shipments"
 RETURN_HISTORIES = HISTORIES / "returns"
 COMPENSATION_HISTORIES = HISTORIES / "compensations"
+RECONCILIATION_HISTORIES = HISTORIES / "reconciliation"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -411,6 +413,11 @@ class Stack:
     async def keep_compensation_history(self, batch_id: str, name: str) -> None:
         await self._keep(
             compensation_workflow_id(batch_id), COMPENSATION_HISTORIES / f"{name}.json"
+        )
+
+    async def keep_reconciliation_history(self, run_id: int, name: str) -> None:
+        await self._keep(
+            reconciliation_workflow_id(run_id), RECONCILIATION_HISTORIES / f"{name}.json"
         )
 
     async def _keep(self, workflow_id: str, path: Path) -> None:

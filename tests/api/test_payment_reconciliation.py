@@ -95,6 +95,10 @@ async def test_a_refund_made_at_the_dashboard_reaches_the_order_and_both_ledgers
     assert audited == [RECONCILIATION_ACTOR]
     refunds = (await stack.api.get(f"/orders/{order_id}/refunds")).json()
     assert [(r["amount"], r["actor"]) for r in refunds] == [(500, RECONCILIATION_ACTOR)]
+    await stack.keep_history(order_id, "partly_refunded_at_the_dashboard_found_by_reconciliation")
+    await stack.keep_reconciliation_history(
+        run["run"]["run_id"], "payments_run_told_a_running_order"
+    )
 
     again = await reconcile_payments(stack)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from temporalio.testing import ActivityEnvironment
 
 from activities.reconciliation import RECONCILIATION_ACTOR, ReconciliationActivities
@@ -27,7 +27,16 @@ from domain.reconciliation import (
 from domain.statements import StatementLine
 from store.db import SessionFactory, transaction
 from store.ledger import FinanceLedger
-from store.models import Alert, AuditEntry, Order, OrderEvent, Payment, Refund, utcnow
+from store.models import (
+    Alert,
+    AuditEntry,
+    FinanceEntry,
+    Order,
+    OrderEvent,
+    Payment,
+    Refund,
+    utcnow,
+)
 from store.reconciliation import ReconciliationRepository
 from store.repositories import CAPTURED, PaymentRepository
 from store.statements import StatementRepository
@@ -46,21 +55,18 @@ class Books:
 
     def paid_order(self, *, booked: bool = True) -> str:
         """An order captured here (and booked in the finance ledger unless ``booked`` is
-        False: a row from before the ledger); returns its payment's ID."""
+        False); returns its payment's ID."""
         self.n += 1
         order_id = write_order(self.sessions, person(self.n))
         with transaction(self.sessions) as session:
             payments = PaymentRepository(session)
             payment = payments.for_order(order_id)
             assert payment is not None
-            if booked:
-                payments.record_provider_view(
-                    payment.provider_payment_id, status=CAPTURED, amount=3_600, currency="usd"
-                )
-            else:
-                session.execute(
-                    update(Payment).where(Payment.id == payment.id).values(status=CAPTURED)
-                )
+            payments.record_provider_view(
+                payment.provider_payment_id, status=CAPTURED, amount=3_600, currency="usd"
+            )
+            if not booked:  # its booking lost
+                session.execute(delete(FinanceEntry).where(FinanceEntry.order_id == order_id))
             return payment.provider_payment_id
 
     def refunded_here(self, intent: str, refund_id: str, amount: int) -> None:
@@ -254,7 +260,7 @@ def test_movements_younger_than_the_grace_wait_for_the_next_run(
     assert done.summary.differences == 0
 
 
-def test_the_fingerprint_in_sql_is_the_one_in_python(sessions: SessionFactory) -> None:
+def test_a_difference_carries_the_sha256_of_its_normalized_key(sessions: SessionFactory) -> None:
     books = Books(sessions)
     intent = books.paid_order()
     books.on_statement(Movement.CHARGE, "ch_1", intent, 3_500)  # differs: stored with its print

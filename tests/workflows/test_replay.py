@@ -24,12 +24,14 @@ from tests.conftest import (
     COMPENSATION_HISTORIES,
     HISTORIES,
     KEYRING,
+    RECONCILIATION_HISTORIES,
     RETURN_HISTORIES,
     SHIPMENT_HISTORIES,
 )
 from workers.main import WORKFLOW_RUNNER
 from workflows.compensation_batch import CompensationWorkflow
 from workflows.order import OrderWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 
@@ -60,6 +62,7 @@ BASELINE = [
     "compensated_while_delivered",
     "address_changed_after_labelling_then_delivered",
     "address_change_too_late_then_overdue",
+    "partly_refunded_at_the_dashboard_found_by_reconciliation",
 ]
 RETURN_BASELINE = [
     "passed_and_refunded_by_the_running_order",
@@ -70,6 +73,7 @@ RETURN_BASELINE = [
     "dearer_exchange_paid_then_delivered",
 ]
 COMPENSATION_BASELINE = ["one_closed_order_one_running"]
+RECONCILIATION_BASELINE = ["payments_run_told_a_running_order"]
 SHIPMENT_BASELINE = [
     "picked_up_and_delivered",
     "scanned_and_packed",
@@ -89,6 +93,9 @@ def test_every_recorded_history_is_in_the_baseline() -> None:
     assert sorted(p.stem for p in RETURN_HISTORIES.glob("*.json")) == sorted(RETURN_BASELINE)
     assert sorted(p.stem for p in COMPENSATION_HISTORIES.glob("*.json")) == sorted(
         COMPENSATION_BASELINE
+    )
+    assert sorted(p.stem for p in RECONCILIATION_HISTORIES.glob("*.json")) == sorted(
+        RECONCILIATION_BASELINE
     )
 
 
@@ -112,6 +119,11 @@ async def test_recorded_return_replays_on_current_code(name: str) -> None:
 @pytest.mark.parametrize("name", COMPENSATION_BASELINE)
 async def test_recorded_compensation_replays_on_current_code(name: str) -> None:
     await _replays(COMPENSATION_HISTORIES / f"{name}.json", CompensationWorkflow)
+
+
+@pytest.mark.parametrize("name", RECONCILIATION_BASELINE)
+async def test_recorded_reconciliation_replays_on_current_code(name: str) -> None:
+    await _replays(RECONCILIATION_HISTORIES / f"{name}.json", ReconciliationWorkflow)
 
 
 async def _replays(path: Path, workflow: type) -> None:

@@ -1,11 +1,14 @@
 """payment reconciliation: what a run compared and repaired; each difference's fingerprint
-and the run that found it first
+and the run that found it first; every movement's fingerprint, stored beside it (statement
+lines, payments, refunds, the ledger's carrying legs) and filled in for the rows there are
 
 Revision ID: 0021
 Revises: 0020
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import sqlalchemy as sa
 from alembic import op
@@ -34,9 +37,64 @@ def upgrade() -> None:
         'reconciliation_differences',
         ['kind', 'subject'],
     )
+    with op.batch_alter_table('statement_lines') as table:
+        table.add_column(sa.Column('trace_id', sa.String(length=32), nullable=True))
+    for name in FINGERPRINTED:
+        with op.batch_alter_table(name) as table:
+            table.add_column(sa.Column('fingerprint', sa.LargeBinary(length=32), nullable=True))
+        op.create_index(f'ix_{name}_fingerprint', name, ['fingerprint'])
+    _fill_in(op.get_bind())
+
+
+FINGERPRINTED = ('statement_lines', 'payments', 'refunds', 'finance_entries')
+
+
+def _digest(trace: str | None, kind: str, amount: int, currency: str) -> bytes:
+    """domain.reconciliation.digest as it was when this ran."""
+    key = f"{trace or ''}|{kind}|{abs(amount)}|{currency.lower()}"
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _fill_in(connection: sa.Connection) -> None:
+    """Fingerprints for the movements already recorded."""
+    updates = {
+        'statement_lines': connection.execute(sa.text(
+            "SELECT s.id, p.trace_id, s.type, s.amount, s.currency FROM statement_lines s "
+            "LEFT JOIN payments p ON p.provider_payment_id = s.payment_id "
+            "WHERE s.type IN ('charge', 'payment', 'refund', 'payment_refund')"
+        )).all(),
+        'payments': connection.execute(sa.text(
+            "SELECT id, trace_id, 'charge', amount, currency FROM payments "
+            "WHERE status = 'succeeded'"
+        )).all(),
+        'refunds': connection.execute(sa.text(
+            "SELECT r.id, coalesce(r.trace_id, p.trace_id), 'refund', r.amount, "
+            "coalesce(r.currency, p.currency) FROM refunds r "
+            "LEFT JOIN payments p ON p.provider_payment_id = r.provider_payment_id "
+            "WHERE r.status = 'refunded' AND coalesce(r.currency, p.currency) IS NOT NULL"
+        )).all(),
+        'finance_entries': connection.execute(sa.text(
+            "SELECT id, trace_id, kind, debit, currency FROM finance_entries "
+            "WHERE (kind = 'charge' AND account = 'receivable') "
+            "OR (kind = 'refund' AND account = 'refunds')"
+        )).all(),
+    }  # fmt: skip
+    for name, rows in updates.items():
+        traced = ", trace_id = :trace" if name == 'statement_lines' else ""
+        statement = sa.text(f"UPDATE {name} SET fingerprint = :fp{traced} WHERE id = :id")
+        for row_id, trace, kind, amount, currency in rows:
+            kind = 'refund' if kind in ('refund', 'payment_refund') else 'charge'
+            fp = _digest(trace, kind, amount, currency)
+            connection.execute(statement, {"fp": fp, "trace": trace, "id": row_id})
 
 
 def downgrade() -> None:
+    for name in FINGERPRINTED:
+        op.drop_index(f'ix_{name}_fingerprint', table_name=name)
+        with op.batch_alter_table(name) as table:
+            table.drop_column('fingerprint')
+    with op.batch_alter_table('statement_lines') as table:
+        table.drop_column('trace_id')
     op.drop_index(
         'ix_reconciliation_differences_kind_subject', table_name='reconciliation_differences'
     )
