@@ -318,12 +318,20 @@ def settings_for(database_url: str, localstripe_url: str, **overrides: object) -
 
 @pytest.fixture
 def settings(database_url: str, localstripe_url: str, sandbox_carrier_url: str) -> Settings:
+    return stack_settings(database_url, localstripe_url, sandbox_carrier_url)
+
+
+def stack_settings(
+    database_url: str, localstripe_url: str, sandbox_carrier_url: str, **overrides: object
+) -> Settings:
+    """What a test stack runs with; a module overriding ``settings`` changes a few."""
     return settings_for(
         database_url,
         localstripe_url,
         carrier_api_base=sandbox_carrier_url,
         # Workflow time skips ahead of the wall clock: tests report parcels days ahead of it.
         carrier_report_max_ahead_seconds=30 * 24 * 3600,
+        **overrides,
     )
 
 

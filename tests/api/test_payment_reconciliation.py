@@ -28,38 +28,22 @@ from store.db import SessionFactory, transaction
 from store.ledger import FinanceLedger
 from store.models import AuditEntry
 from store.repositories import PaymentRepository
+from tests.api.test_reconciliation import reconcile
 from tests.api.test_refunds import delivered_order, trace_of
-from tests.conftest import Stack, settings_for
-from tests.workflows.shipping_support import eventually, get_order, wait_for
+from tests.conftest import Stack, stack_settings
+from tests.workflows.shipping_support import get_order, wait_for
 
 
 @pytest.fixture
 def settings(database_url: str, localstripe_url: str, sandbox_carrier_url: str) -> Settings:
     # Every movement is judged at once: localstripe and the worker agree within seconds.
-    return settings_for(
-        database_url,
-        localstripe_url,
-        carrier_api_base=sandbox_carrier_url,
-        carrier_report_max_ahead_seconds=30 * 24 * 3600,
-        reconciliation_grace_minutes=0,
+    return stack_settings(
+        database_url, localstripe_url, sandbox_carrier_url, reconciliation_grace_minutes=0
     )
 
 
 async def reconcile_payments(stack: Stack) -> dict[str, Any]:
-    headers = stack.as_role(Role.FINANCE, "fei")
-    started = await stack.api.post(
-        "/reconciliation/runs", json={"kind": "payments"}, headers=headers
-    )
-    assert started.status_code == 202, started.text
-    run_id = started.json()["run_id"]
-
-    async def finished() -> dict[str, Any] | None:
-        answer = await stack.api.get(f"/reconciliation/runs/{run_id}?limit=500", headers=headers)
-        assert answer.status_code == 200, answer.text
-        body: dict[str, Any] = answer.json()
-        return body if body["run"]["finished_at"] else None
-
-    return await eventually(stack, finished, f"run {run_id} to finish", steps=600)
+    return await reconcile(stack, {"kind": "payments"}, stack.as_role(Role.FINANCE, "fei"))
 
 
 def about(run: dict[str, Any], order_id: str) -> list[tuple[str, bool]]:

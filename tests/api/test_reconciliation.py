@@ -18,19 +18,22 @@ from tests.conftest import Stack
 from tests.workflows.shipping_support import alerts, eventually, stock, wait_for
 
 
-async def reconcile(stack: Stack) -> dict[str, Any]:
-    headers = stack.as_role(Role.WAREHOUSE, "wu")
-    started = await stack.api.post("/reconciliation/runs", json={}, headers=headers)
+async def reconcile(
+    stack: Stack, asked: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A run through the API (the warehouse's stock run unless told), followed to its end."""
+    headers = headers or stack.as_role(Role.WAREHOUSE, "wu")
+    started = await stack.api.post("/reconciliation/runs", json=asked or {}, headers=headers)
     assert started.status_code == 202, started.text
     run_id = started.json()["run_id"]
 
     async def finished() -> dict[str, Any] | None:
-        answer = await stack.api.get(f"/reconciliation/runs/{run_id}", headers=headers)
+        answer = await stack.api.get(f"/reconciliation/runs/{run_id}?limit=500", headers=headers)
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         return body if body["run"]["finished_at"] else None
 
-    return await eventually(stack, finished, f"run {run_id} to finish")
+    return await eventually(stack, finished, f"run {run_id} to finish", steps=600)
 
 
 def seed_differences(sessions: SessionFactory, ended_order: str) -> None:

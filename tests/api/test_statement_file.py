@@ -19,7 +19,7 @@ from store.models import Payment
 from store.reconciliation import ReconciliationRepository
 from store.statements import StatementRepository
 from tests.api.test_refunds import delivered_order
-from tests.conftest import Stack, settings_for
+from tests.conftest import Stack, stack_settings
 from tests.workflows.shipping_support import wait_for
 
 HEADER = "id,type,source,payment,amount,fee,currency,created\n"
@@ -27,12 +27,9 @@ HEADER = "id,type,source,payment,amount,fee,currency,created\n"
 
 @pytest.fixture
 def settings(database_url: str, localstripe_url: str, sandbox_carrier_url: str) -> Settings:
-    return settings_for(
-        database_url,
-        localstripe_url,
-        carrier_api_base=sandbox_carrier_url,
-        carrier_report_max_ahead_seconds=30 * 24 * 3600,
-        reconciliation_grace_minutes=0,
+    # Every movement is judged at once: localstripe and the worker agree within seconds.
+    return stack_settings(
+        database_url, localstripe_url, sandbox_carrier_url, reconciliation_grace_minutes=0
     )
 
 

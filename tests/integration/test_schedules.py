@@ -13,17 +13,23 @@ import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from config.settings import Settings
 from domain.sla import Stage, StageStatistics
 from integrations.payments.stripe import StripePayments
+from orderflow.cli import app
+from orderflow.schedules import described, trigger
 from store.db import SessionFactory, transaction
 from store.repositories import SlaStatisticsRepository
 from tests.store.stamped_parcels import picked_in
 from workers.main import build_worker, ensure_schedules
 from workers.schedules import (
     EVERY_SCHEDULE,
+    NIGHTLY_EXPORT_SCHEDULE,
     NOTIFICATION_OUTBOX_SCHEDULE,
+    PAYMENT_RECONCILIATION_SCHEDULE,
+    RECONCILIATION_REPORT_SCHEDULE,
     SLA_STATISTICS_SCHEDULE,
     STATEMENT_PULL_SCHEDULE,
 )
@@ -101,3 +107,38 @@ async def _first_run(client: Client) -> str:
             return actions[0].action.workflow_id
         await asyncio.sleep(0.05)
     raise AssertionError("the triggered run never started")
+
+
+async def test_the_reconciliation_schedules_are_listed_and_triggered_as_operators_see_them(
+    client: Client, task_queue: str, settings: Settings
+) -> None:
+    await ensure_schedules(client, settings, task_queue)
+    payments = await client.get_schedule_handle(PAYMENT_RECONCILIATION_SCHEDULE).describe()
+    [daily] = payments.schedule.spec.calendars
+    assert [r.start for r in daily.hour] == [settings.payment_reconciliation_hour_utc]
+    report = await client.get_schedule_handle(RECONCILIATION_REPORT_SCHEDULE).describe()
+    [monthly] = report.schedule.spec.calendars
+    assert [r.start for r in monthly.day_of_month] == [1]
+    assert isinstance(report.schedule.action, ScheduleActionStartWorkflow)
+    assert report.schedule.action.workflow == "ReconciliationReportWorkflow"
+    await client.get_schedule_handle(STATEMENT_PULL_SCHEDULE).pause(note="provider outage")
+
+    listed = {row.name: row for row in await described(client)}
+    await trigger(client, RECONCILIATION_REPORT_SCHEDULE)
+
+    # Every schedule the worker keeps (no nightly export: no one to mail it to).
+    assert list(listed) == [name for name in EVERY_SCHEDULE if name != NIGHTLY_EXPORT_SCHEDULE]
+    assert listed[STATEMENT_PULL_SCHEDULE].paused
+    assert listed[STATEMENT_PULL_SCHEDULE].note == "provider outage"
+    assert listed[PAYMENT_RECONCILIATION_SCHEDULE].workflow == "ReconciliationWorkflow"
+    assert all(row.next_run is not None for row in listed.values() if not row.paused)
+    for _ in range(200):
+        if (
+            await client.get_schedule_handle(RECONCILIATION_REPORT_SCHEDULE).describe()
+        ).info.num_actions:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the triggered report never started")
+    refused = CliRunner().invoke(app, ["schedules", "trigger", "statement-pul"])
+    assert refused.exit_code == 2 and "no schedule 'statement-pul'" in refused.output
