@@ -12,10 +12,12 @@ import httpx
 import pytest
 
 from domain.access import Role
+from domain.contract import OrderSignal, order_workflow_id
 from domain.order import OrderStatus
+from domain.reconciliation import FoundRefund
 from integrations.payments.stripe import StripePayments
 from store.db import SessionFactory
-from tests.api.test_refunds import at_provider
+from tests.api.test_refunds import at_provider, delivered_order
 from tests.conftest import Stack
 from tests.workflows.shipping_support import (
     T0,
@@ -93,3 +95,28 @@ async def test_two_refunds_of_the_same_line_at_once(
             second.text,
         )
         assert money_moved_once(payments, sessions, order_id, 3_600) == [3_600]
+
+
+async def test_a_refund_racing_one_reconciliation_found_at_the_dashboard(
+    dev_stack: Stack, localstripe_url: str
+) -> None:
+    """Both count, under the order's lock: what is left afterwards is the payment less both."""
+    for round_ in range(ROUNDS):
+        order_id = (await delivered_order(dev_stack, localstripe_url))["id"]
+        found = FoundRefund(
+            order_id=order_id, refund_id=f"re_dash_{round_}", amount=300, currency="usd", run_id=7
+        )
+        order = dev_stack.client.get_workflow_handle(order_workflow_id(order_id))
+
+        refunded, _ = await asyncio.gather(
+            refund(dev_stack, order_id, f"race-found-{round_}", amount=500),
+            order.signal(OrderSignal.REFUND_FOUND, found),
+        )
+
+        assert refunded.status_code == 201, refunded.text
+        await wait_for(dev_stack, order_id, OrderStatus.PARTIALLY_REFUNDED, found.refund_id)
+        too_much = await refund(dev_stack, order_id, f"rest-{round_}-a", amount=3_600 - 799)
+        assert too_much.status_code == 409, too_much.text
+        rest = await refund(dev_stack, order_id, f"rest-{round_}-b", amount=3_600 - 800)
+        assert rest.status_code == 201, rest.text
+        await wait_for(dev_stack, order_id, OrderStatus.REFUNDED)
