@@ -21,6 +21,7 @@ from domain.reconciliation import (
     Seen,
     classify,
 )
+from domain.refunds import RefundStatus
 from store.audit_log import AuditLogRepository
 from store.db import SessionFactory, transaction
 from store.matching import (
@@ -29,7 +30,7 @@ from store.matching import (
     trace_late_lines,
     unmatched_movements,
 )
-from store.models import AuditEntry, utcnow
+from store.models import AuditEntry, ReconciliationDifference, utcnow
 from store.reconciliation import ReconciliationRepository, stock_differences
 from store.repositories import AlertRepository, OrderRepository, PaymentRepository
 
@@ -79,30 +80,33 @@ class ReconciliationActivities:
         """The provider's statement, our payments and refunds, and the finance ledger, three
         ways. A refund made at the provider's dashboard is repaired (refunds ledger, finance
         ledger, the order's timeline; audited); every other difference alerts finance, once
-        while it lasts. A retried run records nothing twice and repairs nothing twice."""
+        while it lasts, and its alert closes when a run no longer finds it. A retried run
+        records nothing twice and repairs nothing twice, and answers from what the run
+        stored, so the orders an earlier try repaired are still told."""
         assert request.run_id is not None, "a payments run is opened first"
         run_id = request.run_id
         with transaction(self.sessions) as session:
             trace_late_lines(session, request.provider)
             compared = provider_movements(session, request.provider)
-        counts = {"differences": 0, "new": 0, "repaired": 0, "ours_only": 0}
-        running: list[FoundRefund] = []
-        batch: list[Found] = []
-        for found in self._differences(request):
-            batch.append(found)
+        repairs, batch = 0, list[Found]()
+        for difference in self._differences(request):
+            batch.append(difference)
             if len(batch) >= WRITE_EVERY:
-                running += self._write(run_id, batch, counts)
+                repairs = self._write(run_id, batch, repairs)
                 batch = []
-            activity.heartbeat(counts["differences"])
-        running += self._write(run_id, batch, counts)
+                activity.heartbeat(run_id)
+        self._write(run_id, batch, repairs)
         with transaction(self.sessions) as session:
-            done = ReconciliationRepository(session).close_run(
-                run_id,
-                differences=counts["differences"],
-                new=counts["new"],
-                repaired=counts["repaired"],
-                compared=compared + counts["ours_only"],
+            runs = ReconciliationRepository(session)
+            stored = runs.differences(run_id, after=None, limit=None)
+            ours_only = sum(d.kind == DifferenceClass.MISSING_AT_PROVIDER for d in stored)
+            done = runs.close_run(run_id, compared=compared + ours_only)
+            AlertRepository(session).resolve_missing(
+                AlertKind.PAYMENT_MISMATCH,
+                still_open={_alert_key(d.kind, d.subject) for d in stored if not d.repaired},
+                prefix="payments:",
             )
+            running = _still_running(session, run_id, [d for d in stored if d.repaired])
         return PaymentsReconciled(summary=done, running=running)
 
     @activity.defn
@@ -123,53 +127,46 @@ class ReconciliationActivities:
                 if (found := classify(views)) is not None:
                     yield found
 
-    def _write(self, run_id: int, batch: list[Found], counts: dict[str, int]) -> list[FoundRefund]:
-        running: list[FoundRefund] = []
+    def _write(self, run_id: int, batch: list[Found], repairs: int) -> int:
+        """A batch of differences, with their repairs (up to ``MAX_REPAIRS`` a run) and
+        alerts, in one transaction; returns the repairs made so far."""
         with transaction(self.sessions) as session:
             runs = ReconciliationRepository(session)
             for found in batch:
-                difference, repaired = found.difference, None
-                if found.repair is not None and counts["repaired"] < MAX_REPAIRS:
+                difference, repaired = found.difference, False
+                if found.repair is not None and repairs < MAX_REPAIRS:
                     repaired = _repair(session, run_id, found.repair)
-                counts["differences"] += 1
-                counts["ours_only"] += difference.kind == DifferenceClass.MISSING_AT_PROVIDER
-                counts["new"] += runs.record(run_id, difference, repaired=repaired is not None)
-                if repaired is None:
+                    repairs += repaired
+                runs.record(run_id, difference, repaired=repaired)
+                if not repaired:
                     _alert(session, run_id, difference)
-                    continue
-                counts["repaired"] += 1
-                order = OrderRepository(session).get(repaired.order_id)
-                if order is not None and not is_final(OrderStatus(order.status)):
-                    running.append(repaired)
-                else:
-                    _note_on_closed_order(session, repaired)
-        return running
+        return repairs
 
 
-def _repair(session: Session, run_id: int, seen: Seen) -> FoundRefund | None:
+def _repair(session: Session, run_id: int, seen: Seen) -> bool:
     """A refund the provider made that no order knew: into the refunds ledger (which books
     the finance ledger) under a purpose of its own, audited as the reconciliation's doing.
-    None when its payment is not ours after all."""
+    Not when its payment is not ours after all, when the refund is in our ledger already
+    under another purpose (its record is late, or its fingerprint stale: a person looks),
+    or when a refund of the payment is parked (the provider may have made that one: finance
+    decides). True when repaired, now or by an earlier try of this run."""
     payments = PaymentRepository(session)
     payment = payments.for_order(seen.order_id) if seen.order_id else None
     if payment is None or payment.trace_id != seen.trace_id:
-        return None
-    found = FoundRefund(
-        order_id=payment.order_id,
-        refund_id=seen.ref,
-        amount=seen.amount,
-        currency=seen.currency,
-        run_id=run_id,
-    )
-    if any(r.provider_refund_id == seen.ref for r in payments.refunds(payment.order_id)):
-        return found  # repaired by an earlier try of this run
+        return False
+    purpose = f"provider-{seen.ref}"
+    ledger = payments.refunds(payment.order_id)
+    if any(r.provider_refund_id == seen.ref for r in ledger):
+        return any(r.provider_refund_id == seen.ref and r.purpose == purpose for r in ledger)
+    if any(r.status == RefundStatus.PARKED.value for r in ledger):
+        return False
     payments.record_refund(
         order_id=payment.order_id,
         provider_refund_id=seen.ref,
         provider_payment_id=payment.provider_payment_id,
         amount=seen.amount,
         reason="refunded at the provider, outside orderflow",
-        purpose=f"provider-{seen.ref}",
+        purpose=purpose,
         currency=seen.currency,
         actor=RECONCILIATION_ACTOR,
     )
@@ -186,7 +183,32 @@ def _repair(session: Session, run_id: int, seen: Seen) -> FoundRefund | None:
             request_id=f"reconciliation-{run_id}-{seen.ref}",
         )
     )
-    return found
+    return True
+
+
+def _still_running(
+    session: Session, run_id: int, repaired: list[ReconciliationDifference]
+) -> list[FoundRefund]:
+    """The run's repairs whose orders still run (told by the workflow); the line goes on
+    the timeline of each one that has closed."""
+    running = []
+    for difference in repaired:
+        refund = PaymentRepository(session).refund_by_provider_id(difference.subject)
+        if refund is None or refund.currency is None:
+            continue
+        found = FoundRefund(
+            order_id=refund.order_id,
+            refund_id=difference.subject,
+            amount=refund.amount,
+            currency=refund.currency,
+            run_id=difference.first_run_id or run_id,
+        )
+        order = OrderRepository(session).get(found.order_id)
+        if order is not None and not is_final(OrderStatus(order.status)):
+            running.append(found)
+        else:
+            _note_on_closed_order(session, found)
+    return running[:MAX_REPAIRS]
 
 
 def _alert(session: Session, run_id: int, difference: Difference) -> None:
@@ -196,12 +218,16 @@ def _alert(session: Session, run_id: int, difference: Difference) -> None:
         links += f", /orders/{difference.order_id}"
     AlertRepository(session).raise_once(
         kind=AlertKind.PAYMENT_MISMATCH,
-        key=f"payments:{difference.kind}:{difference.subject}",
+        key=_alert_key(difference.kind, difference.subject),
         level=AlertLevel.RED,
         subject=difference.order_id or difference.subject,
         message=f"{difference.kind}: {difference.detail} (see {links})",
         role=AlertRole.FINANCE,
     )
+
+
+def _alert_key(kind: str, subject: str) -> str:
+    return f"payments:{kind}:{subject}"
 
 
 def _note_on_closed_order(session: Session, found: FoundRefund) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.statements import StatementPulled, StatementPullRequest
 from integrations.payments import PaymentProvider, StatementSource
@@ -20,6 +21,12 @@ class StatementActivities:
     @activity.defn
     def pull_statement(self, request: StatementPullRequest) -> StatementPulled:
         """Newest first, down to a little before what the last finished pull saw."""
+        if request.provider != self.provider.name:
+            raise ApplicationError(
+                f"the worker pulls {self.provider.name}'s statement, not {request.provider}'s: "
+                "load that one from its export (orderflow reconcile --file)",
+                non_retryable=True,
+            )
         return pull_pages(
             self.sessions,
             self.provider,
@@ -42,8 +49,10 @@ def pull_pages(
     on after its last stored page, and a line stored before is not stored again.
     ``since_last``: an API's statement, newest first, read down to where the last pull
     began; else (a file) every line. ``on_page`` hears the pages and lines read so far."""
+    # A file's load keeps a pull row of its own: it never goes on from an API pull's cursor.
+    key = provider if since_last else f"{provider}:file"
     with transaction(sessions) as session:
-        pull = StatementRepository(session).current_pull(provider, since_last=since_last)
+        pull = StatementRepository(session).current_pull(key, since_last=since_last)
         pull_id, cursor, stop_before = pull.id, pull.cursor, pull.stop_before
     pages = read = 0
     while True:

@@ -6,6 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+# A provider's name as runs and statement lines carry it (a file's pull adds ":file").
+PROVIDER_NAME = r"^[a-z][a-z0-9_-]{0,26}$"
+
 
 class StatementLine(BaseModel):
     """One line of the provider's statement (Stripe: a balance transaction), in its words:

@@ -5,6 +5,7 @@ worker (the same ``ReconciliationWorkflow`` as the daily run, told not to pull).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,14 +17,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from temporalio.client import Client
 
 from config.settings import Settings, get_settings, keyring_from
-from domain.contract import ORDERS_TASK_QUEUE
+from domain.contract import ORDERS_TASK_QUEUE, reconciliation_workflow_id
 from domain.reconciliation import ReconciliationKind, ReconciliationRequest, RunSummary
+from domain.statements import PROVIDER_NAME
 from integrations.payments.csv_statement import CsvStatement, StatementFileError
 from store.db import SessionFactory, make_engine, make_session_factory, transaction
 from store.reconciliation import ReconciliationRepository
 
 PAGE = 1_000
-POLL_SECONDS = 0.5
 console = Console(stderr=True)
 
 
@@ -39,6 +40,8 @@ def reconcile(
 ) -> None:
     """Load a statement file (every line once, however often loaded) and match it against
     the orders and the finance ledger; differences alert finance as the daily run's do."""
+    if not re.match(PROVIDER_NAME, provider):
+        raise typer.BadParameter("a provider's name: lower case, up to 27", param_hint="--provider")
     statement = CsvStatement(file)
     try:
         total = statement.check()
@@ -49,11 +52,15 @@ def reconcile(
     engine = make_engine(settings.database_url, keyring=keyring_from(settings))
     sessions = make_session_factory(engine)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(f"loading {file.name}", total=total)
-        loaded = load_file(
-            sessions, statement, provider, lambda lines: bar.update(task, completed=lines)
-        )
+    try:
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task(f"loading {file.name}", total=total)
+            loaded = load_file(
+                sessions, statement, provider, lambda lines: bar.update(task, completed=lines)
+            )
+    except StatementFileError as error:  # the file changed, or an earlier load was another
+        typer.echo(f"stopped: {error}", err=True)
+        raise typer.Exit(2) from None
     console.print(f"{loaded} new lines of {total} stored")
 
     async def match() -> RunSummary:
@@ -112,12 +119,9 @@ async def match_file(
         grace=timedelta(minutes=settings.reconciliation_grace_minutes),
     )
     await OrderWorkflows(client, task_queue).reconcile(request)
-    while True:
-        with transaction(sessions) as session:
-            summary = ReconciliationRepository(session).summary_of(run_id)
-        if summary.finished_at is not None:
-            return summary
-        await asyncio.sleep(POLL_SECONDS)
+    handle = client.get_workflow_handle(reconciliation_workflow_id(run_id), result_type=RunSummary)
+    summary: RunSummary = await handle.result()  # raises if the run failed
+    return summary
 
 
 def _print(summary: RunSummary, sessions: SessionFactory) -> None:

@@ -73,12 +73,20 @@ class ReconciliationRepository:
 
     def finish_run(self, run_id: int, found: list[Difference]) -> RunSummary:
         """Record every difference and end the run."""
-        new = sum(self.record(run_id, difference) for difference in found)
-        return self.close_run(run_id, differences=len(found), new=new)
+        for difference in found:
+            self.record(run_id, difference)
+        return self.close_run(run_id)
 
-    def close_run(
-        self, run_id: int, *, differences: int, new: int, repaired: int = 0, compared: int = 0
-    ) -> RunSummary:
+    def close_run(self, run_id: int, *, compared: int = 0) -> RunSummary:
+        """End the run, its counts from the differences it stored (a retried run's too)."""
+        of_run = ReconciliationDifference.run_id == run_id
+        differences, new, repaired = self.session.execute(
+            select(
+                func.count(),
+                func.count().filter(ReconciliationDifference.first_run_id == run_id),
+                func.count().filter(ReconciliationDifference.repaired.is_(True)),
+            ).where(of_run)
+        ).one()
         self.session.execute(
             update(ReconciliationRun)
             .where(ReconciliationRun.id == run_id)
@@ -90,7 +98,7 @@ class ReconciliationRepository:
                 compared=compared,
             )
         )
-        run = self.session.get(ReconciliationRun, run_id)
+        run = self.get(run_id)
         assert run is not None
         self.session.refresh(run)
         return summary(run)
@@ -117,7 +125,7 @@ class ReconciliationRepository:
         return list(self.session.scalars(query))
 
     def differences(
-        self, run_id: int, *, after: int | None, limit: int
+        self, run_id: int, *, after: int | None, limit: int | None
     ) -> list[ReconciliationDifference]:
         query = (
             select(ReconciliationDifference)

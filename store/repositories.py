@@ -591,23 +591,24 @@ class PaymentRepository:
         captured) for, which a customer may have changed from what the order asked. A
         capture is booked in the finance ledger in the same transaction, once."""
         payment = self._by_provider_id(provider_payment_id)
-        captured = status == CAPTURED and payment is not None
+        if payment is None:
+            return
+        captured = status == CAPTURED
         self.session.execute(
             update(Payment)
-            .where(Payment.provider_payment_id == provider_payment_id)
+            .where(Payment.id == payment.id)
             .values(
                 status=status,
                 amount=amount,
                 currency=currency,
                 updated_at=utcnow(),
-                fingerprint=(
-                    digest(payment.trace_id, Movement.CHARGE, amount, currency)
-                    if captured and payment is not None
-                    else None
-                ),
+                # What reconciliation counts: a captured charge, and only while it is one.
+                fingerprint=digest(payment.trace_id, Movement.CHARGE, amount, currency)
+                if captured
+                else None,
             )
         )
-        if captured and payment is not None:
+        if captured:
             FinanceLedger(self.session).book(
                 EntryKind.CHARGE,
                 order_id=payment.order_id,
@@ -726,6 +727,11 @@ class PaymentRepository:
                 )
                 .values(problem=problem, updated_at=utcnow())
             )
+
+    def refund_by_provider_id(self, provider_refund_id: str) -> Refund | None:
+        return self.session.scalar(
+            select(Refund).where(Refund.provider_refund_id == provider_refund_id)
+        )
 
     def refunds(self, order_id: str) -> list[Refund]:
         """The order's refunds ledger, oldest first."""
@@ -879,6 +885,19 @@ class AlertRepository:
         if alert is not None and alert.resolved_at is None:
             alert.open_key, alert.resolved_at = None, utcnow()
         return alert
+
+    def resolve_missing(self, kind: AlertKind, *, still_open: set[str], prefix: str) -> int:
+        """Close the open alerts of ``kind`` under ``prefix`` whose condition is gone (their
+        key not among ``still_open``); returns how many."""
+        open_keys = self.session.scalars(
+            select(Alert.open_key).where(
+                Alert.kind == kind, Alert.open_key.startswith(prefix, autoescape=True)
+            )
+        )
+        gone = [key for key in open_keys if key is not None and key not in still_open]
+        for key in gone:
+            self.resolve(key)
+        return len(gone)
 
     def resolve_prefix(self, prefix: str) -> int:
         """Every open alert whose key starts with ``prefix`` (all of one shipment's)."""

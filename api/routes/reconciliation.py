@@ -26,6 +26,8 @@ from domain.reconciliation import (
     RunSummary,
     month_bounds,
 )
+from domain.statements import PROVIDER_NAME
+from integrations.payments.stripe import StripePayments
 from store.db import SessionFactory, transaction
 from store.reconciliation import ReconciliationRepository, health_report, summary
 
@@ -35,7 +37,7 @@ router = APIRouter(prefix="/reconciliation", tags=["reconciliation"])
 class RunIn(Strict):
     kind: ReconciliationKind = ReconciliationKind.STOCK
     # Whose statement a payments run reads: the provider the payments were made with.
-    provider: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")] = "stripe"
+    provider: Annotated[str, Field(pattern=PROVIDER_NAME)] = StripePayments.name
 
 
 class DifferencePublic(BaseModel):
@@ -94,6 +96,8 @@ async def run_now(
         run_id=run_id,
         by=caller.actor,
         provider=body.provider,
+        # The statement comes from Stripe's API; another provider's was loaded from a file.
+        pull=body.provider == StripePayments.name,
         grace=timedelta(minutes=settings.reconciliation_grace_minutes),
     )
     await workflows.reconcile(request)

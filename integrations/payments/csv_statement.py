@@ -14,11 +14,13 @@ unless it says otherwise).
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from domain.reconciliation import STATEMENT_MOVEMENTS
 from domain.statements import StatementLine, StatementPage
 
 COLUMNS = ("id", "type", "source", "payment", "amount", "fee", "currency", "created")
@@ -26,6 +28,7 @@ _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,255}$")
 _TYPE = re.compile(r"^[a-z_]{1,32}$")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _LARGEST = 10**15  # minor units: no line moves more
+MATCHED = frozenset(STATEMENT_MOVEMENTS)  # the types reconciliation matches to orders
 
 
 _Problem = Callable[[str], "StatementFileError"]
@@ -38,11 +41,19 @@ class StatementFileError(ValueError):
 class CsvStatement:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Where the last page ended, to go on from there rather than read the file again.
+        self._rest: Iterator[StatementLine] | None = None
+        self._last: str | None = None
 
     def check(self) -> int:
         """Read it all once: the number of lines, or the first problem (nothing is stored
-        from a file with one)."""
-        return sum(1 for _ in self.lines())
+        from a file with one). A line ID twice is a problem: an export joined to itself."""
+        seen: set[str] = set()
+        for line in self.lines():
+            if line.id in seen:
+                raise StatementFileError(f"{self.path}: line ID {line.id} is there twice")
+            seen.add(line.id)
+        return len(seen)
 
     def lines(self) -> Iterator[StatementLine]:
         try:
@@ -60,21 +71,26 @@ class CsvStatement:
 
     def statement_page(self, *, starting_after: str | None, limit: int) -> StatementPage:
         """The ``limit`` lines after ``starting_after``, in the file's order."""
-        page: list[StatementLine] = []
-        reading = starting_after is None
-        for line in self.lines():
-            if not reading:
-                reading = line.id == starting_after
-                continue
-            if len(page) == limit:
-                return StatementPage(lines=page, has_more=True)
-            page.append(line)
-        if not reading:
-            raise StatementFileError(
-                f"{self.path} has no line {starting_after}, where an unfinished load of this "
-                "provider's statement stopped: load that file again to finish it first"
-            )
-        return StatementPage(lines=page, has_more=False)
+        if self._rest is None or starting_after != self._last:
+            self._rest = self._after(starting_after)
+        page = list(itertools.islice(self._rest, limit + 1))
+        more = len(page) > limit
+        if more:  # one read ahead, to know: put it back in front of the rest
+            self._rest = itertools.chain([page.pop()], self._rest)
+        self._last = page[-1].id if page else starting_after
+        return StatementPage(lines=page, has_more=more)
+
+    def _after(self, starting_after: str | None) -> Iterator[StatementLine]:
+        lines = self.lines()
+        if starting_after is None:
+            return lines
+        for line in lines:
+            if line.id == starting_after:
+                return lines
+        raise StatementFileError(
+            f"{self.path} has no line {starting_after}, where an unfinished load of this "
+            "provider's statement stopped: load that file again to finish it first"
+        )
 
 
 def _columns(header: list[str]) -> dict[str, int]:
@@ -102,6 +118,8 @@ def _line(number: int, row: list[str], where: dict[str, int]) -> StatementLine:
     for name, value in (("source", source), ("payment", payment)):
         if value and not _ID.match(value):
             raise problem(f"{name} {value!r} is not a provider's ID")
+    if kind in MATCHED and not payment:
+        raise problem(f"a {kind} names no payment: it could not be matched to an order")
     if not _CURRENCY.match(currency):
         raise problem(f"currency {currency!r} is not a three-letter code")
     return StatementLine(

@@ -103,3 +103,32 @@ def test_a_bad_line_refuses_the_whole_file_and_says_where(
     missing.write_text("id,type,amount\ntxn_1,charge,5\n")
     with pytest.raises(StatementFileError, match="no column source, payment, fee, currency"):
         CsvStatement(missing).check()
+
+
+def test_a_file_is_read_a_page_after_another_and_refuses_what_it_cannot_match(
+    tmp_path: Path,
+) -> None:
+    at = "2026-11-30T10:00:00Z"
+    rows = [f"txn_{n},charge,ch_{n},pi_{n},100,3,usd,{at}" for n in range(5)]
+    statement = CsvStatement(export(tmp_path, *rows))
+
+    pages, after = [], None
+    while True:
+        page = statement.statement_page(starting_after=after, limit=2)
+        pages.append(([line.id for line in page.lines], page.has_more))
+        if not page.has_more:
+            break
+        after = page.lines[-1].id
+
+    assert pages == [(["txn_0", "txn_1"], True), (["txn_2", "txn_3"], True), (["txn_4"], False)]
+    # A fresh reader (another process) goes on after a cursor too, or says it has none.
+    again = CsvStatement(statement.path).statement_page(starting_after="txn_3", limit=2)
+    assert [line.id for line in again.lines] == ["txn_4"]
+    with pytest.raises(StatementFileError, match="no line txn_9"):
+        CsvStatement(statement.path).statement_page(starting_after="txn_9", limit=2)
+    twice = export(tmp_path, rows[0], rows[1], rows[0])
+    with pytest.raises(StatementFileError, match="txn_0 is there twice"):
+        CsvStatement(twice).check()
+    nameless = export(tmp_path, f"txn_1,refund,re_1,,-100,0,usd,{at}")
+    with pytest.raises(StatementFileError, match="line 2: a refund names no payment"):
+        CsvStatement(nameless).check()

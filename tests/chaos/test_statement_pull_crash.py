@@ -51,7 +51,7 @@ from orderflow.stack import LocalStack
 from store.db import SessionFactory, transaction
 from store.models import StatementLineRow, StatementPull
 from tests.chaos.harness import WORKER, ChaosStack
-from workers.schedules import STATEMENT_PULL_SCHEDULE
+from workers.schedules import PAYMENT_RECONCILIATION_SCHEDULE, STATEMENT_PULL_SCHEDULE
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -161,19 +161,21 @@ def kill_the_worker_mid_pull(
 
 
 async def pause_scheduled_pulls(client: Client, timeout: float = 30.0) -> None:
-    """The worker creates the hourly ``statement-pull`` schedule as it starts; a run of it
-    in this test would pull beside the test's own. Paused, as an operator would pause it (a
+    """The worker creates the hourly ``statement-pull`` schedule and the daily
+    ``payment-reconciliation`` (which pulls first) as it starts; a run of either in this
+    test would pull beside the test's own. Paused, as an operator would pause them (a
     relaunched worker leaves a paused schedule paused)."""
     deadline = time.monotonic() + timeout
-    schedule = client.get_schedule_handle(STATEMENT_PULL_SCHEDULE)
-    while True:
-        try:
-            await schedule.pause(note="statement pull crash test")
-            return
-        except RPCError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
+    for name in (STATEMENT_PULL_SCHEDULE, PAYMENT_RECONCILIATION_SCHEDULE):
+        schedule = client.get_schedule_handle(name)
+        while True:
+            try:
+                await schedule.pause(note="statement pull crash test")
+                break
+            except RPCError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
 
 async def shorten_heartbeat_timeout(client: Client, handle: WorkflowHandle[Any, Any]) -> None:

@@ -274,3 +274,88 @@ def test_a_difference_carries_the_sha256_of_its_normalized_key(sessions: Session
             select(Payment.trace_id).where(Payment.provider_payment_id == intent)
         )
     assert row.fingerprint == fingerprint(trace, Movement.CHARGE, 3_500, "USD")
+
+
+def test_a_retried_run_still_tells_the_orders_an_earlier_try_repaired(
+    sessions: SessionFactory,
+) -> None:
+    books = Books(sessions)
+    intent = books.paid_order()  # pending in the database: its workflow would still run
+    books.on_statement(Movement.CHARGE, "ch_1", intent, 3_600, at=utcnow() - timedelta(hours=1))
+    books.on_statement(Movement.REFUND, "re_dash", intent, 900)
+    books.pull()
+    activities, environment = ReconciliationActivities(sessions), ActivityEnvironment()
+    opened = environment.run(activities.open_reconciliation_run, PAYMENTS_RUN)
+    asked = PAYMENTS_RUN.model_copy(update={"run_id": opened.run_id})
+
+    first = environment.run(activities.reconcile_payments, asked)
+    retried = environment.run(activities.reconcile_payments, asked)  # the answer was lost
+
+    assert [f.refund_id for f in first.running] == ["re_dash"]
+    assert retried.running == first.running
+    assert (retried.summary.differences, retried.summary.repaired) == (1, 1)
+
+
+def test_a_refund_already_ours_or_a_parked_one_is_never_repaired_but_alerted(
+    sessions: SessionFactory,
+) -> None:
+    books = Books(sessions)
+    stale = books.paid_order()
+    books.on_statement(Movement.CHARGE, "ch_1", stale, 3_600, at=utcnow() - timedelta(hours=1))
+    books.refunded_here(stale, "re_ours", 400)
+    with transaction(sessions) as session:  # written by a worker that left no fingerprints
+        session.execute(update(Refund).values(fingerprint=None))
+        session.execute(
+            update(FinanceEntry).values(fingerprint=None).where(FinanceEntry.kind == "refund")
+        )
+    books.on_statement(Movement.REFUND, "re_ours", stale, 400)
+    parked = books.paid_order()
+    books.on_statement(Movement.CHARGE, "ch_2", parked, 3_600)
+    with transaction(sessions) as session:
+        PaymentRepository(session).park_refund(
+            order_id="web-c-2", provider_payment_id=parked, amount=600, currency="usd",
+            reason="damaged", purpose="refund-k", actor="finance:fei", problem="timed out",
+        )  # fmt: skip
+    books.on_statement(Movement.REFUND, "re_maybe_the_parked_one", parked, 600)
+    books.pull()
+
+    done = reconcile(sessions)
+
+    assert found(sessions, done.summary.run_id) == {
+        "re_ours": DifferenceClass.REFUND_NOT_SYNCED,
+        "re_maybe_the_parked_one": DifferenceClass.REFUND_NOT_SYNCED,
+    }
+    assert done.summary.repaired == 0 and done.running == []
+    with transaction(sessions) as session:
+        refunds = sorted(
+            (r.provider_refund_id or "", r.status) for r in session.scalars(select(Refund))
+        )
+        alerts = session.scalar(
+            select(func.count()).select_from(Alert).where(Alert.open_key.is_not(None))
+        )
+    assert refunds == [("", "parked"), ("re_ours", "refunded")]
+    assert alerts == 2
+
+
+def test_an_alert_closes_once_a_run_no_longer_finds_its_difference(
+    sessions: SessionFactory,
+) -> None:
+    books = Books(sessions)
+    intent = books.paid_order(booked=False)
+    books.on_statement(Movement.CHARGE, "ch_1", intent, 3_600, at=utcnow() - timedelta(hours=1))
+    books.pull()
+    reconcile(sessions)
+    with transaction(sessions) as session:  # finance books it by hand
+        payment = PaymentRepository(session).for_order("web-c-1")
+        assert payment is not None
+        FinanceLedger(session).book(
+            EntryKind.CHARGE, order_id="web-c-1", trace_id=payment.trace_id, amount=3_600,
+            currency="usd", source=intent,
+        )  # fmt: skip
+
+    again = reconcile(sessions)
+
+    assert again.summary.differences == 0
+    with transaction(sessions) as session:
+        [alert] = session.scalars(select(Alert).where(Alert.kind == AlertKind.PAYMENT_MISMATCH))
+    assert alert.resolved_at is not None and alert.open_key is None

@@ -65,6 +65,7 @@ class CutShort:
 
     def __init__(self, provider: StripePayments) -> None:
         self.provider, self.asked, self.failed = provider, 0, False
+        self.name = provider.name
 
     def statement_page(self, *, starting_after: str | None, limit: int) -> StatementPage:
         self.asked += 1

@@ -1,6 +1,6 @@
 """payment reconciliation: what a run compared and repaired; each difference's fingerprint
 and the run that found it first; every movement's fingerprint, stored beside it (statement
-lines, payments, refunds, the ledger's carrying legs) and filled in for the rows there are
+lines, payments, refunds, the ledger's carrying legs), filled in for the rows already there
 
 Revision ID: 0021
 Revises: 0020
@@ -82,10 +82,21 @@ def _fill_in(connection: sa.Connection) -> None:
     for name, rows in updates.items():
         traced = ", trace_id = :trace" if name == 'statement_lines' else ""
         statement = sa.text(f"UPDATE {name} SET fingerprint = :fp{traced} WHERE id = :id")
-        for row_id, trace, kind, amount, currency in rows:
-            kind = 'refund' if kind in ('refund', 'payment_refund') else 'charge'
-            fp = _digest(trace, kind, amount, currency)
-            connection.execute(statement, {"fp": fp, "trace": trace, "id": row_id})
+        for start in range(0, len(rows), BATCH):  # executemany, a batch at a time
+            connection.execute(
+                statement,
+                [
+                    {"fp": _digest(trace, _kind(kind), amount, currency), "trace": trace, "id": id_}
+                    for id_, trace, kind, amount, currency in rows[start : start + BATCH]
+                ],
+            )
+
+
+BATCH = 5_000
+
+
+def _kind(kind: str) -> str:
+    return 'refund' if kind in ('refund', 'payment_refund') else 'charge'
 
 
 def downgrade() -> None:
