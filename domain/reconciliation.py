@@ -221,6 +221,9 @@ def classify(views: Sequence[Seen]) -> Found | None:
         )
         return Found(difference, repair)
 
+    listed = sum(view.side is Side.PROVIDER for view in views)
+    if listed > 1:  # our sides hold one row per provider ID
+        return found(DifferenceClass.MISSING_IN_ORDERS, f"listed {listed} times at the provider")
     if provider is not None and orders is None:
         if provider.kind is Movement.REFUND and provider.trace_id and ledger is None:
             return found(
