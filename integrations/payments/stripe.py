@@ -54,7 +54,7 @@ class StripePayments:
             {"payment_intent": payment_id, "amount": amount, "metadata": {"purpose": purpose}},
             {"idempotency_key": idempotency_key},
         )
-        return ProviderRefund(id=refund.id, amount=refund.amount)
+        return ProviderRefund(id=refund.id, amount=int(refund.amount))
 
     def statement_page(self, *, starting_after: str | None, limit: int) -> StatementPage:
         params: dict[str, Any] = {"limit": limit}
@@ -91,7 +91,7 @@ class StripePayments:
             tags = refund.metadata.to_dict() if refund.metadata else {}
             # localstripe ignores the filter: the payment is checked here too.
             if refund.payment_intent == payment_id and tags.get("purpose") == purpose:
-                return ProviderRefund(id=refund.id, amount=refund.amount)
+                return ProviderRefund(id=refund.id, amount=int(refund.amount))
         return None
 
 
@@ -106,7 +106,8 @@ def _payment(intent: stripe.PaymentIntent) -> ProviderPayment:
     return ProviderPayment(
         id=intent.id,
         client_secret=intent.client_secret or "",
-        amount=intent.amount,
+        # Stripe answers integers; localstripe echoes an updated amount back as it was sent.
+        amount=int(intent.amount),
         currency=intent.currency,
         status=intent.status,
     )
