@@ -163,7 +163,11 @@ async def test_a_run_downloads_as_csv_and_the_month_reports_its_health(
         ReportRequest(month=month, mail_to="finance@example.com"),
     )
     assert mailed.model_dump() == health
-    mail = next(m for m in reversed(mail_sink.messages) if m["To"] == "finance@example.com")
+    mail = next(
+        m
+        for m in reversed(mail_sink.messages)
+        if m["To"] == "finance@example.com" and m["Subject"].startswith("Payments reconciliation")
+    )
     parts = {part.get_filename(): part for part in mail.walk() if part.get_filename()}
     assert json.loads(parts[f"reconciliation-{month}.json"].get_payload(decode=True)) == health
     assert parts[f"reconciliation-{month}.png"].get_payload(decode=True)[:8] == b"\x89PNG\r\n\x1a\n"
