@@ -164,6 +164,12 @@ def sessions(engine: Engine) -> SessionFactory:
 @pytest.fixture(scope="session")
 def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """This run's own localstripe: its state in this run's temporary folder, never shared."""
+    yield from serve_localstripe(tmp_path_factory)
+
+
+def serve_localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A localstripe of its own. A module whose tests pull the whole statement overrides
+    ``localstripe_url`` (and ``payments``) with one, not to read every earlier test's."""
     port = free_port()
     yield from _serve(
         [
