@@ -64,20 +64,20 @@ test-postgres: lint
 	ORDERFLOW_TEST_DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest
 
 chaos: install
-	ORDERFLOW_TEST_DATABASE_URL=$(CHAOS_DATABASE_URL) \
+	ORDERFLOW_TEST_DATABASE_URL=$(CHAOS_DATABASE_URL) ORDERFLOW_EVERY_DATABASE=1 \
 	ORDERFLOW_CHAOS_ORDERS=$(CHAOS_ORDERS) \
 	ORDERFLOW_CHAOS_OUTAGE_SECONDS=$(CHAOS_OUTAGE_SECONDS) \
 		$(BIN)/pytest -m chaos tests/chaos
 
 fuzz: install
-	ORDERFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ORDERFLOW_FUZZ_SEED=$(FUZZ_SEED) \
+	ORDERFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ORDERFLOW_FUZZ_SEED=$(FUZZ_SEED) ORDERFLOW_EVERY_DATABASE=1 \
 		$(BIN)/pytest -s tests/api/test_fuzz.py
 
 bench: install
 	$(BIN)/orderflow bench
 
 load: install
-	$(BIN)/orderflow load --rate 100 --duration 10
+	$(BIN)/orderflow load --rate 20 --duration 30
 
 clean:
 	rm -rf .data .pytest_cache .ruff_cache

@@ -125,18 +125,21 @@ def demo(
 
 @app.command()
 def bench(
-    workflows: Annotated[int, typer.Option(help="How many of each to run at once.")] = 200,
+    workflows: Annotated[int, typer.Option(help="How many skeletons, and how many orders.")] = 200,
+    concurrency: Annotated[int, typer.Option(help="How many in flight at once.", min=1)] = 8,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Order throughput as a ratio to a skeleton workflow, on a fresh embedded dev server."""
+    """CPU per order by process against a skeleton workflow, on a fresh embedded dev server."""
     from orderflow.bench import run_bench
 
-    raise typer.Exit(run_bench(get_settings(), count=workflows, as_json=json_output))
+    raise typer.Exit(
+        run_bench(get_settings(), count=workflows, concurrency=concurrency, as_json=json_output)
+    )
 
 
 @app.command()
 def load(
-    rate: Annotated[float, typer.Option(help="Orders per second, sent open loop.")] = 100.0,
+    rate: Annotated[float, typer.Option(help="Orders per second, sent open loop.")] = 20.0,
     duration: Annotated[float, typer.Option(help="Seconds of load.")] = 30.0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:

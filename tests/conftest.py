@@ -77,6 +77,26 @@ COMPENSATION_HISTORIES = HISTORIES / "compensations"
 RECONCILIATION_HISTORIES = HISTORIES / "reconciliation"
 
 
+def _database_under_test() -> str:
+    base = os.environ.get("ORDERFLOW_TEST_DATABASE_URL")
+    return make_url(base).get_backend_name() if base else "sqlite"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """CI runs the suite once on each database; a slow test whose subject is not the database
+    (a crash, the fuzzer, a tool on its own scratch stack) runs in one of the two passes.
+    ``ORDERFLOW_EVERY_DATABASE=1`` (``make chaos``) runs it whatever the database."""
+    if os.environ.get("ORDERFLOW_EVERY_DATABASE"):
+        return
+    here = _database_under_test()
+    for item in items:
+        marker = item.get_closest_marker("one_database")
+        if marker is not None and marker.args[0] != here:
+            item.add_marker(
+                pytest.mark.skip(reason=f"runs in the {marker.args[0]} pass of the suite")
+            )
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--record-histories",

@@ -55,6 +55,8 @@ FUZZ_ALERT = "raised for the fuzz test"
 KNOWN_FINDINGS: dict[tuple[str, str, int], str] = {}
 
 
+# Once per CI, on the stricter database (NUL bytes, lengths); `make fuzz` runs it on any.
+@pytest.mark.one_database("postgresql")
 async def test_every_operation_as_every_caller_answers_as_documented(stack: Stack) -> None:
     print(f"\nfuzz: seed {SEED} (ORDERFLOW_FUZZ_SEED), {EXAMPLES} examples an operation a caller")
     known = await known_values(stack)

@@ -75,6 +75,8 @@ async def wait_healthy(stack: ChaosStack, part: str, timeout: float = 60.0) -> N
     raise AssertionError(f"the API did not see {part} again within {timeout}s\n{stack.describe()}")
 
 
+# Each crash runs on one database in `make test`, all of them on both in `make chaos`.
+@pytest.mark.one_database("sqlite")
 async def test_every_order_completes_once_though_the_worker_is_killed_at_random_moments(
     tmp_path: Path, database_url: str, sessions: SessionFactory
 ) -> None:
@@ -95,6 +97,8 @@ async def test_every_order_completes_once_though_the_worker_is_killed_at_random_
         await finish(driver, stack, sessions)
 
 
+# On PostgreSQL in `make test`; `make chaos` runs it whatever the database.
+@pytest.mark.one_database("postgresql")
 async def test_every_cancellation_compensates_once_though_the_worker_dies_inside_it(
     tmp_path: Path, database_url: str, sessions: SessionFactory
 ) -> None:
@@ -118,6 +122,8 @@ async def test_every_cancellation_compensates_once_though_the_worker_dies_inside
         await finish(driver, stack, sessions)
 
 
+# On PostgreSQL in `make test`; `make chaos` runs it whatever the database.
+@pytest.mark.one_database("postgresql")
 async def test_every_order_completes_once_though_the_temporal_server_restarts_mid_run(
     tmp_path: Path, database_url: str, sessions: SessionFactory
 ) -> None:

@@ -16,7 +16,8 @@ import pytest
 
 from orderflow.stack import free_port
 
-pytestmark = pytest.mark.integration
+# The dev stack keeps its own SQLite file: the PostgreSQL pass would repeat it.
+pytestmark = [pytest.mark.integration, pytest.mark.one_database("sqlite")]
 
 PORT_SETTINGS = (
     "API_PORT", "TEMPORAL_PORT", "TEMPORAL_UI_PORT", "LOCALSTRIPE_PORT",

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+# The tools run their own scratch stack on SQLite: the PostgreSQL pass would repeat them.
+pytestmark = [pytest.mark.integration, pytest.mark.one_database("sqlite")]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,11 +39,23 @@ def orderflow_json(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_bench_measures_both_workloads_and_counts_history_events() -> None:
-    result = orderflow_json("bench", "--workflows", "3")
-    assert result["workflows"] == 3
-    assert result["skeleton_per_second"] > 0 and result["orders_per_second"] > 0
-    assert 0 < result["history_events_per_order"] <= 80
+def test_bench_measures_cpu_by_process_for_the_skeleton_and_each_phase_of_an_order() -> None:
+    result = orderflow_json("bench", "--workflows", "3", "--concurrency", "2")
+    assert (result["workflows"], result["concurrency"]) == (3, 2)
+    for phase in ("skeleton", "intake", "paid", "completion", "order"):
+        measured = result[phase]
+        assert measured["per_second"] > 0
+        assert {"temporal", "worker", "api", "payment_fake", "carrier", "client"} <= set(
+            measured["cpu_ms"]
+        )
+        assert measured["own_cpu_ms"] == pytest.approx(
+            sum(measured["cpu_ms"][role] for role in ("temporal", "worker", "api")), abs=0.2
+        )
+    # The worker works in every phase of an order; the skeleton never calls the API.
+    assert all(result[phase]["cpu_ms"]["worker"] > 0 for phase in ("intake", "paid", "completion"))
+    assert result["skeleton"]["cpu_ms"]["api"] < result["intake"]["cpu_ms"]["api"]
+    assert 0 < result["history_events"]["order"] <= 80
+    assert 0 < result["history_events"]["shipment"]
     assert set(result["stages"]) == {
         "payment",
         "allocation",
@@ -57,3 +70,4 @@ def test_load_answers_every_order_and_loses_none() -> None:
     assert (result["sent"], result["accepted"], result["completed"], result["lost"]) == (5, 5, 5, 0)
     assert result["errors"] == {}
     assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert result["intake_cpu_ms"]["api"] > 0 and result["intake_cpu_ms"]["worker"] > 0
