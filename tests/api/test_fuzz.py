@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import schemathesis
 from schemathesis import APIOperation, Case
 

@@ -221,7 +221,8 @@ def pages_for(lines: int) -> int:
     return max(1, math.ceil(lines / PAGE_SIZE))
 
 
-# On SQLite in `make test` (the PostgreSQL pass has the cancellation crash); `make chaos` runs it on both.
+# On SQLite in `make test` (the PostgreSQL pass has the cancellation crash);
+# `make chaos` runs it on both.
 @pytest.mark.one_database("sqlite")
 async def test_a_statement_pull_killed_mid_pull_goes_on_from_its_last_stored_page(
     tmp_path: Path, database_url: str, sessions: SessionFactory
