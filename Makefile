@@ -19,6 +19,8 @@ FUZZ_SEED ?= random
 
 .PHONY: install run demo test test-sqlite test-postgres chaos fuzz bench load lint format migrate clean
 
+PACKAGES := activities api config domain integrations orderflow store workers workflows
+
 install: $(VENV)/.installed
 
 # Two installs at once in one checkout (two terminals, a script and a person) take turns on a
@@ -33,6 +35,10 @@ ifeq ($(INSTALL_LOCKED),)
 else
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# An editable install leaves the project's own modules uncompiled, and where
+	@# PYTHONDONTWRITEBYTECODE is set nothing compiles them for good: every process, and the
+	@# workflow sandbox every run, would compile them again (docs/benchmarks.md).
+	$(BIN)/python -m compileall -q $(PACKAGES) > /dev/null
 	touch $@
 endif
 

@@ -6,8 +6,9 @@ own CPU counters say what orderflow's design adds to it, whatever the machine's 
 
 Orders run in three phases, each measured apart: intake (``POST /orders``), paid (the shopper
 pays at the provider, whose signed webhook reaches the API; the order is checked with the
-provider, allocated, and its shipment buys a label), and completion (the carrier's two reports,
-a 1 s confirmation window).
+provider, allocated, and its shipment buys a label), and completion (the sandbox carrier's
+signed webhooks for the pickup and the delivery, as a carrier reports a parcel; a 1 s
+confirmation window).
 """
 
 from __future__ import annotations
@@ -26,15 +27,16 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
 
 from config.settings import Settings
 from domain.contract import SKELETON_TASK_QUEUE, order_workflow_id, shipment_workflow_id
 from domain.messages import OrderSnapshot
+from domain.shipping import TrackingStage
 from integrations.temporal import connect
 from orderflow.credentials import tool_headers
-from orderflow.customer import carry, pay_with_card
+from orderflow.customer import pay_with_card
 from orderflow.demo import demo_order
 from orderflow.process_cpu import Cost, CpuMeter, add
 from orderflow.stack import CARRIER_STANDS_STILL, scratch_stack
@@ -109,7 +111,9 @@ class BenchResult:
     targets: dict[str, bool] = field(default_factory=dict)
 
 
-def run_bench(settings: Settings, *, count: int, concurrency: int, as_json: bool) -> int:
+def run_bench(
+    settings: Settings, *, count: int, concurrency: int, sandbox: bool, as_json: bool
+) -> int:
     console.print(
         "starting a fresh embedded stack (Temporal dev server, localstripe, workers, API)"
     )
@@ -121,6 +125,7 @@ def run_bench(settings: Settings, *, count: int, concurrency: int, as_json: bool
         # One client sends every order: what is measured is the pipeline, not the limiter.
         intake_rate_per_second=10_000,
         intake_burst=10_000,
+        workflow_sandbox=sandbox,
     ) as stack:
         stock_up(stack.settings, "TEA-001", count)
         meter = CpuMeter(stack)
@@ -160,6 +165,7 @@ class Bench:
         self.paid_at: dict[str, datetime] = {}  # the shopper's card confirmed
         self.shipped_at: dict[str, datetime] = {}  # the carrier's pickup sent
         self.snapshots: list[OrderSnapshot] = []
+        self.tracking: dict[str, str] = {}  # order ID → its parcel's tracking number
 
     async def phase(
         self,
@@ -216,20 +222,18 @@ class Bench:
     async def labelled(self) -> None:
         """Every paid order allocated and its shipment's label bought: the phase is over."""
         engine = make_engine(self.settings.database_url)
-        count = (
-            select(func.count())
-            .select_from(Shipment)
-            .where(
-                Shipment.order_id.in_([order["id"] for order in self.orders]),
-                Shipment.label_bought_at.is_not(None),
-            )
+        labelled = select(Shipment.order_id, Shipment.tracking_number).where(
+            Shipment.order_id.in_([order["id"] for order in self.orders]),
+            Shipment.label_bought_at.is_not(None),
         )
         deadline = time.monotonic() + 120
         try:
             while True:
                 with engine.connect() as connection:
-                    if connection.scalar(count) == len(self.orders):
-                        return
+                    parcels = connection.execute(labelled).all()
+                if len(parcels) == len(self.orders):
+                    self.tracking = {order: str(tracking) for order, tracking in parcels}
+                    return
                 if time.monotonic() > deadline:
                     raise TimeoutError("paid orders did not all reach a labelled shipment in 120 s")
                 await asyncio.sleep(0.2)
@@ -239,7 +243,14 @@ class Bench:
     async def complete(self, n: int) -> None:
         order = self.orders[n]
         self.shipped_at[order["id"]] = datetime.now(UTC)
-        await carry(self.api, order)
+        for stage in (TrackingStage.PICKED_UP, TrackingStage.DELIVERED):
+            sent = await self.api.post(
+                f"{self.settings.carrier_api_base}/parcels/{self.tracking[order['id']]}/events",
+                json={"stage": stage.value},
+            )
+            sent.raise_for_status()
+            if not sent.json()["delivered"]:
+                raise RuntimeError(f"the carrier's {stage} webhook was refused: {sent.text}")
         handle: WorkflowHandle[OrderWorkflow, OrderSnapshot] = self.client.get_workflow_handle_for(
             OrderWorkflow.run, order_workflow_id(order["id"])
         )
@@ -267,7 +278,7 @@ class Bench:
         await self.labelled()
         await self.complete(0)
         self.orders, self.intake_seconds, self.snapshots = [], [], []
-        self.paid_at, self.shipped_at = {}, {}
+        self.paid_at, self.shipped_at, self.tracking = {}, {}, {}
 
     def stages(self) -> dict[str, Percentiles]:
         marks = {s.order_id: {e.status.value: e.at for e in s.timeline} for s in self.snapshots}

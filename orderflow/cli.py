@@ -127,13 +127,22 @@ def demo(
 def bench(
     workflows: Annotated[int, typer.Option(help="How many skeletons, and how many orders.")] = 200,
     concurrency: Annotated[int, typer.Option(help="How many in flight at once.", min=1)] = 8,
+    sandbox: Annotated[
+        bool, typer.Option(help="Run the workflows in Temporal's sandbox, as the tests do.")
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """CPU per order by process against a skeleton workflow, on a fresh embedded dev server."""
     from orderflow.bench import run_bench
 
     raise typer.Exit(
-        run_bench(get_settings(), count=workflows, concurrency=concurrency, as_json=json_output)
+        run_bench(
+            get_settings(),
+            count=workflows,
+            concurrency=concurrency,
+            sandbox=sandbox,
+            as_json=json_output,
+        )
     )
 
 

@@ -189,6 +189,7 @@ class LocalStack:
             f"ORDERFLOW_{name.upper()}": str(value)
             for name, value in (
                 ("codec_trusts_local_ui", s.codec_trusts_local_ui or None),
+                ("workflow_sandbox", s.workflow_sandbox or None),
                 ("intake_rate_per_second", s.intake_rate_per_second),
                 ("intake_burst", s.intake_burst),
                 ("unpaid_units_per_customer", s.unpaid_units_per_customer),

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.addresses import AddressActivities
@@ -103,6 +103,16 @@ WORKFLOWS = [
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
 )
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """The sandbox checks every workflow in the test suite and in every replay test; a
+    production worker runs the same code without it unless ``ORDERFLOW_WORKFLOW_SANDBOX``
+    asks: creating a sandbox for every run and crossing into it for every payload was a
+    third of the worker's CPU (docs/benchmarks.md)."""
+    return WORKFLOW_RUNNER if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+
+
 # Every activity's business errors leave it as non-retryable failures (activities/failures.py).
 INTERCEPTORS: tuple[Interceptor, ...] = (BusinessFailures(),)
 
@@ -119,6 +129,7 @@ def build_worker(
     carriers: dict[str, Carrier] | None = None,
     interceptors: Sequence[Interceptor] = (),
     mailer: Notifier | None = None,
+    runner: WorkflowRunner = WORKFLOW_RUNNER,
 ) -> Worker:
     """Wire the activities to their dependencies; tests call this with their own (and with
     interceptors that break the worker on purpose)."""
@@ -138,7 +149,7 @@ def build_worker(
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_local_activities=ACTIVITY_THREADS,
         interceptors=[*INTERCEPTORS, *interceptors],
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=runner,
     )
 
 
@@ -322,15 +333,15 @@ def stripe_from(settings: Settings) -> StripePayments:
 
 
 async def run_skeleton_worker(settings: Settings) -> None:
-    """The benchmark's baseline, on its own task queue, under the same sandbox rules as the
-    orders (without them its workflow would re-import the domain and pydantic every run)."""
+    """The benchmark's baseline, on its own task queue, run as the orders are (in the
+    sandbox, under the same rules, or without it)."""
     client = await connect(settings)
     worker = Worker(
         client,
         task_queue=SKELETON_TASK_QUEUE,
         workflows=[SkeletonWorkflow],
         activities=[noop],
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=workflow_runner(settings),
     )
     await worker.run()
 
@@ -349,6 +360,7 @@ async def run_worker(settings: Settings) -> None:
             notifier=notifier_from(settings),
             carriers=carriers_from(settings),
             mailer=mailer_from(settings),
+            runner=workflow_runner(settings),
         )
         try:
             await worker.run()
