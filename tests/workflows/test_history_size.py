@@ -1,0 +1,53 @@
+"""What a plain order costs Temporal, counted in history events: every event is a write on the
+server, and the order's history is what a worker replays after a restart. The budget is the
+one `orderflow bench` reports against (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from domain.contract import order_workflow_id, shipment_workflow_id
+from domain.order import OrderStatus
+from tests.conftest import Stack
+from tests.workflows.shipping_support import (
+    T0,
+    lines,
+    paid_and_labelled,
+    report,
+    settle,
+    wait_for,
+)
+
+# Measured 59: the customer's confirmation is an update, and the step that records it goes
+# through the server (6 events) so the update is on record before anything moves. The bench's
+# orders, confirmed by the window running out, take 47.
+ORDER_EVENTS = 60
+SHIPMENT_EVENTS = 30
+
+
+async def events(stack: Stack, workflow_id: str) -> list[str]:
+    handle = stack.client.get_workflow_handle(workflow_id)
+    return [event.WhichOneof("attributes") or "" async for event in handle.fetch_history_events()]
+
+
+async def test_a_one_package_order_reported_by_its_carrier_stays_within_its_event_budget(
+    stack: Stack, localstripe_url: str
+) -> None:
+    order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=1))
+    order_id, tracking = order["id"], package["tracking_number"]
+    await report(stack, tracking, "picked_up", T0)
+    await report(stack, tracking, "delivered", T0 + timedelta(hours=20))
+    await wait_for(stack, order_id, OrderStatus.DELIVERED)
+    confirmed = await stack.api.post(f"/orders/{order_id}/confirm-receipt", json={})
+    assert confirmed.status_code == 200, confirmed.text
+    await wait_for(stack, order_id, OrderStatus.COMPLETED)
+    await settle(stack)
+
+    order_events = await events(stack, order_workflow_id(order_id))
+    shipment_events = await events(stack, shipment_workflow_id(order_id, 1))
+    assert order_events[-1] == "workflow_execution_completed_event_attributes"
+    assert len(order_events) <= ORDER_EVENTS, order_events
+    assert len(shipment_events) <= SHIPMENT_EVENTS, shipment_events
+    # The carrier's reports go to the parcel's own workflow; the order hears of the pickup once.
+    signals = [e for e in order_events if e == "workflow_execution_signaled_event_attributes"]
+    assert len(signals) == 2, order_events  # the payment's notice, the shipment's pickup
