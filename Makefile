@@ -38,7 +38,7 @@ else
 	@# An editable install leaves the project's own modules uncompiled, and where
 	@# PYTHONDONTWRITEBYTECODE is set nothing compiles them for good: every process, and the
 	@# workflow sandbox every run, would compile them again (docs/benchmarks.md).
-	$(BIN)/python -m compileall -q $(PACKAGES) > /dev/null
+	$(BIN)/python -m compileall -q $(PACKAGES)
 	touch $@
 endif
 
@@ -79,10 +79,13 @@ fuzz: install
 	ORDERFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ORDERFLOW_FUZZ_SEED=$(FUZZ_SEED) ORDERFLOW_EVERY_DATABASE=1 \
 		$(BIN)/pytest -s tests/api/test_fuzz.py
 
+# Compiled again first: a module edited since the install would be compiled by every process.
 bench: install
+	$(BIN)/python -m compileall -q $(PACKAGES)
 	$(BIN)/orderflow bench
 
 load: install
+	$(BIN)/python -m compileall -q $(PACKAGES)
 	$(BIN)/orderflow load --rate 20 --duration 30
 
 clean:

@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     # its own Origin) read payloads through the codec server. `orderflow dev` turns it on;
     # production refuses it.
     codec_trusts_local_ui: bool = False
-    # Run workflows in Temporal's sandbox in production too: off, since the test suite and the
-    # replay tests run every workflow in it (docs/benchmarks.md, "The sandbox").
+    # Run workflows in Temporal's sandbox in the worker process too: off, since the workflow
+    # tests and the replay tests run every workflow in it (docs/architecture.md).
     workflow_sandbox: bool = False
     # /docs, /redoc, /openapi.json and /metrics: unset, on everywhere but in production.
     expose_docs: bool | None = None

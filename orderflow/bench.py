@@ -19,8 +19,10 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -82,13 +84,14 @@ class Percentiles:
 class Phase:
     """One phase over every workflow: its rate and what it cost per workflow."""
 
+    seconds: float  # from the first request until the stack was quiet again
     per_second: float
     cpu_ms: dict[str, float]
     own_cpu_ms: float
 
     @classmethod
     def of(cls, count: int, seconds: float, cost: Cost) -> Phase:
-        return cls(round(count / seconds, 1), cost.cpu_ms, cost.own_cpu_ms)
+        return cls(round(seconds, 2), round(count / seconds, 1), cost.cpu_ms, cost.own_cpu_ms)
 
     @property
     def cost(self) -> Cost:
@@ -148,6 +151,7 @@ class Bench:
         self.meter = meter
         self.count = count
         self.gate = asyncio.Semaphore(concurrency)
+        self.shoppers = ThreadPoolExecutor(concurrency, thread_name_prefix="shopper")
         self.progress = Progress(
             TextColumn("{task.description:<22}"),
             BarColumn(),
@@ -173,8 +177,9 @@ class Bench:
         one: Callable[[int], Awaitable[None]],
         settled: Callable[[], Awaitable[None]] | None = None,
     ) -> Phase:
-        """Run ``one`` for every workflow, at most ``concurrency`` at once, until the stack
-        is quiet again; its rate and what it cost per workflow."""
+        """Run ``one`` for every workflow, at most ``concurrency`` at once, then wait until
+        ``settled`` says the work it set off is done; the rate over that time, and what the
+        phase cost per workflow (measured a moment later, once the stack is quiet)."""
         task = self.progress.add_task(description, total=self.count)
 
         async def gated(n: int) -> None:
@@ -184,9 +189,9 @@ class Bench:
 
         before = self.meter.read()
         await asyncio.gather(*(gated(n) for n in range(self.count)))
-        seconds = time.monotonic() - before.at
         if settled is not None:
             await settled()
+        seconds = time.monotonic() - before.at
         await asyncio.sleep(SETTLE_SECONDS)
         cost = self.meter.cost(before, self.meter.read(), self.count)
         return Phase.of(self.count, seconds, cost)
@@ -211,11 +216,15 @@ class Bench:
 
     async def pay(self, n: int) -> None:
         order = self.orders[n]
-        await asyncio.to_thread(
-            pay_with_card,
-            api_key=self.settings.stripe_api_key,
-            api_base=self.settings.stripe_api_base,
-            payment_intent_id=order["payment"]["payment_intent_id"],
+        # The SDK blocks: one thread per shopper in flight (the default pool has fewer).
+        await asyncio.get_running_loop().run_in_executor(
+            self.shoppers,
+            partial(
+                pay_with_card,
+                api_key=self.settings.stripe_api_key,
+                api_base=self.settings.stripe_api_base,
+                payment_intent_id=order["payment"]["payment_intent_id"],
+            ),
         )
         self.paid_at[order["id"]] = datetime.now(UTC)
 
@@ -231,7 +240,7 @@ class Bench:
             while True:
                 with engine.connect() as connection:
                     parcels = connection.execute(labelled).all()
-                if len(parcels) == len(self.orders):
+                if {order for order, _ in parcels} == {order["id"] for order in self.orders}:
                     self.tracking = {order: str(tracking) for order, tracking in parcels}
                     return
                 if time.monotonic() > deadline:
@@ -254,7 +263,7 @@ class Bench:
         handle: WorkflowHandle[OrderWorkflow, OrderSnapshot] = self.client.get_workflow_handle_for(
             OrderWorkflow.run, order_workflow_id(order["id"])
         )
-        self.snapshots.append(await handle.result())
+        self.snapshots.append(await asyncio.wait_for(handle.result(), timeout=120))
 
     async def history_events(self) -> dict[str, int]:
         """The longest history among a few orders, and among their shipments."""
@@ -314,14 +323,16 @@ async def _measure(
     bench = Bench(settings, client, meter, count, concurrency)
     async with bench.api:
         await bench.warm_up()
+        await asyncio.sleep(1)  # the warm-up order's last writes
         await asyncio.to_thread(meter.measure_idle)
         with bench.progress:
             skeleton = await bench.phase("skeleton workflows", bench.skeleton)
             intake = await bench.phase("orders: intake", bench.intake)
             paid = await bench.phase("orders: paid", bench.pay, settled=bench.labelled)
             completion = await bench.phase("orders: completion", bench.complete)
+    bench.shoppers.shutdown()
     whole = add(intake.cost, paid.cost, completion.cost)
-    seconds = sum(count / phase.per_second for phase in (intake, paid, completion))
+    seconds = intake.seconds + paid.seconds + completion.seconds
     order = Phase.of(count, seconds, whole)
     events = await bench.history_events()
     intake_and_paid = round(intake.own_cpu_ms + paid.own_cpu_ms, 1)

@@ -125,7 +125,9 @@ def demo(
 
 @app.command()
 def bench(
-    workflows: Annotated[int, typer.Option(help="How many skeletons, and how many orders.")] = 200,
+    workflows: Annotated[
+        int, typer.Option(help="How many skeletons, and how many orders.", min=1)
+    ] = 200,
     concurrency: Annotated[int, typer.Option(help="How many in flight at once.", min=1)] = 8,
     sandbox: Annotated[
         bool, typer.Option(help="Run the workflows in Temporal's sandbox, as the tests do.")

@@ -91,6 +91,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     here = _database_under_test()
     for item in items:
         marker = item.get_closest_marker("one_database")
+        if marker is not None and marker.args not in (("sqlite",), ("postgresql",)):
+            raise pytest.UsageError(f"{item.nodeid}: one_database takes 'sqlite' or 'postgresql'")
         if marker is not None and marker.args[0] != here:
             item.add_marker(
                 pytest.mark.skip(reason=f"runs in the {marker.args[0]} pass of the suite")

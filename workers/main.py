@@ -106,10 +106,10 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 
 def workflow_runner(settings: Settings) -> WorkflowRunner:
-    """The sandbox checks every workflow in the test suite and in every replay test; a
-    production worker runs the same code without it unless ``ORDERFLOW_WORKFLOW_SANDBOX``
-    asks: creating a sandbox for every run and crossing into it for every payload was a
-    third of the worker's CPU (docs/benchmarks.md)."""
+    """The sandbox checks every workflow in the workflow tests and in every replay test; the
+    worker process runs the same code without it unless ``ORDERFLOW_WORKFLOW_SANDBOX`` asks:
+    creating a sandbox for every run and crossing into it for every payload was about a
+    fifth of the worker's CPU per order (docs/benchmarks.md)."""
     return WORKFLOW_RUNNER if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 

@@ -25,6 +25,7 @@ ALLOWED = {
     "dataclasses",
     "datetime",
     "enum",
+    "types",
     "typing",
     "temporalio",
     "domain",
@@ -72,6 +73,38 @@ def test_workflow_code_asks_no_clock_and_opens_nothing(path: Path) -> None:
     assert calls == [], f"{path.name} calls what a replay can't repeat: {calls}"
 
 
+def state_kept_between_runs(source: str) -> list[str]:
+    """Module-level containers and ``global``: what one run could leave to the next in a
+    process that no longer re-imports the module for every run."""
+    found = []
+    tree = ast.parse(source)
+    for node in tree.body:
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if isinstance(value, ast.List | ast.Dict | ast.Set | ast.ListComp | ast.DictComp):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(value, ast.Call) and getattr(value.func, "id", "") in MUTABLE:
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    found += [f"line {n.lineno}: global" for n in ast.walk(tree) if isinstance(n, ast.Global)]
+    return found
+
+
+MUTABLE = {"list", "dict", "set", "defaultdict", "Counter", "deque"}
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(WORKFLOWS)))
+def test_workflow_modules_keep_no_state_between_runs(path: Path) -> None:
+    kept = state_kept_between_runs(path.read_text(encoding="utf-8"))
+    assert kept == [], f"{path.name} keeps state at module level: {kept}"
+
+
+def test_the_guard_sees_state_at_module_level() -> None:
+    source = "SEEN = set()\nCACHE: dict[str, int] = {}\nLIMITS = (1, 2)\n"
+    assert state_kept_between_runs(source) == [
+        "line 1: SEEN = set()",
+        "line 2: CACHE: dict[str, int] = {}",
+    ]
+
+
 def test_the_guard_tells_the_wall_clock_from_the_workflows() -> None:
     source = "a = datetime.now(UTC)\nb = workflow.now()\nc = time.monotonic()\n"
     assert unrepeatable_calls(source) == [
@@ -82,6 +115,7 @@ def test_the_guard_tells_the_wall_clock_from_the_workflows() -> None:
 
 def test_tests_run_workflows_in_the_sandbox_and_production_as_configured() -> None:
     assert isinstance(WORKFLOW_RUNNER, SandboxedWorkflowRunner)
-    assert isinstance(workflow_runner(Settings(environment="test")), UnsandboxedWorkflowRunner)
+    production = Settings(environment="test", workflow_sandbox=False)
+    assert isinstance(workflow_runner(production), UnsandboxedWorkflowRunner)
     sandboxed = workflow_runner(Settings(environment="test", workflow_sandbox=True))
     assert sandboxed is WORKFLOW_RUNNER

