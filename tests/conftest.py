@@ -83,9 +83,11 @@ def _database_under_test() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """CI runs the suite once on each database; a slow test whose subject is not the database
-    (a crash, the fuzzer, a tool on its own scratch stack) runs in one of the two passes.
-    ``ORDERFLOW_EVERY_DATABASE=1`` (``make chaos``) runs it whatever the database."""
+    """CI runs the suite once on each database. The PostgreSQL pass runs only what reaches
+    the database (through the ``database_url`` fixture, or marked ``every_database``); a
+    slow test whose subject is not the database (a crash, the fuzzer) runs in the one pass
+    its ``one_database`` marker names. ``ORDERFLOW_EVERY_DATABASE=1`` (``make chaos``,
+    ``make fuzz``) runs everything whatever the database."""
     if os.environ.get("ORDERFLOW_EVERY_DATABASE"):
         return
     here = _database_under_test()
@@ -93,10 +95,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         marker = item.get_closest_marker("one_database")
         if marker is not None and marker.args not in (("sqlite",), ("postgresql",)):
             raise pytest.UsageError(f"{item.nodeid}: one_database takes 'sqlite' or 'postgresql'")
-        if marker is not None and marker.args[0] != here:
-            item.add_marker(
-                pytest.mark.skip(reason=f"runs in the {marker.args[0]} pass of the suite")
-            )
+        if marker is not None:
+            only_on = marker.args[0]
+        elif "database_url" in getattr(item, "fixturenames", ()):
+            continue
+        elif item.get_closest_marker("every_database") is None:
+            only_on = "sqlite"  # it never meets the database: once is enough
+        else:
+            continue
+        if only_on != here:
+            item.add_marker(pytest.mark.skip(reason=f"runs in the {only_on} pass of the suite"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

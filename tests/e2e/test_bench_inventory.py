@@ -111,6 +111,7 @@ def test_the_invariants_catch_an_oversold_unit() -> None:
     assert not all(race_invariants(replace(fine, refused=6, errors={"Boom": 1})).values())
 
 
+@pytest.mark.every_database  # it races on the server ORDERFLOW_TEST_DATABASE_URL names
 def test_the_command_reports_json_and_leaves_no_database_behind(tmp_path: Path) -> None:
     server = os.environ.get("ORDERFLOW_TEST_DATABASE_URL")
     url = server or f"sqlite:///{tmp_path / 'real.db'}"
