@@ -40,11 +40,6 @@ async def pay_and_ship(
         api_base=api_base,
         payment_intent_id=order["payment"]["payment_intent_id"],
     )
-    await carry(api, order)
-
-
-async def carry(api: httpx.AsyncClient, order: dict[str, Any]) -> None:
-    """The carrier's part: it picks the parcels up and delivers them."""
     for kind in ("shipped", "delivered"):
         sent = await api.post(f"/orders/{order['id']}/carrier-events", json={"kind": kind})
         sent.raise_for_status()
