@@ -198,8 +198,7 @@ def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def serve_localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A localstripe of its own. A module whose tests pull the whole statement overrides
-    ``localstripe_url`` (and ``payments``) with one, not to read every earlier test's."""
+    """A localstripe of its own (the session's, or a module's: ``tests/own_localstripe.py``)."""
     port = free_port()
     yield from _serve(
         [

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,7 +30,8 @@ from store.models import AuditEntry
 from store.repositories import PaymentRepository
 from tests.api.test_reconciliation import reconcile
 from tests.api.test_refunds import delivered_order, trace_of
-from tests.conftest import STRIPE_KEY, Stack, serve_localstripe, stack_settings
+from tests.conftest import Stack, stack_settings
+from tests.own_localstripe import own_localstripe_url, own_payments  # noqa: F401
 from tests.workflows.shipping_support import get_order, wait_for
 
 
@@ -41,17 +41,6 @@ def settings(database_url: str, localstripe_url: str, sandbox_carrier_url: str) 
     return stack_settings(
         database_url, localstripe_url, sandbox_carrier_url, reconciliation_grace_minutes=0
     )
-
-
-@pytest.fixture(scope="module")
-def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A localstripe of the module's own: each run pulls the whole statement."""
-    yield from serve_localstripe(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def payments(localstripe_url: str) -> StripePayments:
-    return StripePayments(api_key=STRIPE_KEY, api_base=localstripe_url)
 
 
 async def reconcile_payments(stack: Stack) -> dict[str, Any]:

@@ -4,8 +4,6 @@ again; a pull cut short goes on after its last stored page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from temporalio.testing import ActivityEnvironment
 
@@ -14,19 +12,8 @@ from domain.statements import StatementPage, StatementPulled, StatementPullReque
 from integrations.payments.stripe import StripePayments
 from store.db import SessionFactory, transaction
 from store.statements import StatementRepository
-from tests.conftest import STRIPE_KEY, serve_localstripe
 from tests.helpers import pay
-
-
-@pytest.fixture(scope="module")
-def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A localstripe of the module's own: each run pulls the whole statement."""
-    yield from serve_localstripe(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def payments(localstripe_url: str) -> StripePayments:
-    return StripePayments(api_key=STRIPE_KEY, api_base=localstripe_url)
+from tests.own_localstripe import own_localstripe_url, own_payments  # noqa: F401
 
 
 def paid_and_refunded(payments: StripePayments, localstripe_url: str, name: str) -> str:
