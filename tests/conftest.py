@@ -92,19 +92,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     here = _database_under_test()
     for item in items:
-        marker = item.get_closest_marker("one_database")
-        if marker is not None and marker.args not in (("sqlite",), ("postgresql",)):
-            raise pytest.UsageError(f"{item.nodeid}: one_database takes 'sqlite' or 'postgresql'")
-        if marker is not None:
-            only_on = marker.args[0]
-        elif "database_url" in getattr(item, "fixturenames", ()):
-            continue
-        elif item.get_closest_marker("every_database") is None:
-            only_on = "sqlite"  # it never meets the database: once is enough
-        else:
-            continue
-        if only_on != here:
+        only_on = _the_one_pass(item)
+        if only_on is not None and only_on != here:
             item.add_marker(pytest.mark.skip(reason=f"runs in the {only_on} pass of the suite"))
+
+
+def _the_one_pass(item: pytest.Item) -> str | None:
+    """The database whose pass runs this test, or None for both."""
+    marker = item.get_closest_marker("one_database")
+    if marker is not None:
+        if marker.args not in (("sqlite",), ("postgresql",)):
+            raise pytest.UsageError(f"{item.nodeid}: one_database takes 'sqlite' or 'postgresql'")
+        return str(marker.args[0])
+    if "database_url" in getattr(item, "fixturenames", ()):
+        return None
+    if item.get_closest_marker("every_database") is not None:
+        return None
+    return "sqlite"  # it never meets the database: once is enough
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
