@@ -76,3 +76,32 @@ def test_two_installs_at_once_take_turns_and_the_second_finds_it_done(tmp_path: 
         f"start -m compileall -q {PACKAGES}",
         f"end -m compileall -q {PACKAGES}",
     ]
+
+
+def pytest_command(*args: str, **env: str) -> str:
+    """The pytest line `make test` would run (a dry run: nothing installs or runs)."""
+    without_database = {
+        k: v for k, v in environment().items() if k != "ORDERFLOW_TEST_DATABASE_URL"
+    }
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "-n", "test", "VENV=.venv", *args],
+        env=without_database | env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return next(line for line in dry.stdout.splitlines() if line.startswith(".venv/bin/pytest"))
+
+
+def test_the_sqlite_pass_runs_on_both_cores_a_test_file_to_a_worker() -> None:
+    # A file's module-scoped servers and fixtures stay in one worker.
+    assert pytest_command().split() == [".venv/bin/pytest", "-n", "2", "--dist", "loadfile"]
+    assert pytest_command("TEST_WORKERS=1").split() == [".venv/bin/pytest"]
+
+
+def test_the_postgresql_pass_runs_in_one_process_unless_told_otherwise() -> None:
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    assert pytest_command(ORDERFLOW_TEST_DATABASE_URL=url).split() == [".venv/bin/pytest"]
+    parallel = pytest_command("TEST_WORKERS=2", ORDERFLOW_TEST_DATABASE_URL=url)
+    assert parallel.split() == [".venv/bin/pytest", "-n", "2", "--dist", "loadfile"]
