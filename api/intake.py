@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from api.schemas import OrderCreate
 from domain.errors import IdempotencyConflict, InvalidOrder, OutOfStock, UnknownSku, UnpaidLimit
 from domain.ids import derive_order_id
-from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput
+from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput, StockSnapshot
 from domain.money import line_total
 from domain.order import RECEIVED_NOTE, OrderStatus
 from domain.rules import SplitRules
-from domain.splitting import check_parcel_weight
+from domain.splitting import check_parcel_weight, rounded_destination
 from store.db import SessionFactory, transaction
 from store.models import Order, OrderEvent, OrderLine, utcnow
 from store.repositories import CatalogRepository, OrderRepository, StockRepository
@@ -27,6 +27,7 @@ class Intake:
     order: Order
     created: bool
     lines: list[OrderedLine]  # as the workflow gets them: priced, with what the planner needs
+    stock: StockSnapshot | None = None  # what a new order's availability check saw
 
 
 def fingerprint(body: OrderCreate) -> str:
@@ -52,7 +53,7 @@ def accept_order(
             existing = _existing(OrderRepository(session), order_id, idempotency_key, request_print)
             if existing is not None:
                 return _intake(session, existing, created=False)
-            order = _priced_order(
+            order, stock = _priced_order(
                 session,
                 body,
                 order_id,
@@ -61,7 +62,7 @@ def accept_order(
                 splitting or SplitRules(),
                 unpaid_units_cap,
             )
-            return _intake(session, order, created=True)
+            return _intake(session, order, created=True, stock=stock)
     except IntegrityError:
         # A concurrent identical request won the insert; answer with its order.
         with transaction(sessions) as session:
@@ -71,7 +72,9 @@ def accept_order(
             return _intake(session, existing, created=False)
 
 
-def _intake(session: Session, order: Order, *, created: bool) -> Intake:
+def _intake(
+    session: Session, order: Order, *, created: bool, stock: StockSnapshot | None = None
+) -> Intake:
     products = CatalogRepository(session).products([line.sku for line in order.lines])
     lines = [
         OrderedLine(
@@ -85,7 +88,7 @@ def _intake(session: Session, order: Order, *, created: bool) -> Intake:
         )
         for line in order.lines
     ]
-    return Intake(order, created=created, lines=lines)
+    return Intake(order, created=created, lines=lines, stock=stock)
 
 
 def _existing(
@@ -108,7 +111,7 @@ def _priced_order(
     request_print: str,
     splitting: SplitRules,
     unpaid_units_cap: int | None,
-) -> Order:
+) -> tuple[Order, StockSnapshot]:
     quantities: dict[str, int] = {}
     for line in body.lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
@@ -122,7 +125,7 @@ def _priced_order(
     # The planner's own rule, asked now so the client hears it instead of a stuck order.
     for product in products.values():
         check_parcel_weight(product.sku, product.weight_grams, splitting)
-    _check_availability(session, quantities)
+    stock = _check_availability(session, quantities, body.shipping_address.model_dump())
 
     orders = OrderRepository(session)
     orders.add_customer_once(body.customer.id, email=body.customer.email, name=body.customer.name)
@@ -160,18 +163,26 @@ def _priced_order(
     )  # fmt: skip
     orders.add(order)
     session.flush()
-    return order
+    return order, stock
 
 
-def _check_availability(session: Session, quantities: dict[str, int]) -> None:
+def _check_availability(
+    session: Session, quantities: dict[str, int], address: dict[str, object]
+) -> StockSnapshot:
     """Refuse early what no warehouse can serve; the reservation stays the real guard.
 
-    The split planner may take a line from several warehouses, so all of them count.
+    The split planner may take a line from several warehouses, so all of them count. What it
+    saw goes to the workflow, which plans from it.
     """
-    available = StockRepository(session).available_anywhere(list(quantities))
+    warehouses = StockRepository(session).snapshot(sorted(quantities))
+    available: dict[str, int] = {}
+    for warehouse in warehouses:
+        for sku, free in warehouse.available.items():
+            available[sku] = available.get(sku, 0) + free
     short = [sku for sku, wanted in sorted(quantities.items()) if available.get(sku, 0) < wanted]
     if short:
         raise OutOfStock(f"not enough stock for {', '.join(short)}")
+    return StockSnapshot(destination=rounded_destination(address), warehouses=warehouses)
 
 
 def _check_unpaid_units(orders: OrderRepository, customer_id: str, wanted: int, cap: int) -> None:
@@ -197,4 +208,5 @@ def workflow_input(intake: Intake, policy: OrderPolicy) -> OrderWorkflowInput:
         amount=order.total,
         lines=intake.lines,
         policy=policy,
+        stock=intake.stock,
     )
