@@ -13,7 +13,7 @@ from domain.messages import (
     StockRequest,
     StockSnapshot,
 )
-from domain.splitting import rounded_destination
+from domain.splitting import GeoPoint
 from store.db import SessionFactory, transaction
 from store.models import Order
 from store.repositories import StockRepository
@@ -30,7 +30,7 @@ class InventoryActivities:
         with transaction(self.sessions) as session:
             order = session.get(Order, query.order_id)
             return StockSnapshot(
-                destination=rounded_destination(order.shipping_address if order else {}),
+                destination=_rounded_destination(order.shipping_address if order else {}),
                 warehouses=StockRepository(session).snapshot(query.skus, query.order_id),
             )
 
@@ -96,3 +96,10 @@ class InventoryActivities:
                 for place in stock.restock_package(request.order_id, package)
             ]
             review_low_stock(session, places, self.low_stock_threshold)
+
+
+def _rounded_destination(address: dict[str, object]) -> GeoPoint | None:
+    lat, lon = address.get("lat"), address.get("lon")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    return GeoPoint(lat=round(lat, 1), lon=round(lon, 1))

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from api.schemas import OrderCreate
 from domain.errors import IdempotencyConflict, InvalidOrder, OutOfStock, UnknownSku, UnpaidLimit
 from domain.ids import derive_order_id
-from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput, StockSnapshot
+from domain.messages import OrderedLine, OrderPolicy, OrderWorkflowInput
 from domain.money import line_total
 from domain.order import RECEIVED_NOTE, OrderStatus
 from domain.rules import SplitRules
-from domain.splitting import check_parcel_weight, rounded_destination
+from domain.splitting import check_parcel_weight
 from store.db import SessionFactory, transaction
 from store.models import Order, OrderEvent, OrderLine, utcnow
 from store.repositories import CatalogRepository, OrderRepository, StockRepository
@@ -27,7 +27,6 @@ class Intake:
     order: Order
     created: bool
     lines: list[OrderedLine]  # as the workflow gets them: priced, with what the planner needs
-    stock: StockSnapshot | None = None  # what a new order's availability check saw
 
 
 def fingerprint(body: OrderCreate) -> str:
@@ -53,7 +52,7 @@ def accept_order(
             existing = _existing(OrderRepository(session), order_id, idempotency_key, request_print)
             if existing is not None:
                 return _intake(session, existing, created=False)
-            order, stock = _priced_order(
+            order = _priced_order(
                 session,
                 body,
                 order_id,
@@ -62,7 +61,7 @@ def accept_order(
                 splitting or SplitRules(),
                 unpaid_units_cap,
             )
-            return _intake(session, order, created=True, stock=stock)
+            return _intake(session, order, created=True)
     except IntegrityError:
         # A concurrent identical request won the insert; answer with its order.
         with transaction(sessions) as session:
@@ -72,9 +71,7 @@ def accept_order(
             return _intake(session, existing, created=False)
 
 
-def _intake(
-    session: Session, order: Order, *, created: bool, stock: StockSnapshot | None = None
-) -> Intake:
+def _intake(session: Session, order: Order, *, created: bool) -> Intake:
     products = CatalogRepository(session).products([line.sku for line in order.lines])
     lines = [
         OrderedLine(
@@ -88,7 +85,7 @@ def _intake(
         )
         for line in order.lines
     ]
-    return Intake(order, created=created, lines=lines, stock=stock)
+    return Intake(order, created=created, lines=lines)
 
 
 def _existing(
@@ -111,7 +108,7 @@ def _priced_order(
     request_print: str,
     splitting: SplitRules,
     unpaid_units_cap: int | None,
-) -> tuple[Order, StockSnapshot]:
+) -> Order:
     quantities: dict[str, int] = {}
     for line in body.lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
@@ -125,7 +122,7 @@ def _priced_order(
     # The planner's own rule, asked now so the client hears it instead of a stuck order.
     for product in products.values():
         check_parcel_weight(product.sku, product.weight_grams, splitting)
-    stock = _check_availability(session, quantities, body.shipping_address.model_dump())
+    _check_availability(session, quantities)
 
     orders = OrderRepository(session)
     orders.add_customer_once(body.customer.id, email=body.customer.email, name=body.customer.name)
@@ -163,26 +160,18 @@ def _priced_order(
     )  # fmt: skip
     orders.add(order)
     session.flush()
-    return order, stock
+    return order
 
 
-def _check_availability(
-    session: Session, quantities: dict[str, int], address: dict[str, object]
-) -> StockSnapshot:
+def _check_availability(session: Session, quantities: dict[str, int]) -> None:
     """Refuse early what no warehouse can serve; the reservation stays the real guard.
 
-    The split planner may take a line from several warehouses, so all of them count. What it
-    saw goes to the workflow, which plans from it.
+    The split planner may take a line from several warehouses, so all of them count.
     """
-    warehouses = StockRepository(session).snapshot(sorted(quantities))
-    available: dict[str, int] = {}
-    for warehouse in warehouses:
-        for sku, free in warehouse.available.items():
-            available[sku] = available.get(sku, 0) + free
+    available = StockRepository(session).available_anywhere(list(quantities))
     short = [sku for sku, wanted in sorted(quantities.items()) if available.get(sku, 0) < wanted]
     if short:
         raise OutOfStock(f"not enough stock for {', '.join(short)}")
-    return StockSnapshot(destination=rounded_destination(address), warehouses=warehouses)
 
 
 def _check_unpaid_units(orders: OrderRepository, customer_id: str, wanted: int, cap: int) -> None:
@@ -208,5 +197,4 @@ def workflow_input(intake: Intake, policy: OrderPolicy) -> OrderWorkflowInput:
         amount=order.total,
         lines=intake.lines,
         policy=policy,
-        stock=intake.stock,
     )

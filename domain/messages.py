@@ -47,14 +47,6 @@ class OrderedLine(BaseModel):
         return PlanLine(**self.model_dump(exclude={"presale_ships_at"}))
 
 
-class StockSnapshot(BaseModel):
-    """What the planner needs from the database. The destination is rounded to a tenth of a
-    degree (about 10 km): enough to choose a warehouse, too coarse to find a door."""
-
-    destination: GeoPoint | None
-    warehouses: list[WarehouseStock]
-
-
 class OrderWorkflowInput(BaseModel):
     order_id: str
     received_at: datetime
@@ -64,9 +56,6 @@ class OrderWorkflowInput(BaseModel):
     amount: int
     lines: list[OrderedLine]
     policy: OrderPolicy = OrderPolicy()
-    # The stock the API saw as it accepted the order: intake plans from it instead of asking
-    # the database again; a reservation that finds it moved plans from a fresh snapshot.
-    stock: StockSnapshot | None = None
 
 
 # --- signals and updates -------------------------------------------------------------------
@@ -177,6 +166,14 @@ class ReservationResult(BaseModel):
 class StockQuery(BaseModel):
     order_id: str
     skus: list[str]
+
+
+class StockSnapshot(BaseModel):
+    """What the planner needs from the database. The destination is rounded to a tenth of a
+    degree (about 10 km): enough to choose a warehouse, too coarse to find a door."""
+
+    destination: GeoPoint | None
+    warehouses: list[WarehouseStock]
 
 
 class PackageReservation(BaseModel):

@@ -18,7 +18,7 @@ Units no warehouse holds come back as shortages; the planner never invents stock
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
@@ -94,15 +94,6 @@ class UnshippableItem(InvalidOrder):
     """One unit alone is heavier than the carrier takes in a parcel."""
 
     code = "unshippable_item"
-
-
-def rounded_destination(address: Mapping[str, object]) -> GeoPoint | None:
-    """Where a parcel goes, to a tenth of a degree (about 10 km): enough to choose a
-    warehouse, too coarse to find a door. None for an address without coordinates."""
-    lat, lon = address.get("lat"), address.get("lon")
-    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
-        return None
-    return GeoPoint(lat=round(lat, 1), lon=round(lon, 1))
 
 
 def great_circle_km(a: GeoPoint, b: GeoPoint) -> float:

@@ -517,6 +517,15 @@ class StockRepository:
         found = (self.session.get(StockLevel, place) for place in sorted(set(places)))
         return [level for level in found if level is not None]
 
+    def available_anywhere(self, skus: Sequence[str]) -> dict[str, int]:
+        """Free units per SKU summed over every warehouse; a SKU stocked nowhere is absent."""
+        rows = self.session.execute(
+            select(StockLevel.sku, func.sum(StockLevel.on_hand - StockLevel.reserved))
+            .where(StockLevel.sku.in_(skus))
+            .group_by(StockLevel.sku)
+        )
+        return {sku: int(free) for sku, free in rows}
+
     def ledger_totals(self) -> dict[tuple[str, str], dict[str, int]]:
         rows = self.session.execute(
             select(

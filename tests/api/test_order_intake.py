@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from domain.contract import order_workflow_id
 from store.db import SessionFactory, transaction
 from store.models import Customer, Order, Payment, Product, StockLevel
 from store.repositories import OrderRepository
@@ -456,28 +455,6 @@ async def test_a_line_larger_than_any_one_warehouse_is_reserved_from_two(
     stock = stock_snapshot(sessions)
     assert stock[("TEA-001", "HZ")] == (500, 500)
     assert stock[("TEA-001", "SH")] == (200, 100)
-
-
-async def test_intake_reads_the_stock_once_and_plans_from_what_it_read(
-    stack: Stack, sessions: SessionFactory
-) -> None:
-    """The API's availability check reads every warehouse's free units and hands them to the
-    workflow, which plans from them instead of reading them again. (A reservation that finds
-    them gone plans again from the database: tests/workflows/phases/test_stock.py.)"""
-    response = await stack.api.post(
-        "/orders", json=order_body(lines=[{"sku": "TEA-001", "quantity": 600}])
-    )
-    assert response.status_code == 201, response.text
-
-    handle = stack.client.get_workflow_handle(order_workflow_id(response.json()["id"]))
-    steps = [
-        json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)
-        async for event in handle.fetch_history_events()
-        if event.HasField("marker_recorded_event_attributes")
-    ]
-    assert sorted(step["activity_type"] for step in steps) == ["create_payment", "reserve_packages"]
-    stock = stock_snapshot(sessions)  # planned across two warehouses, as the API saw them
-    assert (stock[("TEA-001", "HZ")], stock[("TEA-001", "SH")]) == ((500, 500), (200, 100))
 
 
 async def test_an_item_heavier_than_any_parcel_is_refused_and_nothing_is_written(

@@ -63,7 +63,6 @@ BASELINE = [
     "address_changed_after_labelling_then_delivered",
     "address_change_too_late_then_overdue",
     "partly_refunded_at_the_dashboard_found_by_reconciliation",
-    "planned_from_the_stock_seen_at_intake_then_completed",
 ]
 RETURN_BASELINE = [
     "passed_and_refunded_by_the_running_order",

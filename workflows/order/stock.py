@@ -33,26 +33,26 @@ def locks_at_intake(state: OrderState) -> bool:
 
 
 async def reserve_at_intake(state: OrderState) -> str | None:
-    """Why the order can't be served, or None once its stock is reserved. Planned first from
-    the stock the API saw as it accepted the order."""
-    problem = await reserve_packages(state, seen=state.order.stock)
+    """Why the order can't be served, or None once its stock is reserved."""
+    problem = await reserve_packages(state)
     if problem is None and state.order.policy.stock.lock == LockStrategy.PRE_RESERVE:
         state.reserved_until = workflow.now() + state.order.policy.stock.reservation_ttl
     return problem
 
 
-async def reserve_packages(state: OrderState, seen: StockSnapshot | None = None) -> str | None:
-    """Plan the packages from live stock (``seen`` a moment ago, or a snapshot taken now) and
-    reserve them, all or nothing.
+async def reserve_packages(state: OrderState) -> str | None:
+    """Plan the packages from live stock and reserve them, all or nothing.
 
     Returns why it could not, or None once reserved. Stock taken by another order between
-    the snapshot and the reservation only means planning again, from a fresh snapshot.
+    the snapshot and the reservation only means planning again.
     """
     order = state.order
     lines = [line.for_planner() for line in order.lines]
     skus = sorted({line.sku for line in lines})
     for _ in range(PLAN_ATTEMPTS):
-        snapshot, seen = seen or await _stock_now(state, skus), None
+        snapshot: StockSnapshot = await state.step(
+            steps.STOCK_SNAPSHOT, StockQuery(order_id=order.order_id, skus=skus)
+        )
         try:
             plan = plan_packages(
                 lines, snapshot.destination, snapshot.warehouses, order.policy.splitting
@@ -72,12 +72,6 @@ async def reserve_packages(state: OrderState, seen: StockSnapshot | None = None)
         state.reservations += 1
         return None
     return "out of stock: other orders kept taking the units while this one reserved"
-
-
-async def _stock_now(state: OrderState, skus: list[str]) -> StockSnapshot:
-    query = StockQuery(order_id=state.order.order_id, skus=skus)
-    snapshot: StockSnapshot = await state.step(steps.STOCK_SNAPSHOT, query)
-    return snapshot
 
 
 async def release_pre_reservation(state: OrderState) -> None:

@@ -14,19 +14,10 @@ from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from domain.contract import OrderUpdate, WorkflowName, order_workflow_id
-from domain.messages import (
-    OrderPolicy,
-    OrderSnapshot,
-    OrderWorkflowInput,
-    PaymentView,
-    StockRequest,
-    StockSnapshot,
-)
+from domain.messages import OrderPolicy, OrderSnapshot, PaymentView, StockRequest
 from domain.order import OrderStatus
 from domain.rules import ChannelRules, LockStrategy, ShortageAction
-from domain.splitting import WarehouseStock
 from tests.workflows.phases.support import (
-    HANGZHOU,
     SKU,
     TOTAL,
     WAREHOUSE,
@@ -94,44 +85,6 @@ async def test_stock_taken_between_planning_and_reserving_means_planning_again(
         WAREHOUSE,
         [(SKU, 2)],
     )
-    assert (await order.snapshot()).status == S.PENDING_PAYMENT
-    await order.cancel()
-
-
-def as_the_api_saw_it(units: int) -> OrderWorkflowInput:
-    seen = StockSnapshot(
-        destination=HANGZHOU,
-        warehouses=[WarehouseStock(code=WAREHOUSE, location=HANGZHOU, available={SKU: units})],
-    )
-    return order_input().model_copy(update={"stock": seen})
-
-
-async def test_intake_plans_from_the_stock_the_api_saw_without_asking_again(
-    shop: Shop, fakes: FakeActivities
-) -> None:
-    order = await shop.place(as_the_api_saw_it(units=5))
-
-    assert fakes.calls_to(InventoryActivities.stock_snapshot) == []
-    [reservation] = fakes.calls_to(InventoryActivities.reserve_packages)
-    [package] = reservation.packages
-    assert (package.warehouse, [(line.sku, line.quantity) for line in package.lines]) == (
-        WAREHOUSE,
-        [(SKU, 2)],
-    )
-    assert (await order.snapshot()).status == S.PENDING_PAYMENT
-    await order.cancel()
-
-
-async def test_stock_the_api_saw_that_moved_since_means_planning_again_from_the_database(
-    shop: Shop, fakes: FakeActivities
-) -> None:
-    fakes.stock_moves = 1
-
-    order = await shop.place(as_the_api_saw_it(units=5))
-
-    [fresh] = fakes.calls_to(InventoryActivities.stock_snapshot)
-    assert fresh.order_id == order.order_id
-    assert [r.round for r in fakes.calls_to(InventoryActivities.reserve_packages)] == [1, 1]
     assert (await order.snapshot()).status == S.PENDING_PAYMENT
     await order.cancel()
 
