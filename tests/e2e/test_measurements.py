@@ -69,7 +69,8 @@ def test_bench_measures_cpu_by_process_for_the_skeleton_and_each_phase_of_an_ord
 
 def test_load_answers_every_order_and_loses_none() -> None:
     result = orderflow_json("load", "--rate", "5", "--duration", "1")
-    assert (result["sent"], result["accepted"], result["completed"], result["lost"]) == (5, 5, 5, 0)
+    ended = (result["completed"], result["lost"], result["unfinished"])
+    assert (result["sent"], result["accepted"], *ended) == (5, 5, 5, 0, 0)
     assert result["errors"] == {}
     assert 0 < result["p50_ms"] <= result["p99_ms"]
     assert {"temporal", "worker", "api"} <= set(result["intake_cpu_ms"])
