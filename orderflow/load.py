@@ -212,6 +212,7 @@ async def _complete_all(
         done |= ended
     for still_running in pending:
         still_running.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
     completed = sum(1 for t in done if t.exception() is None and t.result() == "completed")
     return Ended(completed=completed, lost=len(done) - completed, unfinished=len(pending))
 
