@@ -17,11 +17,9 @@ CHAOS_DATABASE_URL ?= $(POSTGRES_URL)
 FUZZ_EXAMPLES ?= 100
 FUZZ_SEED ?= random
 
-# `make test` runs the suite in this many processes, a test file to each; 1 runs it in one.
-# On SQLite the suite is the test processes' own CPU and halves across two cores (426 → 264 s);
-# on PostgreSQL the server's backends already fill the second core, and two took longer (400 →
-# 556 s), so that pass runs in one.
-TEST_WORKERS ?= $(if $(ORDERFLOW_TEST_DATABASE_URL),1,2)
+# `make test` runs the suite in this many processes, a test file to each (the slow files
+# first); 1 runs it in one. On SQLite two took 264 s instead of 426.
+TEST_WORKERS ?= 2
 PYTEST_PARALLEL := $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: install run demo test test-sqlite test-postgres chaos fuzz bench load lint format migrate clean
@@ -74,7 +72,7 @@ test: lint
 test-sqlite: test
 
 test-postgres: lint
-	ORDERFLOW_TEST_DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest
+	ORDERFLOW_TEST_DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest $(PYTEST_PARALLEL)
 
 chaos: install
 	ORDERFLOW_TEST_DATABASE_URL=$(CHAOS_DATABASE_URL) ORDERFLOW_EVERY_DATABASE=1 \

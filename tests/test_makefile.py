@@ -94,14 +94,10 @@ def pytest_command(*args: str, **env: str) -> str:
     return next(line for line in dry.stdout.splitlines() if line.startswith(".venv/bin/pytest"))
 
 
-def test_the_sqlite_pass_runs_on_both_cores_a_test_file_to_a_worker() -> None:
+def test_the_suite_runs_on_both_cores_a_test_file_to_a_worker() -> None:
     # A file's module-scoped servers and fixtures stay in one worker.
-    assert pytest_command().split() == [".venv/bin/pytest", "-n", "2", "--dist", "loadfile"]
-    assert pytest_command("TEST_WORKERS=1").split() == [".venv/bin/pytest"]
-
-
-def test_the_postgresql_pass_runs_in_one_process_unless_told_otherwise() -> None:
+    parallel = [".venv/bin/pytest", "-n", "2", "--dist", "loadfile"]
+    assert pytest_command().split() == parallel
     url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-    assert pytest_command(ORDERFLOW_TEST_DATABASE_URL=url).split() == [".venv/bin/pytest"]
-    parallel = pytest_command("TEST_WORKERS=2", ORDERFLOW_TEST_DATABASE_URL=url)
-    assert parallel.split() == [".venv/bin/pytest", "-n", "2", "--dist", "loadfile"]
+    assert pytest_command(ORDERFLOW_TEST_DATABASE_URL=url).split() == parallel
+    assert pytest_command("TEST_WORKERS=1").split() == [".venv/bin/pytest"]

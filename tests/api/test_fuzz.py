@@ -41,7 +41,7 @@ from tests.api.fuzzing import (
 from tests.conftest import Stack
 from tests.helpers import place_order
 
-EXAMPLES = int(os.environ.get("ORDERFLOW_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("ORDERFLOW_FUZZ_EXAMPLES", "4"))
 _seed = os.environ.get("ORDERFLOW_FUZZ_SEED", "20240601")
 SEED = random.randrange(2**32) if _seed == "random" else int(_seed)
 
