@@ -180,8 +180,8 @@ KEPT_BETWEEN_TESTS = {"audit_log"}
 
 
 CLEARED_BETWEEN_TESTS = [t for t in Base.metadata.sorted_tables if t.name not in KEPT_BETWEEN_TESTS]
-# IDs start at 1 in every test, as after TRUNCATE … RESTART IDENTITY: on tables this small
-# TRUNCATE took 150–175 ms a test on PostgreSQL, DELETE and these restarts about 10.
+# IDs start at 1 in every test, as after TRUNCATE … RESTART IDENTITY. On tables this small,
+# TRUNCATE took 150–175 ms a test on PostgreSQL and DELETE about 10.
 RESTART_IDS = ";".join(
     f"ALTER SEQUENCE {t.name}_{t.autoincrement_column.name}_seq RESTART"
     for t in CLEARED_BETWEEN_TESTS
