@@ -95,8 +95,9 @@ def pytest_command(*args: str, **env: str) -> str:
 
 
 def test_the_suite_runs_on_both_cores_a_test_file_to_a_worker() -> None:
-    # A file's module-scoped servers and fixtures stay in one worker.
-    parallel = [".venv/bin/pytest", "-n", "2", "--dist", "loadfile"]
+    # A file's module-scoped servers and fixtures stay in one worker, and the files go out in
+    # the order the suite sorts them (the slow ones first), not by how many tests they hold.
+    parallel = [".venv/bin/pytest", "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
     assert pytest_command().split() == parallel
     url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
     assert pytest_command(ORDERFLOW_TEST_DATABASE_URL=url).split() == parallel
