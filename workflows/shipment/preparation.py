@@ -1,0 +1,40 @@
+"""Before the parcel can leave: its stock still reserved for it, a label, the stage limits."""
+
+from __future__ import annotations
+
+from domain import steps
+from domain.contract import ShipmentOutcome
+from domain.errors import UnknownCarrier
+from domain.shipping import LabelRequest, ShipmentResult, StageLimits
+from workflows.shipment.state import ShipmentState
+from workflows.steps import step
+
+
+async def prepare(state: ShipmentState) -> ShipmentResult | None:
+    """The result when the parcel can't leave; None when it is ready to."""
+    if not await step(steps.CHECK_PACKAGE_STOCK, state.hand_over()):
+        return state.result(
+            ShipmentOutcome.BLOCKED, "the package's stock is no longer reserved for it"
+        )
+    try:
+        state.label = await step(steps.BUY_LABEL, label_request(state))
+    except UnknownCarrier as error:  # a configuration error: no retry can fix it
+        return state.result(ShipmentOutcome.BLOCKED, error.message)
+    watched: StageLimits = await step(steps.STAGE_LIMITS, state.shipment.sla)
+    state.limits = watched.limits
+    return None
+
+
+def label_request(state: ShipmentState) -> LabelRequest:
+    shipment = state.shipment
+    return LabelRequest(
+        shipment_id=state.id,
+        order_id=shipment.order_id,
+        package=shipment.package,
+        warehouse=shipment.warehouse,
+        weight_grams=shipment.weight_grams,
+        insured_value=shipment.insured_value,
+        carrier=shipment.carrier,
+        transaction_id=shipment.transaction_id,
+        ready_at=shipment.ready_at,
+    )
