@@ -40,6 +40,7 @@ from domain.contract import (
     OrderQuery,
     OrderSignal,
     OrderUpdate,
+    ParcelTracker,
     ReturnUpdate,
     ShipmentSignal,
     ShipmentUpdate,
@@ -72,7 +73,7 @@ from domain.order import OrderStatus
 from domain.reconciliation import ReconciliationRequest
 from domain.refunds import RefundOrder, RefundOutcome
 from domain.returns import Inspection, ReturnInput, ReturnScan, ReturnView
-from domain.shipping import ParcelEvent, ScanProgress, WarehouseScan
+from domain.shipping import ParcelEvent, ParcelOnRecord, ScanProgress, WarehouseScan
 
 Answer = TypeVar("Answer", bound=BaseModel)
 
@@ -147,15 +148,27 @@ class OrderWorkflows:
     async def stock_arrived(self, order_id: str, arrival: StockArrived) -> bool:
         return await self._signal(order_workflow_id(order_id), OrderSignal.STOCK_ARRIVED, arrival)
 
-    async def shipment_event(self, shipment_id: str, event: ParcelEvent) -> bool:
-        return await self._signal(shipment_id, ShipmentSignal.CARRIER_EVENT, event)
+    async def parcel_event(self, parcel: ParcelOnRecord, event: ParcelEvent) -> bool:
+        """To the workflow that follows the parcel: its shipment's, or its order's."""
+        if parcel.tracked_by == ParcelTracker.ORDER:
+            workflow_id = order_workflow_id(parcel.order_id)
+            return await self._signal(workflow_id, OrderSignal.PARCEL_EVENT, event)
+        workflow_id = shipment_workflow_id(parcel.order_id, parcel.package)
+        return await self._signal(workflow_id, ShipmentSignal.CARRIER_EVENT, event)
 
-    async def scan(self, scan: WarehouseScan) -> ScanProgress:
-        shipment = shipment_workflow_id(scan.order_id, scan.package)
-        handle = self.client.get_workflow_handle(shipment)
+    async def scan(self, scan: WarehouseScan, tracked_by: ParcelTracker) -> ScanProgress:
+        """Counted by the workflow that follows the parcel. Not retried: a scan asked twice
+        counts twice, as at the bench."""
+        update: OrderUpdate | ShipmentUpdate
+        if tracked_by == ParcelTracker.ORDER:
+            workflow_id, update = order_workflow_id(scan.order_id), OrderUpdate.WAREHOUSE_SCAN
+        else:
+            workflow_id = shipment_workflow_id(scan.order_id, scan.package)
+            update = ShipmentUpdate.WAREHOUSE_SCAN
+        handle = self.client.get_workflow_handle(workflow_id)
         try:
             progress: ScanProgress = await handle.execute_update(
-                ShipmentUpdate.WAREHOUSE_SCAN, scan, result_type=ScanProgress
+                update, scan, result_type=ScanProgress
             )
             return progress
         except WorkflowUpdateFailedError as error:

@@ -68,6 +68,7 @@ class OrderSignal(StrEnum):
     COMPENSATE = "compensate"  # a batch compensation: give this much back per unit of a SKU
     RETURN_PASSED = "return_passed"  # a returned parcel passed inspection: refund its lines
     REFUND_FOUND = "refund_found"  # reconciliation found a refund made at the provider
+    PARCEL_EVENT = "parcel_event"  # a carrier's report on the parcel the order runs itself
 
 
 class OrderUpdate(StrEnum):
@@ -76,6 +77,7 @@ class OrderUpdate(StrEnum):
     CONFIRM_RECEIPT = "confirm_receipt"
     REFUND = "refund"
     CHANGE_ADDRESS = "change_address"
+    WAREHOUSE_SCAN = "warehouse_scan"  # a scan into the parcel the order runs itself
 
 
 class OrderQuery(StrEnum):
@@ -133,6 +135,15 @@ class ShipmentOutcome(StrEnum):
     RETURNED = "returned"  # the carrier brought it back
     CANCELLED = "cancelled"  # its label voided before pickup
     BLOCKED = "blocked"  # its stock was no longer reserved for it: never left
+
+
+class ParcelTracker(StrEnum):
+    """Which workflow follows a parcel: a ShipmentWorkflow of its own, or its order (an order
+    of one package runs its parcel's way itself). Carriers' reports and warehouse scans go
+    to that workflow."""
+
+    SHIPMENT = "shipment"
+    ORDER = "order"
 
 
 class ShipmentStatus(StrEnum):

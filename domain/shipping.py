@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from domain.contract import ShipmentOutcome
+from domain.contract import ParcelTracker, ShipmentOutcome
 from domain.safe_text import SafeText
 from domain.sla import EffectiveLimit, SlaLevel, SlaMark, SlaRules, Stage
 from domain.splitting import PackageLine
@@ -124,6 +125,17 @@ class LabelRequest(BaseModel):
     carrier: str
     transaction_id: str
     ready_at: datetime | None = None  # when the warehouse could start on the package
+    tracked_by: ParcelTracker = ParcelTracker.SHIPMENT
+
+
+@dataclass(frozen=True)
+class ParcelOnRecord:
+    """What the shipments table says of a parcel a carrier's report names."""
+
+    order_id: str
+    package: int
+    tracked_by: ParcelTracker
+    ended: bool  # delivered, returned or its label voided: its way is over
 
 
 class LabelView(BaseModel):

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from domain.contract import MovementKind
+from domain.contract import MovementKind, ParcelTracker
 from store.encryption import EncryptedJSON, EncryptedText
 
 
@@ -654,6 +654,10 @@ class Shipment(Base):
     tracking_number: Mapped[str | None] = mapped_column(String(64), unique=True)
     transaction_id: Mapped[str] = mapped_column(String(160), index=True)
     status: Mapped[str] = mapped_column(String(32))
+    # The workflow carriers' reports and warehouse scans go to (``ParcelTracker``).
+    tracked_by: Mapped[str] = mapped_column(
+        String(16), default=ParcelTracker.SHIPMENT, server_default=ParcelTracker.SHIPMENT
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     label_bought_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the warehouse could start: payment, or later when presale goods can ship.

@@ -10,7 +10,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from domain.contract import AlertKind, AlertLevel, AlertRole, MovementKind, ShipmentStatus
+from domain.contract import (
+    AlertKind,
+    AlertLevel,
+    AlertRole,
+    MovementKind,
+    ParcelTracker,
+    ShipmentStatus,
+)
 from domain.errors import OutOfStock, StockMoved
 from domain.ledger import EntryKind
 from domain.messages import Allocation
@@ -18,7 +25,13 @@ from domain.order import OrderStatus
 from domain.reconciliation import Movement, digest
 from domain.refunds import RefundStatus
 from domain.returns import REPLACEMENT_BASE
-from domain.shipping import LabelRequest, LabelView, TrackingStage, progress_rank
+from domain.shipping import (
+    LabelRequest,
+    LabelView,
+    ParcelOnRecord,
+    TrackingStage,
+    progress_rank,
+)
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
 from store.inserts import insert_for, insert_once, rows_changed
@@ -1070,6 +1083,26 @@ class ShipmentRepository:
             )
         )
 
+    def parcel_on_record(self, carrier: str, tracking_number: str) -> ParcelOnRecord | None:
+        shipment = self.by_tracking_number(carrier, tracking_number)
+        if shipment is None:
+            return None
+        return ParcelOnRecord(
+            order_id=shipment.order_id,
+            package=shipment.package,
+            tracked_by=ParcelTracker(shipment.tracked_by),
+            ended=shipment.status in FINISHED_SHIPMENTS,
+        )
+
+    def tracker(self, order_id: str, package: int) -> ParcelTracker:
+        """Who follows the package's parcel; its own ShipmentWorkflow until a label says."""
+        tracked_by = self.session.scalar(
+            select(Shipment.tracked_by).where(
+                Shipment.order_id == order_id, Shipment.package == package
+            )
+        )
+        return ParcelTracker(tracked_by or ParcelTracker.SHIPMENT)
+
     def record_label(self, request: LabelRequest, label: LabelView) -> None:
         now = utcnow()
         insert_once(
@@ -1084,6 +1117,7 @@ class ShipmentRepository:
                 "tracking_number": label.tracking_number,
                 "transaction_id": request.transaction_id,
                 "status": ShipmentStatus.LABEL_BOUGHT,
+                "tracked_by": request.tracked_by,
                 "created_at": now,
                 "label_bought_at": now,
                 "ready_at": request.ready_at,

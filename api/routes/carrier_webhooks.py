@@ -1,7 +1,8 @@
-"""Carriers' tracking callbacks: verify the signature, find the parcel, tell its shipment.
+"""Carriers' tracking callbacks: verify the signature, find the parcel, tell the workflow
+that follows it (its shipment's, or its order's for an order of one package).
 
-Carriers repeat and reorder their reports; the shipment workflow takes each stage once, so
-this route only checks who is talking and which parcel they mean.
+Carriers repeat and reorder their reports; that workflow takes each stage once, so this route
+only checks who is talking and which parcel they mean.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from api.routes.webhooks import BadSignature
 from api.schemas import Accepted
 from api.webhook_recording import signature_checked
 from domain.errors import InvalidRequest, UnknownCarrier
-from domain.shipping import ParcelEvent
+from domain.shipping import ParcelEvent, ParcelOnRecord
 from integrations.carriers.sandbox import parse_tracking_event
 from integrations.signing import SignatureRefused, check
 from store.db import SessionFactory, transaction
@@ -63,21 +64,23 @@ async def carrier_webhook(
     ahead = report.at - datetime.now(UTC)
     if ahead > timedelta(seconds=settings.carrier_report_max_ahead_seconds):
         raise InvalidRequest(f"not a tracking report: dated {ahead} ahead of our clock")
-    shipment_id = await run_in_threadpool(_shipment_of, sessions, carrier, report.tracking_number)
-    if shipment_id is None:
+    parcel = await run_in_threadpool(_parcel_of, sessions, carrier, report.tracking_number)
+    if parcel is None:
         # A return's parcel on its way back: noted on its RMA until the warehouse scans it.
         if rma := await run_in_threadpool(_track_return, sessions, carrier, report):
             return Accepted(detail=f"{rma}: {report.stage}")
         return Accepted(accepted=False, detail=f"no parcel {report.tracking_number} here")
-    if not await workflows.shipment_event(shipment_id, report):
-        return Accepted(accepted=False, detail=f"{shipment_id} has ended; report ignored")
+    if parcel.ended or not await workflows.parcel_event(parcel, report):
+        ended = f"package {parcel.package} of order {parcel.order_id} has ended its way"
+        return Accepted(accepted=False, detail=f"{ended}; report ignored")
     return Accepted()
 
 
-def _shipment_of(sessions: SessionFactory, carrier: str, tracking_number: str) -> str | None:
+def _parcel_of(
+    sessions: SessionFactory, carrier: str, tracking_number: str
+) -> ParcelOnRecord | None:
     with transaction(sessions) as session:
-        shipment = ShipmentRepository(session).by_tracking_number(carrier, tracking_number)
-        return shipment.id if shipment else None
+        return ShipmentRepository(session).parcel_on_record(carrier, tracking_number)
 
 
 def _track_return(sessions: SessionFactory, carrier: str, report: ParcelEvent) -> str | None:

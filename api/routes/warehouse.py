@@ -8,11 +8,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import RulesDep, SessionsDep, WorkflowsDep
 from api.schemas import ReceiptIn, ReceiptPublic
+from domain.contract import ParcelTracker
 from domain.messages import StockArrived
 from domain.shipping import ScanProgress, WarehouseScan
 from store.db import SessionFactory, transaction
 from store.receipts import receive_goods
-from store.repositories import OrderRepository
+from store.repositories import OrderRepository, ShipmentRepository
 
 # A receipt tells at most this many waiting orders; the rest look at their next hour.
 TELL_AT_MOST = 200
@@ -21,14 +22,17 @@ router = APIRouter(prefix="/warehouse", tags=["warehouse"])
 
 
 @router.post("/scans", response_model=ScanProgress)
-async def scan(body: WarehouseScan, *, workflows: WorkflowsDep) -> ScanProgress:
+async def scan(
+    body: WarehouseScan, *, sessions: SessionsDep, workflows: WorkflowsDep
+) -> ScanProgress:
     """One scan: `quantity` units of `sku` into package `package` of `order_id`.
 
     A SKU that does not belong in the package, or one unit too many, is refused (`409
     scan_refused`, the message says what the package holds) and counts for nothing. The first
     scan stamps the pick's start, the last one the packing (`GET /orders/{id}`, package
     `stages`)."""
-    return await workflows.scan(body)
+    tracked_by = await run_in_threadpool(_tracker_of, sessions, body.order_id, body.package)
+    return await workflows.scan(body, tracked_by)
 
 
 @router.post("/receipts", response_model=ReceiptPublic, status_code=status.HTTP_201_CREATED)
@@ -72,6 +76,11 @@ async def receive(
     waiting = await run_in_threadpool(_waiting_for, sessions, body.sku)
     told = [order_id for order_id in waiting if await workflows.stock_arrived(order_id, arrival)]
     return booked.model_copy(update={"orders_told": len(told)})
+
+
+def _tracker_of(sessions: SessionFactory, order_id: str, package: int) -> ParcelTracker:
+    with transaction(sessions) as session:
+        return ShipmentRepository(session).tracker(order_id, package)
 
 
 def _waiting_for(sessions: SessionFactory, sku: str) -> list[str]:

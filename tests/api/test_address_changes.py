@@ -111,7 +111,6 @@ async def test_a_label_bought_for_the_old_address_is_voided_and_bought_again(
     delivered = await wait_for(stack, order["id"], S.DELIVERED)
     assert rerouted["tracking_number"] in delivered["timeline"][-2]["note"]
     await stack.keep_history(order["id"], "address_changed_after_labelling_then_delivered")
-    await stack.keep_shipment_history(order["id"], 1, "relabelled_for_a_new_address")
 
 
 async def test_a_parcel_in_transit_is_rerouted_by_the_carrier(

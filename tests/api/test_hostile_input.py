@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from temporalio.api.enums.v1 import EventType
 
-from domain.contract import shipment_workflow_id
+from domain.contract import OrderSignal, order_workflow_id
 from integrations.signing import sign
 from store.db import SessionFactory, transaction
 from store.models import Alert, Customer, Order, PaymentEvent
@@ -37,11 +37,17 @@ def assert_refused(response: httpx.Response, status: int, code: str, case: objec
     assert isinstance(body["error"]["message"], str) and body["error"]["message"], (case, body)
 
 
-async def shipment_signals(stack: Stack, order_id: str) -> int:
-    handle = stack.client.get_workflow_handle(shipment_workflow_id(order_id, 1))
+async def parcel_signals(stack: Stack, order_id: str) -> int:
+    """The carrier's reports that reached the order's one parcel (the order runs it)."""
+    handle = stack.client.get_workflow_handle(order_workflow_id(order_id))
     history = await handle.fetch_history()
-    signalled = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-    return sum(1 for event in history.events if event.event_type == signalled)
+    return sum(
+        1
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        and event.workflow_execution_signaled_event_attributes.signal_name
+        == OrderSignal.PARCEL_EVENT
+    )
 
 
 # --- signatures ------------------------------------------------------------------------------
@@ -96,7 +102,7 @@ async def test_hostile_carrier_signatures_are_refused_and_change_nothing(
     stack: Stack, localstripe_url: str
 ) -> None:
     order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=1))
-    signals_before = await shipment_signals(stack, order["id"])
+    signals_before = await parcel_signals(stack, order["id"])
     pickup = report_body(package["tracking_number"], "picked_up", T0)
 
     for case, header in hostile_signatures(pickup, CARRIER_SECRET).items():
@@ -110,7 +116,7 @@ async def test_hostile_carrier_signatures_are_refused_and_change_nothing(
 
 
 async def assert_parcel_untouched(stack: Stack, order_id: str, signals_before: int) -> None:
-    assert await shipment_signals(stack, order_id) == signals_before
+    assert await parcel_signals(stack, order_id) == signals_before
     [package] = (await order_json(stack, order_id))["packages"]
     assert package["shipment_status"] == "label_bought"
 
@@ -176,7 +182,7 @@ async def test_signed_carrier_reports_that_cannot_be_true_are_refused_and_change
 ) -> None:
     order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=1))
     tracking = package["tracking_number"]
-    signals_before = await shipment_signals(stack, order["id"])
+    signals_before = await parcel_signals(stack, order["id"])
 
     def report(**changes: str) -> bytes:
         fields = {"event_id": "evt-1", "tracking_number": tracking, "stage": "picked_up"}

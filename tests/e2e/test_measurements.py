@@ -57,7 +57,8 @@ def test_bench_measures_cpu_by_process_for_the_skeleton_and_each_phase_of_an_ord
         sum(result[p]["own_cpu_ms"] for p in ("intake", "paid", "completion")), abs=0.2
     )
     assert 0 < result["history_events"]["order"] <= 80
-    assert 0 < result["history_events"]["shipment"]
+    # The bench's orders have one package: the order runs its parcel, no workflow of its own.
+    assert result["history_events"]["shipment"] == 0
     assert set(result["stages"]) == {
         "payment",
         "allocation",

@@ -60,7 +60,7 @@ async def test_a_parcel_not_picked_up_in_time_warns_at_75_percent_and_alarms_at_
     assert len(await sla_alerts(stack, include_resolved="true")) == 2
     await report(stack, tracking, "delivered", paid_at + timedelta(hours=20))
     await wait_for(stack, order_id, OrderStatus.DELIVERED)
-    await stack.keep_shipment_history(order_id, 1, "late_pickup_yellow_then_red")
+    await stack.keep_history(order_id, "parcel_late_for_pickup_yellow_then_red")
 
 
 async def test_a_parcel_picked_up_in_time_raises_nothing(

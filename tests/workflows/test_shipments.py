@@ -14,7 +14,10 @@ import time
 from datetime import timedelta
 
 import httpx
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
 
+from domain.contract import ParcelTracker, shipment_workflow_id
 from domain.order import OrderStatus
 from integrations.signing import sign
 from store.db import SessionFactory, transaction
@@ -49,7 +52,9 @@ async def test_one_package_travels_on_the_sandbox_carriers_reports(
     stack: Stack, localstripe_url: str, sessions: SessionFactory
 ) -> None:
     """Label at allocation; the pickup deducts the package's stock under its reservation
-    reference; every later stage is stamped with the carrier's own time; delivered."""
+    reference; every later stage is stamped with the carrier's own time; delivered. The order
+    follows its one parcel itself: the reports reach it, and one after the delivery is
+    answered as too late."""
     order, [package] = await paid_and_labelled(stack, localstripe_url, lines(TEA_001=2))
     order_id = order["id"]
     assert package["carrier"] == "sandbox"
@@ -63,6 +68,7 @@ async def test_one_package_travels_on_the_sandbox_carriers_reports(
     [row] = shipment_rows(sessions, order_id)
     assert (row.id, row.package, row.transaction_id) == (f"shipment-{order_id}-1", 1, reference)
     assert (row.label_id or "").startswith("lbl_") and row.tracking_number == tracking
+    assert row.tracked_by == ParcelTracker.ORDER
     assert stock(sessions, "TEA-001", "HZ") == (500, 2)
     assert ledger(sessions, order_id, "ship") == []
 
@@ -104,6 +110,18 @@ async def test_one_package_travels_on_the_sandbox_carriers_reports(
     assert len(movements(sessions, order_id, "ship")) == 1
     assert stock(sessions, "TEA-001", "HZ") == (498, 0)
 
+    # The parcel's way has ended (the order has not: its confirmation window runs).
+    late = await report(stack, tracking, "in_transit", T0 + timedelta(days=2))
+    assert late == {
+        "accepted": False,
+        "detail": f"package 1 of order {order_id} has ended its way; report ignored",
+    }
+    assert (await get_order(stack, order_id))["status"] == "delivered"
+    no_child = stack.client.get_workflow_handle(shipment_workflow_id(order_id, 1))
+    with pytest.raises(RPCError) as missing:
+        await no_child.describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+
 
 async def test_two_packages_are_delivered_when_both_arrived(
     stack: Stack, localstripe_url: str, sessions: SessionFactory
@@ -117,9 +135,9 @@ async def test_two_packages_are_delivered_when_both_arrived(
     tea, mooncakes = (p["tracking_number"] for p in sorted(packages, key=lambda p: p["number"]))
     assert tea != mooncakes
     rows = shipment_rows(sessions, order_id)
-    assert [(r.package, r.transaction_id) for r in rows] == [
-        (1, f"{order_id}/1/1"),
-        (2, f"{order_id}/1/2"),
+    assert [(r.package, r.transaction_id, r.tracked_by) for r in rows] == [
+        (1, f"{order_id}/1/1", ParcelTracker.SHIPMENT),  # a ShipmentWorkflow each
+        (2, f"{order_id}/1/2", ParcelTracker.SHIPMENT),
     ]
 
     await report(stack, tea, "picked_up", T0)
@@ -301,7 +319,7 @@ async def test_cancelling_before_pickup_voids_the_label_refunds_and_releases(
     late = await report(stack, tracking, "picked_up", T0)
     assert late["accepted"] is False
     assert movements(sessions, order_id, "ship") == []
-    await stack.keep_shipment_history(order_id, 1, "voided_before_pickup")
+    await stack.keep_history(order_id, "parcel_voided_before_pickup")
 
 
 async def test_cancelling_after_pickup_is_refused_and_the_parcel_travels_on(
@@ -358,7 +376,7 @@ async def test_a_cancel_that_finds_the_parcel_already_with_the_carrier_is_refuse
     await wait_for(stack, order_id, OrderStatus.DELIVERED, "delivered: 1 package")
     assert ledger(sessions, order_id, "ship") == [(f"{order_id}/1/1", 1, "TEA-001", "HZ", 2)]
     assert refunds(sessions, order_id) == []
-    await stack.keep_shipment_history(order_id, 1, "void_refused_then_asked_the_carrier")
+    await stack.keep_history(order_id, "parcel_void_refused_then_asked_the_carrier")
 
 
 async def test_a_late_cancellation_refunds_and_releases_the_packages_it_stopped(

@@ -104,7 +104,7 @@ async def test_each_stage_turns_yellow_then_red_and_moving_on_resolves_it(
     assert await open_levels(stack) == []
     raised = await sla_alerts(stack, include_resolved="true")
     assert len(raised) == 5 and all(a["resolved_at"] for a in raised)
-    await stack.keep_shipment_history(order_id, 1, "every_stage_late")
+    await stack.keep_history(order_id, "parcel_late_at_every_stage")
 
 
 async def test_a_parcel_on_time_in_every_stage_raises_nothing(

@@ -60,7 +60,7 @@ async def test_the_first_scan_starts_the_pick_and_the_last_one_packs(
     [package] = (await get_order(stack, order_id))["packages"]
     assert when(package["stages"]["pick_started"]) == pick_started
     assert when(package["stages"]["packed"]) == packed
-    await stack.keep_shipment_history(order_id, 1, "scanned_and_packed")
+    await stack.keep_history(order_id, "parcel_scanned_and_packed")
 
 
 async def test_a_wrong_sku_or_one_too_many_is_refused_and_counts_for_nothing(

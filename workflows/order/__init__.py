@@ -33,19 +33,20 @@ from domain.reconciliation import FoundRefund
 from domain.refunds import RefundOrder, RefundOutcome
 from domain.returns import ReturnRefund
 from domain.rules import ShortageAction
-from domain.shipping import ShipmentProgress, TrackingStage
+from domain.shipping import ParcelEvent, ScanProgress, ShipmentProgress, WarehouseScan
 from domain.sla import SlaLevel
 from workflows.order import (
     address,
     compensation,
     confirmation,
     fulfilment,
+    parcels,
     payment,
     refunds,
     stock,
 )
 from workflows.order.fulfilment import Shipped
-from workflows.order.state import OrderState, Parcel
+from workflows.order.state import ORDER_SHAPE_2, OrderState
 from workflows.order.stock import Shortage
 
 CANCELLABLE = (
@@ -64,6 +65,7 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, order: OrderWorkflowInput) -> OrderSnapshot:
+        self.state.shape_2 = workflow.patched(ORDER_SHAPE_2)
         await self._process(self.state)
         # Let every update and signal that arrived finish, on every way out, and every
         # deadline they set (an address change support must take up) run its course.
@@ -168,17 +170,13 @@ class OrderWorkflow:
 
     @workflow.signal(name=OrderSignal.SHIPMENT_PROGRESS)
     def shipment_progress(self, progress: ShipmentProgress) -> None:
-        """A shipment's report: the first pickup means the order is being fulfilled; an
-        exception holds it until that parcel moves again."""
-        state = self.state
-        if progress.stage == TrackingStage.EXCEPTION:
-            state.troubles[progress.package] = progress
-        else:
-            state.troubles.pop(progress.package, None)
-        if state.parcels.get(progress.package) == Parcel.AT_WAREHOUSE:
-            state.parcels[progress.package] = Parcel.WITH_CARRIER
-        if progress.stage == TrackingStage.PICKED_UP and state.first_pickup is None:
-            state.first_pickup = progress
+        """A shipment's report: the first pickup, a carrier exception, moving again."""
+        self.state.parcel_progress(progress)
+
+    @workflow.signal(name=OrderSignal.PARCEL_EVENT)
+    def parcel_event(self, event: ParcelEvent) -> None:
+        """A carrier's report on the parcel this order runs itself."""
+        parcels.report(self.state, event)
 
     # --- updates and the query ---------------------------------------------------------------
 
@@ -255,6 +253,15 @@ class OrderWorkflow:
     @change_address.validator
     def _validate_change_address(self, change: AddressChange) -> None:
         address.validate(self.state)
+
+    @workflow.update(name=OrderUpdate.WAREHOUSE_SCAN)
+    async def warehouse_scan(self, scan: WarehouseScan) -> ScanProgress:
+        """A scan into the parcel this order runs itself (``parcels.py``)."""
+        return await parcels.record_scan(self.state, scan)
+
+    @warehouse_scan.validator
+    def _validate_warehouse_scan(self, scan: WarehouseScan) -> None:
+        parcels.refuse_wrong_scan(self.state, scan)
 
     @workflow.query(name=OrderQuery.STATUS)
     def status(self) -> OrderSnapshot:

@@ -29,6 +29,7 @@ from domain.errors import ActionRefused, OrderflowError
 from domain.failures import as_failure
 from domain.order import is_final
 from domain.shipping import LabelView
+from workflows.order import parcels
 from workflows.order.state import OrderState, Parcel
 from workflows.steps import step
 
@@ -86,11 +87,13 @@ async def _reroute(state: OrderState, change: AddressChange, package: int) -> Re
 
 async def _tell_shipment(state: OrderState, done: Rerouted) -> None:
     assert done.carrier and done.label_id and done.tracking_number
-    shipment = workflow.get_external_workflow_handle(
-        shipment_workflow_id(state.order.order_id, done.package)
-    )
     label = LabelView(
         carrier=done.carrier, label_id=done.label_id, tracking_number=done.tracking_number
+    )
+    if parcels.relabelled(state, done.package, label):
+        return
+    shipment = workflow.get_external_workflow_handle(
+        shipment_workflow_id(state.order.order_id, done.package)
     )
     try:
         await shipment.signal(ShipmentSignal.LABEL_CHANGED, label)

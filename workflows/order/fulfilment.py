@@ -1,4 +1,5 @@
-"""Fulfilment: one child ShipmentWorkflow per package, followed until every parcel arrived.
+"""Fulfilment: every package's parcel followed until it arrived: a child ShipmentWorkflow
+each, or the order's only parcel run by the order itself (``parcels.py``).
 
 A cancellation before any pickup stops every parcel; one that comes after a pickup stops
 only those still at the warehouse, whose money and stock are settled at once. A carrier
@@ -13,30 +14,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
-from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 from domain import steps
 from domain.confirmation import ParcelTimes, authenticity_doubts
-from domain.contract import (
-    ShipmentOutcome,
-    ShipmentSignal,
-    WorkflowName,
-    shipment_workflow_id,
-)
+from domain.contract import ShipmentOutcome
 from domain.messages import PresaleNotice
 from domain.order import OrderStatus
 from domain.presale import realistic_ship_time
 from domain.shipping import ParcelEvent, ShipmentInput, ShipmentResult, TrackingStage
 from domain.sla import ship_by_marks
 from domain.splitting import Package
+from workflows.order import parcels
+from workflows.order.parcels import Followed
 from workflows.order.state import ENDED_AS, OrderState, Parcel
 from workflows.waiting import wait_until
 
-Shipment = ChildWorkflowHandle[Any, ShipmentResult]
 Settle = Callable[[OrderState, list[int]], Awaitable[None]]
 
 
@@ -59,8 +53,14 @@ async def ship_packages(state: OrderState, settle: Settle) -> Fulfilment:
     packages = state.plan.packages
     ready_at = {p.number: await _presale_ready_at(state, p) for p in packages}
     state.parcels = {p.number: Parcel.AT_WAREHOUSE for p in packages}
+    own = parcels.runs_its_parcel(state)
     # Started together: one workflow task, one round trip, however many packages.
-    shipments = await asyncio.gather(*(_start(state, p, ready_at[p.number]) for p in packages))
+    shipments = await asyncio.gather(
+        *(
+            parcels.start(state, _shipment_input(state, p, ready_at[p.number]), own=own)
+            for p in packages
+        )
+    )
     ended = asyncio.gather(*(_follow(state, shipment) for shipment in shipments))
     forwarding = asyncio.create_task(_forward_manual_reports(state, shipments))
     # A shipment may end before any pickup (its stock gone: blocked); don't wait for one.
@@ -166,30 +166,15 @@ async def _resume(state: OrderState) -> None:
     await state.stamp(OrderStatus.FULFILLING, "the carrier is moving the parcels again")
 
 
-async def _start(state: OrderState, package: Package, ready_at: datetime | None) -> Shipment:
-    return await workflow.start_child_workflow(
-        WorkflowName.SHIPMENT,
-        _shipment_input(state, package, ready_at),
-        id=shipment_workflow_id(state.order.order_id, package.number),
-        task_queue=workflow.info().task_queue,
-        # A parcel on its way stays tracked even if an operator ends the order.
-        parent_close_policy=ParentClosePolicy.ABANDON,
-        result_type=ShipmentResult,
-    )
-
-
-async def _follow(state: OrderState, shipment: Shipment) -> ShipmentResult:
-    result = await shipment
+async def _follow(state: OrderState, shipment: Followed) -> ShipmentResult:
+    result = await shipment.result()
     state.parcels[result.package] = ENDED_AS[result.outcome]
     return result
 
 
-async def _cancel_all(shipments: list[Shipment]) -> None:
+async def _cancel_all(shipments: list[Followed]) -> None:
     for shipment in shipments:
-        try:
-            await shipment.signal(ShipmentSignal.CANCEL)
-        except FailureError:
-            pass  # that shipment has ended
+        await shipment.cancel()
 
 
 async def _presale_ready_at(state: OrderState, package: Package) -> datetime | None:
@@ -244,7 +229,7 @@ def _shipment_note(state: OrderState) -> str:
     return f"shipped with {pickup.carrier} ({pickup.tracking_number or 'no tracking number'})"
 
 
-async def _forward_manual_reports(state: OrderState, shipments: list[Shipment]) -> None:
+async def _forward_manual_reports(state: OrderState, shipments: list[Followed]) -> None:
     """``POST /orders/{id}/carrier-events`` (a person playing the carrier) reaches every
     parcel of the order; a parcel that already arrived ignores it."""
     while True:
@@ -259,7 +244,4 @@ async def _forward_manual_reports(state: OrderState, shipments: list[Shipment]) 
             at=workflow.now(),
         )
         for shipment in shipments:
-            try:
-                await shipment.signal(ShipmentSignal.CARRIER_EVENT, event)
-            except FailureError:
-                pass  # that shipment has ended
+            await shipment.report(event)

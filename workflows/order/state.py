@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 from domain import steps
 from domain.contract import ORDER_STATUS, SLA_LEVEL, ShipmentOutcome
@@ -33,16 +34,22 @@ from domain.messages import (
 )
 from domain.order import RECEIVED_NOTE, OrderStatus, check_transition
 from domain.refunds import RefundOutcome
-from domain.shipping import ShipmentProgress
+from domain.shipping import ShipmentProgress, TrackingStage
 from domain.sla import SlaLevel
 from domain.splitting import SplitPlan
 from domain.steps import Step
-from workflows.steps import step
+from workflows.shipment.state import ShipmentState
+from workflows.steps import UNTIL_DONE, step
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
 
 SLA_SEVERITY = (SlaLevel.OK, SlaLevel.YELLOW, SlaLevel.RED)
+
+# The order's second shape (2026-12-01): an order of one package runs its parcel's way itself.
+# Asked before the first step, where every change of a release can read it (docs/operations.md):
+# orders begun before it replay as they ran.
+ORDER_SHAPE_2 = "order-shape-2"
 
 
 class Parcel(StrEnum):
@@ -69,6 +76,7 @@ ENDED_AS: Mapping[ShipmentOutcome, Parcel] = MappingProxyType(
 @dataclass
 class OrderState:
     order: OrderWorkflowInput
+    shape_2: bool = False  # begun in the second shape (``ORDER_SHAPE_2``)
     status: OrderStatus = OrderStatus.PENDING_PAYMENT
     timeline: list[TimelineEntry] = field(default_factory=list)
     # Set once the order is accepted (stock reserved, or not needed yet): what to pay.
@@ -88,6 +96,7 @@ class OrderState:
     first_pickup: ShipmentProgress | None = None
     troubles: dict[int, ShipmentProgress] = field(default_factory=dict)  # carrier exceptions
     manual_reports: list[CarrierEvent] = field(default_factory=list)  # to pass on to parcels
+    own_parcel: ShipmentState | None = None  # the only package's, when the order runs its way
     settled: set[int] = field(default_factory=set)  # voided packages refunded and released
     refunded: int = 0  # minor units given back: voided packages, refunds, compensations
     doubts: list[str] = field(default_factory=list)  # why the delivery goes to audit
@@ -138,9 +147,11 @@ class OrderState:
 
     # --- the order's steps ----------------------------------------------------------------------
 
-    async def step(self, activity: Step[Arg, Result], arg: Arg) -> Result:
-        """One step of the order (a local activity), but the first after an update was
-        accepted goes through the server.
+    async def step(
+        self, activity: Step[Arg, Result], arg: Arg, retry: RetryPolicy = UNTIL_DONE
+    ) -> Result:
+        """One step of the order or of the parcel it runs (a local activity), but the first
+        after an update was accepted goes through the server.
 
         The server records an update's acceptance only when the workflow task that accepted
         it completes. Were the cancellation's compensation (cancel the payment or refund it,
@@ -152,7 +163,7 @@ class OrderState:
         retried with the update in its history, and every step is idempotent.
         """
         through_server, self.unrecorded_update = self.unrecorded_update, False
-        return await step(activity, arg, through_server=through_server)
+        return await step(activity, arg, retry=retry, through_server=through_server)
 
     # --- the timeline ------------------------------------------------------------------------
 
@@ -177,6 +188,18 @@ class OrderState:
         return TransitionRecord(
             order_id=self.order.order_id, seq=len(self.timeline), status=status, at=at, note=note
         )
+
+    def parcel_progress(self, progress: ShipmentProgress) -> None:
+        """A parcel's news: the first pickup means the order is being fulfilled; an exception
+        holds it until that parcel moves again."""
+        if progress.stage == TrackingStage.EXCEPTION:
+            self.troubles[progress.package] = progress
+        else:
+            self.troubles.pop(progress.package, None)
+        if self.parcels.get(progress.package) == Parcel.AT_WAREHOUSE:
+            self.parcels[progress.package] = Parcel.WITH_CARRIER
+        if progress.stage == TrackingStage.PICKED_UP and self.first_pickup is None:
+            self.first_pickup = progress
 
     def raise_sla_level(self, level: SlaLevel) -> None:
         """The worst level any parcel reached, for operators to filter on."""

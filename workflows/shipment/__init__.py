@@ -1,7 +1,8 @@
 """ShipmentWorkflow: one package of an order on its way, a child of the order's workflow.
 
-``run`` reads as the parcel's way; each part lives in a module of its own and works on the
-shipment's state (``state.py``):
+``run`` is the parcel's way (``journey.py``), which an order with one package runs itself
+instead; each part lives in a module of its own and works on the shipment's state
+(``state.py``):
 
 - ``preparation``: before the parcel leaves, its stock still reserved and a label bought;
 - ``warehouse``: pick and pack by scanning;
@@ -14,7 +15,6 @@ shipment's state (``state.py``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
@@ -29,9 +29,8 @@ from domain.shipping import (
     TrackingStage,
     WarehouseScan,
 )
-from workflows.shipment import cancellation, clocks, preparation, tracking, warehouse
+from workflows.shipment import journey, tracking, warehouse
 from workflows.shipment.state import ShipmentState
-from workflows.waiting import wait_until
 
 
 @workflow.defn(name=WorkflowName.SHIPMENT)
@@ -42,41 +41,7 @@ class ShipmentWorkflow:
 
     @workflow.run
     async def run(self, shipment: ShipmentInput) -> ShipmentResult:
-        state = self.state
-        if (blocked := await preparation.prepare(state)) is not None:
-            return blocked
-        marks = list(shipment.sla_marks)
-        while True:
-            # Until the carrier has it, the ship-by deadline's marks wake this up too; so do
-            # the limits of the stage the parcel is in, and the parcel entering another one.
-            ship_by = marks[0] if marks and not state.handed_over else None
-            late = clocks.stage_marks_due(state)
-            due = min([m.at for m in late] + ([ship_by.at] if ship_by else []), default=None)
-            if not await wait_until(self._news_from_now(), until=due):
-                if ship_by is not None and ship_by.at <= workflow.now():
-                    await clocks.ship_by_late(state, marks.pop(0))
-                for mark in late:
-                    # A scan during the awaits above may have ended the stage.
-                    if mark.at <= workflow.now() and state.stage() == (mark.stage, mark.since):
-                        await clocks.stage_late(state, mark)
-            elif (result := await self._act_on_news()) is not None:
-                return result
-
-    async def _act_on_news(self) -> ShipmentResult | None:
-        """A carrier's report or a cancellation; the result once the parcel's way ended."""
-        if self.state.pending:
-            # Reports first: a pickup reported before the cancellation means the carrier
-            # has the parcel.
-            return await tracking.apply_next(self.state)
-        if self.state.cancel_requested:
-            return await cancellation.cancel(self.state)
-        return None  # the parcel entered another stage: the loop sets its clocks
-
-    def _news_from_now(self) -> Callable[[], bool]:
-        """What wakes the loop: a report, a cancellation, or the parcel entering a stage."""
-        state = self.state
-        entered = state.stage()
-        return lambda: bool(state.pending) or state.cancel_requested or state.stage() != entered
+        return await journey.travel(self.state)
 
     @workflow.signal(name=ShipmentSignal.CARRIER_EVENT)
     def carrier_event(self, event: ParcelEvent) -> None:

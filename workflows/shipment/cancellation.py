@@ -11,7 +11,7 @@ from domain.contract import ShipmentOutcome
 from domain.shipping import ParcelEvent, ShipmentResult
 from workflows.shipment import tracking
 from workflows.shipment.state import ShipmentState
-from workflows.steps import A_FEW_TRIES, step
+from workflows.steps import A_FEW_TRIES
 
 
 async def cancel(state: ShipmentState) -> ShipmentResult | None:
@@ -19,7 +19,7 @@ async def cancel(state: ShipmentState) -> ShipmentResult | None:
     if state.handed_over:
         state.cancel_requested = False  # too late
         return None
-    if await step(steps.VOID_LABEL, state.hand_over()):
+    if await state.step(steps.VOID_LABEL, state.hand_over()):
         return state.result(ShipmentOutcome.CANCELLED, "label voided before pickup")
     state.cancel_requested = False
     for event in await _ask_carrier(state):
@@ -30,7 +30,7 @@ async def cancel(state: ShipmentState) -> ShipmentResult | None:
 async def _ask_carrier(state: ShipmentState) -> list[ParcelEvent]:
     """The carrier's tracking, or nothing when it can't tell us now: its webhook will."""
     try:
-        return await step(steps.CARRIER_TRACKING, state.hand_over(), retry=A_FEW_TRIES)
+        return await state.step(steps.CARRIER_TRACKING, state.hand_over(), A_FEW_TRIES)
     except ActivityError as error:
         if isinstance(error.cause, CancelledError):
             raise

@@ -5,11 +5,9 @@ level is raised once: an alert, and the order's ``SlaLevel``."""
 from __future__ import annotations
 
 from domain import steps
-from domain.contract import OrderSignal
 from domain.shipping import SlaBreach, StageBreach
 from domain.sla import SlaMark, StageMark, stage_marks
 from workflows.shipment.state import ShipmentState
-from workflows.steps import step
 
 
 def stage_marks_due(state: ShipmentState) -> list[StageMark]:
@@ -24,7 +22,7 @@ def stage_marks_due(state: ShipmentState) -> list[StageMark]:
 
 async def stage_late(state: ShipmentState, mark: StageMark) -> None:
     state.raised.add((mark.stage, mark.level))
-    await step(
+    await state.step(
         steps.RAISE_STAGE_ALERT,
         StageBreach(
             shipment_id=state.id,
@@ -36,12 +34,12 @@ async def stage_late(state: ShipmentState, mark: StageMark) -> None:
             limit=state.limits[mark.stage],
         ),
     )
-    await state.signal_order(OrderSignal.SLA_LEVEL, mark.level)
+    await state.order.sla_level(mark.level)
 
 
 async def ship_by_late(state: ShipmentState, mark: SlaMark) -> None:
     """Yellow, then red: an alert for the warehouse and the order's ``SlaLevel``."""
-    await step(
+    await state.step(
         steps.RAISE_SLA_ALERT,
         SlaBreach(
             shipment_id=state.id,
@@ -51,4 +49,4 @@ async def ship_by_late(state: ShipmentState, mark: SlaMark) -> None:
             deadline=mark.deadline,
         ),
     )
-    await state.signal_order(OrderSignal.SLA_LEVEL, mark.level)
+    await state.order.sla_level(mark.level)

@@ -7,20 +7,19 @@ from domain.contract import ShipmentOutcome
 from domain.errors import UnknownCarrier
 from domain.shipping import LabelRequest, ShipmentResult, StageLimits
 from workflows.shipment.state import ShipmentState
-from workflows.steps import step
 
 
 async def prepare(state: ShipmentState) -> ShipmentResult | None:
     """The result when the parcel can't leave; None when it is ready to."""
-    if not await step(steps.CHECK_PACKAGE_STOCK, state.hand_over()):
+    if not await state.step(steps.CHECK_PACKAGE_STOCK, state.hand_over()):
         return state.result(
             ShipmentOutcome.BLOCKED, "the package's stock is no longer reserved for it"
         )
     try:
-        state.label = await step(steps.BUY_LABEL, label_request(state))
+        state.label = await state.step(steps.BUY_LABEL, label_request(state))
     except UnknownCarrier as error:  # a configuration error: no retry can fix it
         return state.result(ShipmentOutcome.BLOCKED, error.message)
-    watched: StageLimits = await step(steps.STAGE_LIMITS, state.shipment.sla)
+    watched: StageLimits = await state.step(steps.STAGE_LIMITS, state.shipment.sla)
     state.limits = watched.limits
     return None
 
@@ -37,4 +36,5 @@ def label_request(state: ShipmentState) -> LabelRequest:
         carrier=shipment.carrier,
         transaction_id=shipment.transaction_id,
         ready_at=shipment.ready_at,
+        tracked_by=state.order.tracker,
     )

@@ -20,12 +20,11 @@ from domain.shipping import (
     progress_rank,
 )
 from workflows.shipment.state import ShipmentState
-from workflows.steps import step
 
 
 def receive(state: ShipmentState, event: ParcelEvent) -> None:
-    """Keep a report for the workflow's loop, unless it is news of nothing."""
-    if event.event_id in state.seen or not is_news(state, event):
+    """Keep a report for the parcel's loop, unless it is news of nothing."""
+    if state.ended or event.event_id in state.seen or not is_news(state, event):
         return
     state.seen.add(event.event_id)
     state.pending.append(event)
@@ -44,7 +43,7 @@ async def apply(state: ShipmentState, event: ParcelEvent) -> ShipmentResult | No
     if not state.handed_over:
         # Any report means the carrier has the parcel, even one that skipped the pickup.
         try:
-            await step(steps.HAND_OVER, state.hand_over(event.at))
+            await state.step(steps.HAND_OVER, state.hand_over(event.at))
         except OutOfStock as error:
             return state.result(ShipmentOutcome.BLOCKED, error.message)
         state.handed_over = True
@@ -54,7 +53,7 @@ async def apply(state: ShipmentState, event: ParcelEvent) -> ShipmentResult | No
     exception = event.stage == TrackingStage.EXCEPTION
     fresh_trouble = exception and _fresh_trouble(state, event)
     if event.stage not in state.stages or moving_again or fresh_trouble:
-        await step(
+        await state.step(
             steps.STAMP_STAGE,
             StageStamp(
                 shipment_id=state.id,
@@ -109,7 +108,7 @@ def _moves_again(state: ShipmentState, event: ParcelEvent) -> bool:
 async def _in_trouble(state: ShipmentState, event: ParcelEvent) -> None:
     """A carrier exception: support is alerted and the order waits on hold."""
     state.trouble_since = event.at
-    await step(
+    await state.step(
         steps.RAISE_PARCEL_EXCEPTION,
         ParcelTrouble(
             shipment_id=state.id,

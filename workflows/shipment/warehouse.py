@@ -12,7 +12,6 @@ from domain.errors import ScanRefused
 from domain.failures import as_failure
 from domain.shipping import ScanProgress, WarehouseScan, WarehouseStamp
 from workflows.shipment.state import ShipmentState
-from workflows.steps import step
 
 
 def refuse_wrong_scan(state: ShipmentState, scan: WarehouseScan) -> None:
@@ -49,7 +48,7 @@ async def record_scan(state: ShipmentState, scan: WarehouseScan) -> ScanProgress
 
 
 async def _stamp(state: ShipmentState, moment: Literal["pick_started", "packed"]) -> None:
-    await step(
+    await state.step(
         steps.STAMP_WAREHOUSE,
         WarehouseStamp(shipment_id=state.id, step=moment, at=workflow.now()),
     )

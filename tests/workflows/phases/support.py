@@ -1,6 +1,7 @@
 """The order workflow against canned answers: fake activities registered under the real
-activities' names, a stand-in for the shipment workflow, and an order a test drives through
-the contract's signals, updates and query.
+activities' names, and an order a test drives through the contract's signals, updates and
+query. The tests' order has one package, whose parcel the order runs itself: the test plays
+the carrier and the warehouse through the order's own signal and update, as the API does.
 
 The fakes answer what a test tells them to (stock, what the customer paid, the confirmation
 terms) and remember every call, so a test asserts what the merchant relies on: which money
@@ -21,10 +22,10 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.shipments import ShipmentActivities
 from domain.confirmation import Region
 from domain.contract import (
     CHANNEL,
@@ -33,10 +34,8 @@ from domain.contract import (
     OrderQuery,
     OrderSignal,
     OrderUpdate,
-    ShipmentOutcome,
     WorkflowName,
     order_workflow_id,
-    shipment_workflow_id,
 )
 from domain.errors import StockMoved
 from domain.messages import (
@@ -74,9 +73,23 @@ from domain.messages import (
 from domain.order import OrderStatus
 from domain.payments import judge_payment
 from domain.refunds import RefundOrder, RefundOutcome
-from domain.shipping import ShipmentProgress, ShipmentResult, TrackingStage
+from domain.shipping import (
+    HandOver,
+    LabelRequest,
+    LabelView,
+    ParcelEvent,
+    ParcelTrouble,
+    ScanProgress,
+    SlaBreach,
+    StageBreach,
+    StageLimits,
+    StageStamp,
+    TrackingStage,
+    WarehouseScan,
+    WarehouseStamp,
+)
+from domain.sla import SlaRules
 from domain.splitting import GeoPoint, WarehouseStock
-from tests.workflows.phases.fake_shipment import END_SHIPMENT, FakeShipment
 from workers.main import INTERCEPTORS, WORKFLOW_RUNNER
 from workflows.order import OrderWorkflow
 
@@ -89,7 +102,7 @@ CURRENCY = "usd"
 WAREHOUSE = "HZ"
 HANGZHOU = GeoPoint(lat=30.3, lon=120.2)
 CARRIER = "sandbox"
-# The fake shipment's own signal: how the parcel's way ends.
+TRACKING_NUMBER = "SF1"
 # How long, in real time, a test waits for the order to get somewhere.
 PATIENCE = 10.0
 
@@ -162,6 +175,17 @@ class FakeActivities:
             self.refund_at_provider,
             self.record_refund,
             self.park_refund,
+            self.check_package_stock,
+            self.buy_label,
+            self.stage_limits,
+            self.hand_over,
+            self.stamp_stage,
+            self.stamp_warehouse,
+            self.raise_sla_alert,
+            self.raise_stage_alert,
+            self.raise_parcel_exception,
+            self.void_label,
+            self.carrier_tracking,
         ]
 
     def calls_to(self, real: Callable[[Any, Arg], Any]) -> list[Arg]:
@@ -318,8 +342,58 @@ class FakeActivities:
             reason=reason,
         )
 
+    # --- the parcel -------------------------------------------------------------------------------
 
-# --- the shipments ----------------------------------------------------------------------------
+    @activity.defn(name="check_package_stock")
+    async def check_package_stock(self, request: HandOver) -> bool:
+        self._seen(request)
+        return True
+
+    @activity.defn(name="buy_label")
+    async def buy_label(self, request: LabelRequest) -> LabelView:
+        self._seen(request)
+        return LabelView(carrier=CARRIER, label_id="lbl_1", tracking_number=TRACKING_NUMBER)
+
+    @activity.defn(name="stage_limits")
+    async def stage_limits(self, rules: SlaRules) -> StageLimits:
+        self._seen(rules)
+        return StageLimits(limits={})  # no stage watched: the tests' clocks are the order's
+
+    @activity.defn(name="hand_over")
+    async def hand_over(self, request: HandOver) -> int:
+        self._seen(request)
+        return 2
+
+    @activity.defn(name="stamp_stage")
+    async def stamp_stage(self, stamp: StageStamp) -> None:
+        self._seen(stamp)
+
+    @activity.defn(name="stamp_warehouse")
+    async def stamp_warehouse(self, stamp: WarehouseStamp) -> None:
+        self._seen(stamp)
+
+    @activity.defn(name="raise_sla_alert")
+    async def raise_sla_alert(self, breach: SlaBreach) -> None:
+        self._seen(breach)
+
+    @activity.defn(name="raise_stage_alert")
+    async def raise_stage_alert(self, breach: StageBreach) -> None:
+        self._seen(breach)
+
+    @activity.defn(name="raise_parcel_exception")
+    async def raise_parcel_exception(self, trouble: ParcelTrouble) -> None:
+        self._seen(trouble)
+
+    @activity.defn(name="void_label")
+    async def void_label(self, request: HandOver) -> bool:
+        """The carrier voids a label it has not picked up yet."""
+        self._seen(request)
+        return not self.calls_to(ShipmentActivities.hand_over)
+
+    @activity.defn(name="carrier_tracking")
+    async def carrier_tracking(self, request: HandOver) -> list[ParcelEvent]:
+        self._seen(request)
+        return []
 
 
 # --- the worker -------------------------------------------------------------------------------
@@ -330,7 +404,7 @@ def order_worker(client: Client, fakes: FakeActivities) -> Worker:
     return Worker(
         client,
         task_queue=str(uuid.uuid4()),
-        workflows=[OrderWorkflow, FakeShipment],
+        workflows=[OrderWorkflow],
         activities=fakes.activities,
         workflow_runner=WORKFLOW_RUNNER,
         interceptors=INTERCEPTORS,
@@ -385,39 +459,25 @@ class PlacedOrder:
                 raise AssertionError(f"never {status} ({note!r}); last: {snapshot}")
             await asyncio.sleep(0.02)
 
-    async def shipment_reports(
-        self, stage: TrackingStage, package: int = 1, tracking_number: str = "SF1"
+    async def carrier_reports(
+        self, stage: TrackingStage, at: datetime | None = None, event_id: str | None = None
     ) -> None:
-        """What the order's own shipment tells it when the carrier scans the parcel."""
-        progress = ShipmentProgress(
-            package=package,
-            stage=stage,
-            at=datetime.now(UTC),
+        """The carrier's report on the order's parcel, as the API passes it on."""
+        report = ParcelEvent(
             carrier=CARRIER,
-            tracking_number=tracking_number,
+            event_id=event_id or uuid.uuid4().hex,
+            tracking_number=TRACKING_NUMBER,
+            stage=stage,
+            at=at or datetime.now(UTC),
         )
-        await self.handle.signal(OrderSignal.SHIPMENT_PROGRESS, progress)
+        await self.handle.signal(OrderSignal.PARCEL_EVENT, report)
 
-    async def end_shipment(
-        self,
-        outcome: ShipmentOutcome,
-        package: int = 1,
-        reason: str | None = None,
-        **times: datetime | None,
-    ) -> None:
-        """The package's shipment ends: delivered, returned… (once it has started).
-        ``times``: ``packed_at``, ``picked_up_at``, ``delivered_at``."""
-        ending = ShipmentResult(package=package, outcome=outcome, reason=reason, **times)
-        shipment = self.env.client.get_workflow_handle(shipment_workflow_id(self.order_id, package))
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            try:
-                await shipment.signal(END_SHIPMENT, ending)
-                return
-            except RPCError as error:
-                if error.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
-                    raise
-            await asyncio.sleep(0.02)
+    async def scan(self, quantity: int, sku: str = SKU, package: int = 1) -> ScanProgress:
+        """A scan into the parcel at the packing bench."""
+        scan = WarehouseScan(order_id=self.order_id, package=package, sku=sku, quantity=quantity)
+        return await self.handle.execute_update(
+            OrderUpdate.WAREHOUSE_SCAN, scan, result_type=ScanProgress
+        )
 
     async def through_server(self) -> list[str]:
         """The steps that went through the server as regular activities (every other one
@@ -467,16 +527,16 @@ class Shop:
         return PlacedOrder(self.env, handle, order, payment)
 
     async def place_paid(self, order: OrderWorkflowInput | None = None) -> PlacedOrder:
-        """An order the customer paid in full: allocated, its shipment started."""
+        """An order the customer paid in full: allocated, its parcel's label bought."""
         placed = await self.place(order)
         self.fakes.pay()
         await placed.notify_payment()
         await placed.wait_for(OrderStatus.ALLOCATED)
+        await until(lambda: bool(self.fakes.calls_to(ShipmentActivities.buy_label)), "the label")
         return placed
 
     def remember(self, order: OrderWorkflowInput) -> None:
         self.started.add(order_workflow_id(order.order_id))
-        self.started.update(shipment_workflow_id(order.order_id, n) for n in (1, 2, 3))
 
 
 def search_attributes(order: OrderWorkflowInput) -> TypedSearchAttributes:

@@ -7,7 +7,7 @@ import pytest
 
 from activities.inventory import InventoryActivities
 from activities.payments import PaymentActivities
-from domain.contract import ShipmentOutcome
+from activities.shipments import ShipmentActivities
 from domain.messages import OrderPackages, RefundRequest, StockRequest
 from domain.order import OrderStatus
 from domain.shipping import TrackingStage
@@ -60,6 +60,10 @@ async def test_cancelling_before_any_pickup_stops_the_shipment_refunds_and_relea
     answer = await order.cancel("changed my mind")
 
     assert answer == await order.outcome()
+    assert len(fakes.calls_to(ShipmentActivities.void_label)) == 1  # the parcel never leaves
+    # The void, the cancellation's first step, waited until the update was on record.
+    assert await order.through_server() == ["void_label"]
+    assert fakes.calls_to(ShipmentActivities.hand_over) == []
     assert notes(answer)[-1] == (S.CANCELLED, "cancelled: changed my mind; refunded 36.00 USD")
     assert [(r.amount, r.purpose) for r in fakes.calls_to(PaymentActivities.refund_payment)] == [
         (TOTAL, "cancel")
@@ -74,10 +78,10 @@ async def test_a_returned_parcel_holds_the_order_and_cancelling_refunds_and_rest
     shop: Shop, fakes: FakeActivities
 ) -> None:
     order = await shop.place_paid()
-    await order.shipment_reports(TrackingStage.PICKED_UP)
+    await order.carrier_reports(TrackingStage.PICKED_UP)
     await order.wait_for(S.FULFILLING)
 
-    await order.end_shipment(ShipmentOutcome.RETURNED, reason="the carrier returned the parcel")
+    await order.carrier_reports(TrackingStage.RETURNED)
     held = await order.wait_for(S.ON_HOLD)
     assert held.hold_reason == "package 1 returned: the carrier returned the parcel"
     assert fakes.calls_to(PaymentActivities.refund_payment) == []

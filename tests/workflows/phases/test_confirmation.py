@@ -11,8 +11,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.orders import OrderActivities
 from domain.confirmation import ReminderKind
-from domain.contract import ShipmentOutcome
 from domain.order import OrderStatus
+from domain.shipping import TrackingStage
 from tests.workflows.phases.support import FakeActivities, Shop, notes
 
 S = OrderStatus
@@ -23,7 +23,7 @@ async def test_a_paid_order_completes_when_the_confirmation_window_runs_out(
     shop: Shop, fakes: FakeActivities
 ) -> None:
     order = await shop.place_paid()
-    await order.end_shipment(ShipmentOutcome.DELIVERED)
+    await order.carrier_reports(TrackingStage.DELIVERED)
     await order.wait_for(S.DELIVERED)
 
     ended = await order.outcome()  # a day of workflow time, skipped
@@ -53,7 +53,7 @@ async def test_the_customer_confirming_receipt_completes_the_order_at_once(
     shop: Shop, fakes: FakeActivities
 ) -> None:
     order = await shop.place_paid()
-    await order.end_shipment(ShipmentOutcome.DELIVERED)
+    await order.carrier_reports(TrackingStage.DELIVERED)
     await order.wait_for(S.DELIVERED)
 
     answer = await order.confirm_receipt("customer")
@@ -84,7 +84,7 @@ async def test_a_low_activity_customer_s_order_confirms_on_delivery(
 ) -> None:
     fakes.terms = fakes.terms.model_copy(update={"confirm_on_delivery": True})
     order = await shop.place_paid()
-    await order.end_shipment(ShipmentOutcome.DELIVERED)
+    await order.carrier_reports(TrackingStage.DELIVERED)
 
     ended = await order.outcome()
 
@@ -100,12 +100,12 @@ async def test_a_delivery_whose_times_dont_add_up_waits_in_the_audit_queue(
     shop: Shop, fakes: FakeActivities
 ) -> None:
     order = await shop.place_paid()
-    await order.end_shipment(
-        ShipmentOutcome.DELIVERED,
-        packed_at=T0,
-        picked_up_at=T0 + timedelta(hours=50),
-        delivered_at=T0 + timedelta(hours=60),
-    )
+    packed = await order.scan(quantity=2)  # the whole package: packed now
+    assert packed.packed
+    # The carrier says it first scanned the parcel 50 h after it was packed.
+    allocated_at = (await order.snapshot()).timeline[-1].at
+    await order.carrier_reports(TrackingStage.PICKED_UP, at=allocated_at + timedelta(hours=50))
+    await order.carrier_reports(TrackingStage.DELIVERED, at=allocated_at + timedelta(hours=60))
     doubt = "package 1 left the warehouse 50 h before the carrier's first scan"
     await order.wait_for(S.DELIVERED, "in the audit queue")
     [audit] = fakes.calls_to(OrderActivities.send_to_audit)

@@ -1,5 +1,6 @@
-"""Fulfilment: one shipment per package; the first pickup makes the order fulfilling and too
-late to cancel; a carrier exception holds it until the parcel moves again."""
+"""Fulfilment: the order runs its one package's parcel itself; the first pickup makes the
+order fulfilling and too late to cancel; a carrier exception holds it until the parcel moves
+again."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.inventory import InventoryActivities
 from activities.payments import PaymentActivities
-from domain.contract import ShipmentOutcome
+from activities.shipments import ShipmentActivities
 from domain.order import OrderStatus
 from domain.shipping import TrackingStage
 from tests.workflows.phases.support import FakeActivities, Shop, notes
@@ -21,7 +22,7 @@ async def test_a_cancel_after_a_pickup_is_refused_and_the_order_goes_on(
     shop: Shop, fakes: FakeActivities
 ) -> None:
     order = await shop.place_paid()
-    await order.shipment_reports(TrackingStage.PICKED_UP)
+    await order.carrier_reports(TrackingStage.PICKED_UP)
     await order.wait_for(S.FULFILLING, "shipped with sandbox (SF1)")
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -34,7 +35,7 @@ async def test_a_cancel_after_a_pickup_is_refused_and_the_order_goes_on(
     assert fakes.calls_to(PaymentActivities.refund_payment) == []
     assert fakes.calls_to(InventoryActivities.release_stock) == []
 
-    await order.end_shipment(ShipmentOutcome.DELIVERED)
+    await order.carrier_reports(TrackingStage.DELIVERED)
     await order.wait_for(S.DELIVERED)
     await order.confirm_receipt()
     ended = await order.outcome()
@@ -48,19 +49,19 @@ async def test_a_carrier_exception_holds_the_order_until_the_parcel_moves_again(
     shop: Shop, fakes: FakeActivities
 ) -> None:
     order = await shop.place_paid()
-    await order.shipment_reports(TrackingStage.PICKED_UP)
+    await order.carrier_reports(TrackingStage.PICKED_UP)
     await order.wait_for(S.FULFILLING)
 
-    await order.shipment_reports(TrackingStage.EXCEPTION)
+    await order.carrier_reports(TrackingStage.EXCEPTION)
     held = await order.wait_for(S.ON_HOLD)
     assert held.hold_reason == "the carrier reported an exception for package 1 (SF1)"
     assert notes(held)[-1] == (S.ON_HOLD, held.hold_reason)
 
-    await order.shipment_reports(TrackingStage.IN_TRANSIT)
+    await order.carrier_reports(TrackingStage.IN_TRANSIT)
     moving = await order.wait_for(S.FULFILLING, "moving the parcels again")
     assert moving.hold_reason is None
 
-    await order.end_shipment(ShipmentOutcome.DELIVERED)
+    await order.carrier_reports(TrackingStage.DELIVERED)
     delivered = await order.wait_for(S.DELIVERED, "delivered: 1 package")
     assert [status for status, _ in notes(delivered)][3:] == [
         S.FULFILLING, S.ON_HOLD, S.FULFILLING, S.DELIVERED
@@ -71,15 +72,17 @@ async def test_a_carrier_exception_holds_the_order_until_the_parcel_moves_again(
 
 
 async def test_a_parcel_delivered_without_a_pickup_report_still_passes_through_fulfilling(
-    shop: Shop,
+    shop: Shop, fakes: FakeActivities
 ) -> None:
     order = await shop.place_paid()
 
-    await order.end_shipment(ShipmentOutcome.DELIVERED)
+    await order.carrier_reports(TrackingStage.DELIVERED)
     delivered = await order.wait_for(S.DELIVERED)
 
+    # The delivery means the carrier had it: the stock leaves, the pickup is stamped.
+    assert len(fakes.calls_to(ShipmentActivities.hand_over)) == 1
     assert notes(delivered)[-2:] == [
-        (S.FULFILLING, "shipped"),
+        (S.FULFILLING, "shipped with sandbox (SF1)"),
         (S.DELIVERED, "delivered: 1 package"),
     ]
     await order.confirm_receipt()

@@ -12,7 +12,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.inventory import InventoryActivities
 from activities.payments import PaymentActivities
-from domain.contract import ShipmentOutcome
 from domain.messages import OrderPackages, OrderPolicy, RefundRequest, StockRequest
 from domain.order import OrderStatus
 from domain.refunds import RefundKind, RefundOrder, RefundStatus
@@ -39,7 +38,7 @@ def ask(request_id: str = "r1", **measure: object) -> RefundOrder:
 
 async def delivered(shop: Shop, policy: OrderPolicy | None = None) -> PlacedOrder:
     order = await shop.place_paid(order_input(policy=policy) if policy else None)
-    await order.end_shipment(ShipmentOutcome.DELIVERED)
+    await order.carrier_reports(TrackingStage.DELIVERED)
     await order.wait_for(S.DELIVERED)
     return order
 
@@ -212,9 +211,9 @@ async def test_a_refund_settles_a_held_order_whose_parcel_came_back(
     shop: Shop, fakes: FakeActivities
 ) -> None:
     order = await shop.place_paid()
-    await order.shipment_reports(TrackingStage.PICKED_UP)
+    await order.carrier_reports(TrackingStage.PICKED_UP)
     await order.wait_for(S.FULFILLING)
-    await order.end_shipment(ShipmentOutcome.RETURNED, reason="refused by the customer")
+    await order.carrier_reports(TrackingStage.RETURNED)
     await order.wait_for(S.ON_HOLD)
 
     # A gesture does not settle it: the units that came back are not refunded yet.
