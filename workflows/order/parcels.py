@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -44,10 +44,7 @@ from domain.steps import Step
 from workflows.order.state import OrderState
 from workflows.shipment import journey, tracking, warehouse
 from workflows.shipment.state import ShipmentState
-from workflows.steps import UNTIL_DONE
-
-Arg = TypeVar("Arg")
-Result = TypeVar("Result")
+from workflows.steps import UNTIL_DONE, Arg, Result
 
 
 class Followed(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -34,10 +34,7 @@ from domain.shipping import (
 )
 from domain.sla import EffectiveLimit, SlaLevel, Stage
 from domain.steps import Step
-from workflows.steps import UNTIL_DONE, step
-
-Arg = TypeVar("Arg")
-Result = TypeVar("Result")
+from workflows.steps import UNTIL_DONE, Arg, Result, step
 
 
 class OrderLink(Protocol):
