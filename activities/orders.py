@@ -45,11 +45,14 @@ class OrderActivities:
         """The sub-orders, the customer's "ships in N packages" and the allocation, at once."""
         with transaction(self.sessions) as session:
             order_id = record.transition.order_id
-            OrderRepository(session).add_packages(order_id, record.packages)
+            orders = OrderRepository(session)
+            if record.paid is not None:
+                _record(orders, record.paid)
+            orders.add_packages(order_id, record.packages)
             NotificationRepository(session).write_once(
                 order_id, key="packages", recipient=record.customer_id, message=record.message
             )
-            _record(OrderRepository(session), record.transition)
+            _record(orders, record.transition)
 
     @activity.defn
     def confirmation_terms(self, query: ConfirmationQuery) -> ConfirmationTerms:

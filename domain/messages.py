@@ -186,8 +186,10 @@ class PackageReservation(BaseModel):
 
 
 class PackagesRecord(BaseModel):
-    """Written together: the packages, the customer's message and the allocated state."""
+    """Written together: the packages, the customer's message and the allocated state (and
+    the paid state before it, when the order had nothing to wait for in between)."""
 
+    paid: TransitionRecord | None = None
     transition: TransitionRecord
     customer_id: str
     packages: list[Package]

@@ -144,6 +144,21 @@ class LabelView(BaseModel):
     tracking_number: str
 
 
+class ParcelPreparation(BaseModel):
+    """Everything a parcel needs before it can leave, asked in one step: its stock still
+    reserved for it, its label, the stage limits it will be watched by."""
+
+    label: LabelRequest
+    sla: SlaRules
+
+
+class PreparedParcel(BaseModel):
+    """No label when the package's stock is no longer reserved for it: it can't leave."""
+
+    label: LabelView | None = None
+    limits: dict[Stage, EffectiveLimit] = {}
+
+
 class HandOver(BaseModel):
     """The parcel leaves: its stock is deducted and the shipment stamped, in one transaction."""
 

@@ -65,7 +65,9 @@ from domain.shipping import (
     LabelRequest,
     LabelView,
     ParcelEvent,
+    ParcelPreparation,
     ParcelTrouble,
+    PreparedParcel,
     SlaBreach,
     StageBreach,
     StageLimits,
@@ -139,6 +141,9 @@ HAND_OVER = Step[HandOver, int]("hand_over", HandOver, int)
 STAMP_STAGE = Step[StageStamp, None]("stamp_stage", StageStamp, None)
 STAMP_WAREHOUSE = Step[WarehouseStamp, None]("stamp_warehouse", WarehouseStamp, None)
 STAGE_LIMITS = Step[SlaRules, StageLimits]("stage_limits", SlaRules, StageLimits)
+PREPARE_PARCEL = Step[ParcelPreparation, PreparedParcel](
+    "prepare_parcel", ParcelPreparation, PreparedParcel
+)
 RAISE_SLA_ALERT = Step[SlaBreach, None]("raise_sla_alert", SlaBreach, None)
 RAISE_STAGE_ALERT = Step[StageBreach, None]("raise_stage_alert", StageBreach, None)
 RAISE_PARCEL_EXCEPTION = Step[ParcelTrouble, None]("raise_parcel_exception", ParcelTrouble, None)

@@ -208,6 +208,7 @@ def activities(
         shipping.stamp_stage,
         shipping.raise_sla_alert,
         shipping.stage_limits,
+        shipping.prepare_parcel,
         shipping.raise_stage_alert,
         shipping.raise_parcel_exception,
         shipping.stamp_warehouse,

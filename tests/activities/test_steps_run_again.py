@@ -20,7 +20,14 @@ from temporalio.testing import ActivityEnvironment
 from activities.inventory import InventoryActivities
 from activities.shipments import ShipmentActivities
 from domain.messages import PackageReservation, StockQuery, StockRequest
-from domain.shipping import HandOver, LabelRequest, LabelView
+from domain.shipping import (
+    HandOver,
+    LabelRequest,
+    LabelView,
+    ParcelPreparation,
+    PreparedParcel,
+)
+from domain.sla import SlaRules, Stage
 from domain.splitting import Package, PackageLine
 from store.db import SessionFactory, transaction
 from store.models import Customer, Order
@@ -76,24 +83,28 @@ def reserve(
     return [(a.sku, a.warehouse, a.quantity) for a in result.allocations]
 
 
+def label_request(package: int) -> LabelRequest:
+    return LabelRequest(
+        shipment_id=f"shipment-{ORDER}-{package}",
+        order_id=ORDER,
+        package=package,
+        warehouse="HZ",
+        weight_grams=600,
+        insured_value=0,
+        carrier="sandbox",
+        transaction_id=f"{ORDER}/1/{package}",
+    )
+
+
 def labelled(sessions: SessionFactory, package: int) -> HandOver:
     """The package's shipment with its label, as buy_label leaves it."""
-    shipment = f"shipment-{ORDER}-{package}"
+    request = label_request(package)
     with transaction(sessions) as session:
         ShipmentRepository(session).record_label(
-            LabelRequest(
-                shipment_id=shipment,
-                order_id=ORDER,
-                package=package,
-                warehouse="HZ",
-                weight_grams=600,
-                insured_value=0,
-                carrier="sandbox",
-                transaction_id=f"{ORDER}/1/{package}",
-            ),
+            request,
             LabelView(carrier="sandbox", label_id=f"lbl-{package}", tracking_number=f"T{package}"),
         )
-    return HandOver(shipment_id=shipment, order_id=ORDER, package=package, at=AT)
+    return HandOver(shipment_id=request.shipment_id, order_id=ORDER, package=package, at=AT)
 
 
 def held_and_shipped(sessions: SessionFactory) -> tuple[int, int]:
@@ -133,6 +144,37 @@ def test_the_stock_check_still_refuses_a_package_whose_stock_was_released(
     check = ShipmentActivities(sessions, carriers={}).check_package_stock
     assert ActivityEnvironment().run(check, labelled(sessions, 1)) is False
     assert ActivityEnvironment().run(check, labelled(sessions, 2)) is True
+
+
+def test_the_parcel_prepared_again_after_the_hand_over_keeps_its_label_and_its_stock(
+    sessions: SessionFactory, order: str
+) -> None:
+    """The same for the parcel an order runs, whose stock check, label and stage limits are
+    one step: run again after the hand-over, it is still ready, with the label it bought."""
+    reserve(InventoryActivities(sessions), TEA, MOONCAKES)
+    shipping = ShipmentActivities(sessions, carriers={})  # no carrier: no second label
+    step = ActivityEnvironment()
+    hand_over = labelled(sessions, 1)
+    preparation = ParcelPreparation(label=label_request(1), sla=SlaRules())
+    first = step.run(shipping.prepare_parcel, preparation)
+    assert first.label == LabelView(carrier="sandbox", label_id="lbl-1", tracking_number="T1")
+    assert set(first.limits) == set(Stage)
+    assert step.run(shipping.hand_over, hand_over) == 2
+
+    assert step.run(shipping.prepare_parcel, preparation) == first  # the replay
+    assert held_and_shipped(sessions) == (1, 2)
+
+
+def test_the_parcel_whose_stock_was_released_is_not_prepared(
+    sessions: SessionFactory, order: str
+) -> None:
+    reserve(InventoryActivities(sessions), TEA, MOONCAKES)
+    labelled(sessions, 1)
+    with transaction(sessions) as session:
+        StockRepository(session).release_packages(ORDER, [1])
+    prepare = ShipmentActivities(sessions, carriers={}).prepare_parcel
+    preparation = ParcelPreparation(label=label_request(1), sla=SlaRules())
+    assert ActivityEnvironment().run(prepare, preparation) == PreparedParcel()
 
 
 def test_the_stock_snapshot_run_again_after_the_reservation_plans_the_same_packages(

@@ -35,10 +35,11 @@ from workflows.reconciliation import ReconciliationWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 
-# Recorded in both shapes of the order: as they run now, and as ``before_order_shape_2__*``,
-# from before the gate ``order-shape-2`` (intake plans from the stock the API saw; an order
-# of one package runs its parcel itself).
-IN_BOTH_SHAPES = [
+# Recorded in every shape of the order: as they run now; as ``before_order_shape_3__*``, from
+# before the gate ``order-shape-3`` (paid and allocated in one step when the stock was held;
+# the parcel an order runs prepared in one step); and as ``before_order_shape_2__*``, from
+# before the gate ``order-shape-2`` (an order of one package runs its parcel itself).
+IN_EVERY_SHAPE = [
     "completed_after_confirmation_window",
     "completed_on_customer_confirmation",
     "audited_then_confirmed",
@@ -67,16 +68,20 @@ IN_BOTH_SHAPES = [
     "address_change_too_late_then_overdue",
     "partly_refunded_at_the_dashboard_found_by_reconciliation",
 ]
-BASELINE = [
-    *IN_BOTH_SHAPES,
-    *(f"before_order_shape_2__{name}" for name in IN_BOTH_SHAPES),
-    # The parcel's way in an order of one package: its scans, clocks and void, which only the
-    # shipment histories held before.
+# The parcel's way in an order of one package: its scans, clocks and void, which only the
+# shipment histories held before the second shape.
+PARCEL_WAYS = [
     "parcel_scanned_and_packed",
     "parcel_late_for_pickup_yellow_then_red",
     "parcel_late_at_every_stage",
     "parcel_voided_before_pickup",
     "parcel_void_refused_then_asked_the_carrier",
+]
+BASELINE = [
+    *IN_EVERY_SHAPE,
+    *PARCEL_WAYS,
+    *(f"before_order_shape_3__{name}" for name in IN_EVERY_SHAPE + PARCEL_WAYS),
+    *(f"before_order_shape_2__{name}" for name in IN_EVERY_SHAPE),
 ]
 RETURN_BASELINE = [
     "passed_and_refunded_by_the_running_order",

@@ -46,7 +46,7 @@ from workflows.order import (
     stock,
 )
 from workflows.order.fulfilment import Shipped
-from workflows.order.state import ORDER_SHAPE_2, OrderState
+from workflows.order.state import OrderState, begun_in_shape
 from workflows.order.stock import Shortage
 
 CANCELLABLE = (
@@ -65,7 +65,7 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, order: OrderWorkflowInput) -> OrderSnapshot:
-        self.state.shape_2 = workflow.patched(ORDER_SHAPE_2)
+        self.state.shape = begun_in_shape()
         await self._process(self.state)
         # Let every update and signal that arrived finish, on every way out, and every
         # deadline they set (an address change support must take up) run its course.
@@ -85,8 +85,8 @@ class OrderWorkflow:
         if paid.verdict == PaymentVerdict.MISMATCH:
             reason = paid.reason or "payment does not match the order"
             return await compensation.hold_until_cancelled(state, reason)
-        await state.stamp(OrderStatus.PAID, f"paid {format_amount(paid.amount, paid.currency)}")
-        if shortage := await stock.allocate(state):
+        paid_note = f"paid {format_amount(paid.amount, paid.currency)}"
+        if shortage := await stock.allocate(state, paid_note):
             return await self._short_of_stock(state, shortage)
         shipped = await fulfilment.ship_packages(state, settle=compensation.settle_voided)
         if shipped.outcome == Shipped.CANCELLED:

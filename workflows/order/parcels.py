@@ -58,10 +58,10 @@ class Followed(Protocol):
 
 
 def runs_its_parcel(state: OrderState) -> bool:
-    """An order of one package begun in the second shape (orders begun before it keep a
-    child for every package)."""
+    """An order of one package begun in the second shape or later (orders begun before it
+    keep a child for every package)."""
     assert state.plan is not None
-    return len(state.plan.packages) == 1 and state.shape_2
+    return len(state.plan.packages) == 1 and state.shape >= 2
 
 
 async def start(state: OrderState, shipment: ShipmentInput, *, own: bool) -> Followed:
@@ -133,6 +133,10 @@ class _ThisOrder:
         # The order's own gate: a label voided for a cancellation waits until the update
         # that asked for it is on record (``OrderState.step``).
         return await self.state.step(activity, arg, retry)
+
+    @property
+    def prepares_in_one_step(self) -> bool:
+        return self.state.shape >= 3
 
     async def progress(self, progress: ShipmentProgress) -> None:
         self.state.parcel_progress(progress)

@@ -46,10 +46,21 @@ Result = TypeVar("Result")
 
 SLA_SEVERITY = (SlaLevel.OK, SlaLevel.YELLOW, SlaLevel.RED)
 
-# The order's second shape (2026-12-01): an order of one package runs its parcel's way itself.
-# Asked before the first step, where every change of a release can read it (docs/operations.md):
-# orders begun before it replay as they ran.
+# The order's shapes, each a gate asked before the first step, where every change of its release
+# can read it (docs/operations.md); orders begun before a gate replay as they ran.
+# 2 (2026-12-01): an order of one package runs its parcel's way itself.
 ORDER_SHAPE_2 = "order-shape-2"
+# 3 (2026-12-02): a paid order whose stock was held records the payment with its packages, and
+# the parcel an order runs is prepared in one step.
+ORDER_SHAPE_3 = "order-shape-3"
+
+
+def begun_in_shape() -> int:
+    """The shape this order was begun in. Each shape keeps the changes of the ones before it,
+    so a new order asks only the newest gate and pays for one marker."""
+    if workflow.patched(ORDER_SHAPE_3):
+        return 3
+    return 2 if workflow.patched(ORDER_SHAPE_2) else 1
 
 
 class Parcel(StrEnum):
@@ -76,7 +87,7 @@ ENDED_AS: Mapping[ShipmentOutcome, Parcel] = MappingProxyType(
 @dataclass
 class OrderState:
     order: OrderWorkflowInput
-    shape_2: bool = False  # begun in the second shape (``ORDER_SHAPE_2``)
+    shape: int = 1  # the shape it was begun in (``begun_in_shape``)
     status: OrderStatus = OrderStatus.PENDING_PAYMENT
     timeline: list[TimelineEntry] = field(default_factory=list)
     # Set once the order is accepted (stock reserved, or not needed yet): what to pay.
@@ -174,12 +185,15 @@ class OrderState:
         """A timeline entry that changes nothing but tells support what the order waits for."""
         await self.step(steps.RECORD_TRANSITION, self.entry(self.status, note))
 
-    def enter(self, status: OrderStatus, note: str) -> TransitionRecord:
+    def enter(self, status: OrderStatus, note: str, *, mirror: bool = True) -> TransitionRecord:
         """Move to ``status`` (stamped with workflow time, mirrored to search attributes);
-        returns the timeline row for the database, for a step that writes it with more."""
+        returns the timeline row for the database, for a step that writes it with more.
+        ``mirror=False`` only for a status the order leaves again in the same workflow task:
+        operators could never see it, and its upsert would cost a history event."""
         check_transition(self.status, status)
         self.status = status
-        workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
+        if mirror:
+            workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
         return self.entry(status, note)
 
     def entry(self, status: OrderStatus, note: str) -> TransitionRecord:

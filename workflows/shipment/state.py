@@ -44,6 +44,9 @@ class OrderLink(Protocol):
     @property
     def tracker(self) -> ParcelTracker: ...
 
+    @property
+    def prepares_in_one_step(self) -> bool: ...
+
     async def step(
         self, activity: Step[Arg, Result], arg: Arg, retry: RetryPolicy = UNTIL_DONE
     ) -> Result: ...
@@ -59,6 +62,7 @@ class SignalledOrder:
 
     order_id: str
     tracker: ParcelTracker = ParcelTracker.SHIPMENT
+    prepares_in_one_step: bool = False  # a change to its steps would need a gate of its own
 
     async def step(
         self, activity: Step[Arg, Result], arg: Arg, retry: RetryPolicy = UNTIL_DONE

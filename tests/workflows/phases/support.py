@@ -75,20 +75,19 @@ from domain.payments import judge_payment
 from domain.refunds import RefundOrder, RefundOutcome
 from domain.shipping import (
     HandOver,
-    LabelRequest,
     LabelView,
     ParcelEvent,
+    ParcelPreparation,
     ParcelTrouble,
+    PreparedParcel,
     ScanProgress,
     SlaBreach,
     StageBreach,
-    StageLimits,
     StageStamp,
     TrackingStage,
     WarehouseScan,
     WarehouseStamp,
 )
-from domain.sla import SlaRules
 from domain.splitting import GeoPoint, WarehouseStock
 from workers.main import INTERCEPTORS, WORKFLOW_RUNNER
 from workflows.order import OrderWorkflow
@@ -175,9 +174,7 @@ class FakeActivities:
             self.refund_at_provider,
             self.record_refund,
             self.park_refund,
-            self.check_package_stock,
-            self.buy_label,
-            self.stage_limits,
+            self.prepare_parcel,
             self.hand_over,
             self.stamp_stage,
             self.stamp_warehouse,
@@ -344,20 +341,12 @@ class FakeActivities:
 
     # --- the parcel -------------------------------------------------------------------------------
 
-    @activity.defn(name="check_package_stock")
-    async def check_package_stock(self, request: HandOver) -> bool:
-        self._seen(request)
-        return True
-
-    @activity.defn(name="buy_label")
-    async def buy_label(self, request: LabelRequest) -> LabelView:
-        self._seen(request)
-        return LabelView(carrier=CARRIER, label_id="lbl_1", tracking_number=TRACKING_NUMBER)
-
-    @activity.defn(name="stage_limits")
-    async def stage_limits(self, rules: SlaRules) -> StageLimits:
-        self._seen(rules)
-        return StageLimits(limits={})  # no stage watched: the tests' clocks are the order's
+    @activity.defn(name="prepare_parcel")
+    async def prepare_parcel(self, parcel: ParcelPreparation) -> PreparedParcel:
+        self._seen(parcel)
+        return PreparedParcel(
+            label=LabelView(carrier=CARRIER, label_id="lbl_1", tracking_number=TRACKING_NUMBER)
+        )  # no stage watched: the tests' clocks are the order's
 
     @activity.defn(name="hand_over")
     async def hand_over(self, request: HandOver) -> int:
@@ -532,7 +521,9 @@ class Shop:
         self.fakes.pay()
         await placed.notify_payment()
         await placed.wait_for(OrderStatus.ALLOCATED)
-        await until(lambda: bool(self.fakes.calls_to(ShipmentActivities.buy_label)), "the label")
+        await until(
+            lambda: bool(self.fakes.calls_to(ShipmentActivities.prepare_parcel)), "the label"
+        )
         return placed
 
     def remember(self, order: OrderWorkflowInput) -> None:

@@ -3,6 +3,7 @@ stock is refused with its payment cancelled, and a paid one is refunded or held.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.inventory import InventoryActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
-from domain.contract import OrderUpdate, WorkflowName, order_workflow_id
+from domain.contract import ORDER_STATUS, OrderUpdate, WorkflowName, order_workflow_id
 from domain.messages import OrderPolicy, OrderSnapshot, PaymentView, StockRequest
 from domain.order import OrderStatus
 from domain.rules import ChannelRules, LockStrategy, ShortageAction
@@ -22,6 +23,7 @@ from tests.workflows.phases.support import (
     TOTAL,
     WAREHOUSE,
     FakeActivities,
+    PlacedOrder,
     Shop,
     notes,
     order_input,
@@ -103,7 +105,40 @@ async def test_a_channel_locking_at_payment_reserves_once_paid(
     [record] = fakes.calls_to(OrderActivities.record_packages)
     assert record.packages == allocated.packages
     assert record.message == f"Your order {order.order_id} ships in 1 package."
+    # Reserving could have found no stock: the payment was on record before it began.
+    assert record.paid is None
+    assert [t.status for t in fakes.calls_to(OrderActivities.record_transition)] == [S.PAID]
     await order.cancel()
+
+
+async def test_stock_held_since_intake_is_allocated_with_the_payment_in_one_step(
+    shop: Shop, fakes: FakeActivities
+) -> None:
+    """Nothing can come between paid and allocated when the stock was reserved at intake:
+    both are written with the packages in one step, and the operators' search attribute goes
+    straight to allocated."""
+    order = await shop.place_paid()
+
+    [record] = fakes.calls_to(OrderActivities.record_packages)
+    assert record.paid is not None
+    written = [(record.paid.seq, record.paid.status), (record.transition.seq, S.ALLOCATED)]
+    timeline = (await order.snapshot()).timeline
+    assert written == [(2, timeline[1].status), (3, timeline[2].status)]
+    assert timeline[1].status == S.PAID
+    assert fakes.calls_to(OrderActivities.record_transition) == []
+    assert await status_upserts(order) == [S.ALLOCATED]
+    await order.cancel()
+
+
+async def status_upserts(order: PlacedOrder) -> list[str]:
+    """The ``OrderStatus`` values the order wrote to its search attribute, in order."""
+    upserted = []
+    async for event in order.handle.fetch_history_events():
+        if event.HasField("upsert_workflow_search_attributes_event_attributes"):
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            if ORDER_STATUS.name in fields.indexed_fields:
+                upserted.append(json.loads(fields.indexed_fields[ORDER_STATUS.name].data))
+    return upserted
 
 
 async def test_paid_without_stock_on_a_refunding_channel_is_cancelled_and_refunded(
