@@ -50,8 +50,8 @@ SLA_SEVERITY = (SlaLevel.OK, SlaLevel.YELLOW, SlaLevel.RED)
 # can read it (docs/operations.md); orders begun before a gate replay as they ran.
 # 2 (2026-12-01): an order of one package runs its parcel's way itself.
 ORDER_SHAPE_2 = "order-shape-2"
-# 3 (2026-12-02): a paid order whose stock was held records the payment with its packages, and
-# the parcel an order runs is prepared in one step.
+# 3 (2026-12-01, the next release): a paid order whose stock was held records the payment with
+# its packages, and the parcel an order runs is prepared in one step.
 ORDER_SHAPE_3 = "order-shape-3"
 
 
