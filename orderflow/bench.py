@@ -7,7 +7,7 @@ own CPU counters say what orderflow's design adds to it, whatever the machine's 
 Orders run in three phases, each measured apart: intake (``POST /orders``), paid (the shopper
 pays at the provider, whose signed webhook reaches the API; the order is checked with the
 provider, allocated, and its shipment buys a label), and completion (the sandbox carrier's
-signed webhooks for the pickup and the delivery, as a carrier reports a parcel; a 1 s
+signed webhooks for the pickup and the delivery, as a carrier reports a parcel; a 2 s
 confirmation window with its reminder).
 """
 
