@@ -62,7 +62,10 @@ class SignalledOrder:
 
     order_id: str
     tracker: ParcelTracker = ParcelTracker.SHIPMENT
-    prepares_in_one_step: bool = False  # a change to its steps would need a gate of its own
+
+    @property
+    def prepares_in_one_step(self) -> bool:
+        return False  # a change to a shipment's steps would need a gate of its own
 
     async def step(
         self, activity: Step[Arg, Result], arg: Arg, retry: RetryPolicy = UNTIL_DONE
