@@ -3,6 +3,7 @@ payloads it did not seal (histories recorded before) pass through untouched."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -10,6 +11,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 
 from config.keyring import Keyring, UnknownKey
+from domain.messages import CancelRequest
 from integrations.temporal import data_converter
 from integrations.temporal_codec import EncryptionCodec
 
@@ -53,3 +55,16 @@ async def test_failure_messages_travel_sealed() -> None:
     assert b"Li Na" not in failure.SerializeToString()
     error = await converter.decode_failure(failure)
     assert "Li Na" in str(error)
+
+
+async def test_a_converter_rebuilt_per_activation_shares_the_pydantic_converter() -> None:
+    """The SDK copies the data converter for every workflow activation; each copy must reuse
+    the one pydantic converter, with the type adapters it has built, and still round-trip."""
+    converter = data_converter(Keyring({"k1": OLD}, current="k1"))
+    copy = dataclasses.replace(converter)
+    assert copy.payload_converter is not converter.payload_converter  # the SDK's wrapper
+    inner = [c.payload_converter_class() for c in (converter, copy)]
+    assert inner[0] is inner[1]
+    request = CancelRequest(reason="moved house", by="support@shop")
+    (payload,) = await copy.encode([request])
+    assert await converter.decode([payload], [CancelRequest]) == [request]
