@@ -34,7 +34,7 @@ from domain.shipping import (
 )
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
-from store.inserts import insert_for, insert_once, rows_changed
+from store.inserts import core, insert_for, insert_once, rows_changed, table_of
 from store.ledger import FinanceLedger
 from store.models import (
     Alert,
@@ -144,10 +144,10 @@ class OrderRepository:
         """Create the customer on their first order. An order never changes an existing
         customer's contact details: anyone may place an order naming any customer ID, only the
         customer's own token may change them (``CustomerRepository.change_contact``)."""
-        statement = insert_for(self.session)(Customer).values(
+        statement = insert_for(self.session)(table_of(Customer)).values(
             id=customer_id, email=email, name=name
         )
-        self.session.execute(statement.on_conflict_do_nothing(index_elements=[Customer.id]))
+        core(self.session).execute(statement.on_conflict_do_nothing(index_elements=[Customer.id]))
 
     def paid_waiting_for(self, sku: str, limit: int) -> list[str]:
         """Paid orders not yet allocated that want ``sku``, oldest first: those a backorder
@@ -275,14 +275,14 @@ class OrderRepository:
             {"order_id": order_id, "seq": seq, "status": status, "at": at, "note": note},
         ):
             return
-        # The newest transition wins even if an older retry lands late.
-        latest = self.session.scalar(
-            select(func.max(OrderEvent.seq)).where(OrderEvent.order_id == order_id)
+        # The newest transition wins even if an older retry lands late. One Core statement:
+        # no Order row is loaded here for the ORM to keep in step.
+        newer = select(OrderEvent.id).where(OrderEvent.order_id == order_id, OrderEvent.seq > seq)
+        core(self.session).execute(
+            update(Order)
+            .where(Order.id == order_id, ~newer.exists())
+            .values(status=status, updated_at=at)
         )
-        if latest == seq:
-            self.session.execute(
-                update(Order).where(Order.id == order_id).values(status=status, updated_at=at)
-            )
 
 
 class StockRepository:
@@ -878,13 +878,13 @@ class AlertRepository:
 
     def escalate(self, key: str, message: str) -> bool:
         """An open alert nobody took up in time turns red; one resolved stays resolved."""
-        raised = self.session.execute(
+        raised = core(self.session).execute(
             update(Alert).where(Alert.open_key == key).values(level=AlertLevel.RED, message=message)
         )
         return bool(rows_changed(raised))
 
     def resolve(self, key: str) -> bool:
-        resolved = self.session.execute(
+        resolved = core(self.session).execute(
             update(Alert).where(Alert.open_key == key).values(open_key=None, resolved_at=utcnow())
         )
         return bool(rows_changed(resolved))
@@ -914,7 +914,7 @@ class AlertRepository:
 
     def resolve_prefix(self, prefix: str) -> int:
         """Every open alert whose key starts with ``prefix`` (all of one shipment's)."""
-        resolved = self.session.execute(
+        resolved = core(self.session).execute(
             update(Alert)
             .where(Alert.open_key.startswith(prefix, autoescape=True))
             .values(open_key=None, resolved_at=utcnow())

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session
 
+from store.inserts import core, rows_changed
 from store.models import WebhookLog
 
 # Provider events are a few kilobytes; a bigger body is kept cut, and cannot be replayed.
@@ -69,9 +70,12 @@ class WebhookLogRepository:
             .order_by(WebhookLog.received_at)
             .limit(limit)
         )
-        # SQLite and PostgreSQL both take a LIMIT inside IN (...), not on DELETE itself.
-        result = self.session.execute(delete(WebhookLog).where(WebhookLog.id.in_(oldest)))
-        return int(getattr(result, "rowcount", 0) or 0)
+        # SQLite and PostgreSQL both take a LIMIT inside IN (...), not on DELETE itself. A
+        # Core statement: through the session the ORM first fetched the rows it would delete,
+        # to keep loaded ones in step; the old rows it deletes are never loaded here.
+        return rows_changed(
+            core(self.session).execute(delete(WebhookLog).where(WebhookLog.id.in_(oldest)))
+        )
 
     def latest(self, *, source: str | None = None, limit: int = 20) -> list[WebhookLog]:
         """Newest first."""

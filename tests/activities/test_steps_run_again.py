@@ -14,12 +14,14 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.inventory import InventoryActivities
+from activities.orders import OrderActivities
 from activities.shipments import ShipmentActivities
-from domain.messages import PackageReservation, StockQuery, StockRequest
+from domain.messages import PackageReservation, StockQuery, StockRequest, TransitionRecord
+from domain.order import OrderStatus
 from domain.shipping import (
     HandOver,
     LabelRequest,
@@ -30,7 +32,7 @@ from domain.shipping import (
 from domain.sla import SlaRules, Stage
 from domain.splitting import Package, PackageLine
 from store.db import SessionFactory, transaction
-from store.models import Customer, Order
+from store.models import Customer, Order, OrderEvent
 from store.repositories import ShipmentRepository, StockRepository
 from tests.helpers import HANGZHOU_ADDRESS
 
@@ -73,6 +75,23 @@ def order(sessions: SessionFactory) -> str:
             )
         )
     return ORDER
+
+
+def test_a_transition_run_again_or_landing_late_leaves_the_newest_status(
+    sessions: SessionFactory, order: str
+) -> None:
+    steps, env = OrderActivities(sessions), ActivityEnvironment()
+    allocated = TransitionRecord(order_id=order, seq=1, status=OrderStatus.ALLOCATED, at=AT)
+    shipped = TransitionRecord(order_id=order, seq=2, status=OrderStatus.FULFILLING, at=AT)
+    env.run(steps.record_transition, shipped)
+    env.run(steps.record_transition, allocated)  # an earlier step's retry, landing late
+    env.run(steps.record_transition, shipped)  # run again after its commit
+    with transaction(sessions) as session:
+        stored = session.get(Order, order)
+        assert stored is not None and stored.status == OrderStatus.FULFILLING
+        events = select(OrderEvent.status).where(OrderEvent.order_id == order)
+        timeline = session.scalars(events.order_by(OrderEvent.seq)).all()
+    assert timeline == [OrderStatus.ALLOCATED, OrderStatus.FULFILLING]
 
 
 def reserve(
