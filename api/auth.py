@@ -101,7 +101,8 @@ def _local_ui(request: Request, settings: Settings) -> bool:
     return request.client.host in LOOPBACK and origin == settings.temporal_ui_url.rstrip("/")
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
+    # async: only reads the request; a plain `def` dependency would run on a worker thread.
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:  # a public route asked for a caller it never checked
         raise Unauthenticated("this route needs a bearer token")
