@@ -212,7 +212,8 @@ class LocalStack:
             "--ui-codec-endpoint", f"{s.public_api_url}/codec",
             "--log-level", "error",
             # WAL without an fsync per commit: survives a killed process (what dev and the
-            # crash tests need), not a power cut; measured 'x' faster in docs/benchmarks.md.
+            # crash tests need), not a power cut; the skeleton ran 2.4 → 4.6 a second
+            # (docs/benchmarks.md).
             "--sqlite-pragma", "journal_mode=wal",
             "--sqlite-pragma", "synchronous=normal",
         ]  # fmt: skip
