@@ -9,17 +9,21 @@ pays at the provider, whose signed webhook reaches the API; the order is checked
 provider, allocated, and its shipment buys a label), and completion (the sandbox carrier's
 signed webhooks for the pickup and the delivery, as a carrier reports a parcel; a 2 s
 confirmation window with its reminder).
+
+The skeletons and the orders run in rounds, a share of each per round, so that a machine
+that slows down or speeds up during a run weighs on both sides of the comparison alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -30,7 +34,14 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
@@ -69,6 +80,9 @@ TARGET_INTAKE_AND_PAID_MS = 85.0
 TARGET_EVENTS = 50
 # How long the stack may take to settle after a phase's last answer.
 SETTLE_SECONDS = 0.5
+# A run in rounds: the machine's mood drifted by a fifth within a run when every skeleton
+# ran before every order (docs/benchmarks.md).
+ROUNDS = 4
 
 
 @dataclass
@@ -106,9 +120,26 @@ class Phase:
 
 
 @dataclass
+class Tally:
+    """One phase over every round: the wall seconds and the CPU seconds by role it took."""
+
+    seconds: float = 0.0
+    spent: dict[str, float] = field(default_factory=dict)
+
+    def add(self, seconds: float, spent: Mapping[str, float]) -> None:
+        self.seconds += seconds
+        for role, used in spent.items():
+            self.spent[role] = self.spent.get(role, 0.0) + used
+
+    def phase(self, count: int) -> Phase:
+        return Phase.of(count, self.seconds, Cost.of(self.spent, count))
+
+
+@dataclass
 class BenchResult:
     workflows: int
     concurrency: int
+    rounds: int
     skeleton: Phase
     intake: Phase
     paid: Phase
@@ -122,7 +153,13 @@ class BenchResult:
 
 
 def run_bench(
-    settings: Settings, *, count: int, concurrency: int, sandbox: bool, as_json: bool
+    settings: Settings,
+    *,
+    count: int,
+    concurrency: int,
+    sandbox: bool,
+    as_json: bool,
+    rounds: int = ROUNDS,
 ) -> int:
     console.print(
         "starting a fresh embedded stack (Temporal dev server, localstripe, workers, API)"
@@ -143,7 +180,9 @@ def run_bench(
     ):
         stock_up(stack.settings, "TEA-001", count)
         meter = CpuMeter(stack)
-        result = asyncio.run(_measure(stack.settings, meter, count, concurrency))
+        result = asyncio.run(
+            _measure(stack.settings, meter, count, concurrency, min(rounds, count))
+        )
     if as_json:
         print(json.dumps(asdict(result), indent=2))
     else:
@@ -170,12 +209,11 @@ class Bench:
     """One run's client: the shoppers, the carrier, and the meter between phases."""
 
     def __init__(
-        self, settings: Settings, client: Client, meter: CpuMeter, count: int, concurrency: int
+        self, settings: Settings, client: Client, meter: CpuMeter, concurrency: int
     ) -> None:
         self.settings = settings
         self.client = client
         self.meter = meter
-        self.count = count
         self.gate = asyncio.Semaphore(concurrency)
         self.shoppers = ThreadPoolExecutor(concurrency, thread_name_prefix="shopper")
         self.progress = Progress(
@@ -190,7 +228,7 @@ class Bench:
             timeout=60,
             headers=tool_headers(settings, "orderflow-bench"),
         )
-        self.orders: list[dict[str, Any]] = []
+        self.orders: dict[int, dict[str, Any]] = {}  # by the order's number in the run
         self.intake_seconds: list[float] = []
         self.paid_at: dict[str, datetime] = {}  # the shopper's card confirmed
         self.shipped_at: dict[str, datetime] = {}  # the carrier's pickup sent
@@ -199,14 +237,15 @@ class Bench:
 
     async def phase(
         self,
-        description: str,
+        tally: Tally,
+        task: TaskID,
         one: Callable[[int], Awaitable[None]],
+        numbers: range,
         settled: Callable[[], Awaitable[None]] | None = None,
-    ) -> Phase:
-        """Run ``one`` for every workflow, at most ``concurrency`` at once, then wait until
-        ``settled`` says the work it set off is done; the rate over that time, and what the
-        phase cost per workflow (measured a moment later, once the stack is quiet)."""
-        task = self.progress.add_task(description, total=self.count)
+    ) -> None:
+        """Run ``one`` for each of this round's workflows, at most ``concurrency`` at once,
+        then wait until ``settled`` says the work it set off is done; ``tally`` gets the time
+        that took and the CPU it cost (read a moment later, once the stack is quiet)."""
 
         async def gated(n: int) -> None:
             async with self.gate:
@@ -214,13 +253,12 @@ class Bench:
             self.progress.advance(task)
 
         before = self.meter.read()
-        await asyncio.gather(*(gated(n) for n in range(self.count)))
+        await asyncio.gather(*(gated(n) for n in numbers))
         if settled is not None:
             await settled()
         seconds = time.monotonic() - before.at
         await asyncio.sleep(SETTLE_SECONDS)
-        cost = self.meter.cost(before, self.meter.read(), self.count)
-        return Phase.of(self.count, seconds, cost)
+        tally.add(seconds, self.meter.spent(before, self.meter.read()))
 
     async def skeleton(self, n: int) -> None:
         handle = await self.client.start_workflow(
@@ -238,7 +276,7 @@ class Bench:
         )
         self.intake_seconds.append(time.perf_counter() - started)
         response.raise_for_status()
-        self.orders.append(response.json())
+        self.orders[n] = response.json()
 
     async def pay(self, n: int) -> None:
         order = self.orders[n]
@@ -258,7 +296,7 @@ class Bench:
         """Every paid order allocated and its shipment's label bought: the phase is over."""
         engine = make_engine(self.settings.database_url)
         labelled = select(Shipment.order_id, Shipment.tracking_number).where(
-            Shipment.order_id.in_([order["id"] for order in self.orders]),
+            Shipment.order_id.in_([order["id"] for order in self.orders.values()]),
             Shipment.label_bought_at.is_not(None),
         )
         deadline = time.monotonic() + 120
@@ -266,7 +304,7 @@ class Bench:
             while True:
                 with engine.connect() as connection:
                     parcels = connection.execute(labelled).all()
-                if {order for order, _ in parcels} == {order["id"] for order in self.orders}:
+                if {order for order, _ in parcels} == {o["id"] for o in self.orders.values()}:
                     self.tracking = {order: str(tracking) for order, tracking in parcels}
                     return
                 if time.monotonic() > deadline:
@@ -294,7 +332,7 @@ class Bench:
     async def history_events(self) -> dict[str, int]:
         """The longest history among a few orders, and among their shipments: 0 where the
         order ran its one parcel itself (no workflow of the parcel's own)."""
-        sample = [order["id"] for order in self.orders[:5]]
+        sample = [order["id"] for order in list(self.orders.values())[:5]]
 
         async def events(workflow_id: str) -> int:
             try:
@@ -318,7 +356,7 @@ class Bench:
         await self.pay(0)
         await self.labelled()
         await self.complete(0)
-        self.orders, self.intake_seconds, self.snapshots = [], [], []
+        self.orders, self.intake_seconds, self.snapshots = {}, [], []
         self.paid_at, self.shipped_at, self.tracking = {}, {}, {}
 
     def stages(self) -> dict[str, Percentiles]:
@@ -349,20 +387,29 @@ def _between(
 
 
 async def _measure(
-    settings: Settings, meter: CpuMeter, count: int, concurrency: int
+    settings: Settings, meter: CpuMeter, count: int, concurrency: int, rounds: int
 ) -> BenchResult:
     client = await connect(settings)
-    bench = Bench(settings, client, meter, count, concurrency)
+    bench = Bench(settings, client, meter, concurrency)
+    phases = {
+        name: Tally()
+        for name in ("skeleton workflows", "orders: intake", "orders: paid", "orders: completion")
+    }
+    skeletons, intakes, payments, completions = phases.values()
     async with bench.api:
         await bench.warm_up()
         await asyncio.sleep(1)  # the warm-up order's last writes
         await asyncio.to_thread(meter.measure_idle)
         with bench.progress:
-            skeleton = await bench.phase("skeleton workflows", bench.skeleton)
-            intake = await bench.phase("orders: intake", bench.intake)
-            paid = await bench.phase("orders: paid", bench.pay, settled=bench.labelled)
-            completion = await bench.phase("orders: completion", bench.complete)
+            tasks = [bench.progress.add_task(name, total=count) for name in phases]
+            skeleton_task, intake_task, paid_task, completion_task = tasks
+            for numbers in _rounds(count, rounds):
+                await bench.phase(skeletons, skeleton_task, bench.skeleton, numbers)
+                await bench.phase(intakes, intake_task, bench.intake, numbers)
+                await bench.phase(payments, paid_task, bench.pay, numbers, bench.labelled)
+                await bench.phase(completions, completion_task, bench.complete, numbers)
     bench.shoppers.shutdown()
+    skeleton, intake, paid, completion = (tally.phase(count) for tally in phases.values())
     whole = add(intake.cost, paid.cost, completion.cost)
     seconds = intake.seconds + paid.seconds + completion.seconds
     order = Phase.of(count, seconds, whole)
@@ -371,6 +418,7 @@ async def _measure(
     return BenchResult(
         workflows=count,
         concurrency=concurrency,
+        rounds=rounds,
         skeleton=skeleton,
         intake=intake,
         paid=paid,
@@ -393,6 +441,12 @@ async def _measure(
             f"order history events <= {TARGET_EVENTS}": events["order"] <= TARGET_EVENTS,
         },
     )
+
+
+def _rounds(count: int, rounds: int) -> list[range]:
+    """The workflows' numbers, cut into ``rounds`` runs of (nearly) equal size."""
+    cuts = [count * r // rounds for r in range(rounds + 1)]
+    return [range(start, end) for start, end in itertools.pairwise(cuts)]
 
 
 def stock_up(settings: Settings, sku: str, units: int) -> None:

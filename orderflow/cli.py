@@ -132,6 +132,12 @@ def bench(
     sandbox: Annotated[
         bool, typer.Option(help="Run the workflows in Temporal's sandbox, as the tests do.")
     ] = False,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            help="Run the skeletons and the orders in this many alternating rounds.", min=1
+        ),
+    ] = 4,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """CPU per order by process against a skeleton workflow, on a fresh embedded dev server."""
@@ -144,6 +150,7 @@ def bench(
             concurrency=concurrency,
             sandbox=sandbox,
             as_json=json_output,
+            rounds=rounds,
         )
     )
 

@@ -53,6 +53,12 @@ class Cost:
     cpu_ms: dict[str, float]
     own_cpu_ms: float
 
+    @classmethod
+    def of(cls, spent: Mapping[str, float], workflows: int) -> Cost:
+        """From the CPU seconds by role that ``workflows`` workflows took."""
+        cpu_ms = {role: round(seconds * 1000 / workflows, 1) for role, seconds in spent.items()}
+        return cls(cpu_ms, round(sum(cpu_ms.get(role, 0.0) for role in OWN), 1))
+
 
 class CpuMeter:
     """Reads every child of a running stack, and this process, by role."""
@@ -82,23 +88,21 @@ class CpuMeter:
             if role != CLIENT
         }
 
-    def cost(self, before: Reading, after: Reading, workflows: int) -> Cost:
+    def spent(self, before: Reading, after: Reading) -> dict[str, float]:
+        """CPU seconds by role between two readings, less what each burns idle."""
         elapsed = after.at - before.at
-        cpu_ms = {
-            role: round(
-                max(
-                    0.0,
-                    after.seconds[role]
-                    - before.seconds[role]
-                    - self.idle_per_second.get(role, 0.0) * elapsed,
-                )
-                * 1000
-                / workflows,
-                1,
+        return {
+            role: max(
+                0.0,
+                after.seconds[role]
+                - before.seconds[role]
+                - self.idle_per_second.get(role, 0.0) * elapsed,
             )
             for role in before.seconds
         }
-        return Cost(cpu_ms, round(sum(cpu_ms.get(role, 0.0) for role in OWN), 1))
+
+    def cost(self, before: Reading, after: Reading, workflows: int) -> Cost:
+        return Cost.of(self.spent(before, after), workflows)
 
 
 def add(*costs: Cost) -> Cost:
