@@ -226,6 +226,9 @@ class Bench:
         self.api = httpx.AsyncClient(
             base_url=settings.public_api_url,
             timeout=60,
+            # Idle between rounds: let go of a connection before the server's keep-alive of
+            # 5 s does, or a request may go out on one it is closing (a ReadError).
+            limits=httpx.Limits(keepalive_expiry=2.0),
             headers=tool_headers(settings, "orderflow-bench"),
         )
         self.orders: dict[int, dict[str, Any]] = {}  # by the order's number in the run

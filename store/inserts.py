@@ -18,6 +18,7 @@ from store.models import Base
 
 
 def table_of(model: type[Base]) -> Table:
+    """The model's table, for a Core statement (every model here maps one table)."""
     return cast(Table, model.__table__)
 
 

@@ -275,8 +275,8 @@ class OrderRepository:
             {"order_id": order_id, "seq": seq, "status": status, "at": at, "note": note},
         ):
             return
-        # The newest transition wins even if an older retry lands late. One Core statement:
-        # no Order row is loaded here for the ORM to keep in step.
+        # The newest transition wins even if an older retry lands late. One Core statement,
+        # which leaves an Order the session holds as loaded: no step reads one after this.
         newer = select(OrderEvent.id).where(OrderEvent.order_id == order_id, OrderEvent.seq > seq)
         core(self.session).execute(
             update(Order)
