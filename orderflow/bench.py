@@ -504,6 +504,6 @@ def _print(result: BenchResult) -> None:
     ]
     title = (
         f"orderflow bench — {result.workflows} workflows each, {result.concurrency} at once, "
-        "embedded dev server"
+        f"in {result.rounds} rounds, embedded dev server"
     )
     print_report(title, rows, result.targets)
