@@ -80,8 +80,8 @@ TARGET_INTAKE_AND_PAID_MS = 85.0
 TARGET_EVENTS = 50
 # How long the stack may take to settle after a phase's last answer.
 SETTLE_SECONDS = 0.5
-# A run in rounds: the machine's mood drifted by a fifth within a run when every skeleton
-# ran before every order (docs/benchmarks.md).
+# Skeletons and orders alternate in this many rounds, so that a machine whose speed drifts
+# during a run weighs on both alike (docs/benchmarks.md, change 9).
 ROUNDS = 4
 
 
