@@ -42,14 +42,11 @@ from domain.contract import (
     OrderUpdate,
     ParcelTracker,
     ReturnUpdate,
-    ShipmentSignal,
-    ShipmentUpdate,
     WorkflowName,
     compensation_workflow_id,
     order_workflow_id,
     reconciliation_workflow_id,
     return_workflow_id,
-    shipment_workflow_id,
 )
 from domain.errors import (
     ActionRefused,
@@ -150,25 +147,19 @@ class OrderWorkflows:
 
     async def parcel_event(self, parcel: ParcelOnRecord, event: ParcelEvent) -> bool:
         """To the workflow that follows the parcel: its shipment's, or its order's."""
-        if parcel.tracked_by == ParcelTracker.ORDER:
-            workflow_id = order_workflow_id(parcel.order_id)
-            return await self._signal(workflow_id, OrderSignal.PARCEL_EVENT, event)
-        workflow_id = shipment_workflow_id(parcel.order_id, parcel.package)
-        return await self._signal(workflow_id, ShipmentSignal.CARRIER_EVENT, event)
+        tracker = parcel.tracked_by
+        workflow_id = tracker.workflow_id(parcel.order_id, parcel.package)
+        return await self._signal(workflow_id, tracker.report_signal, event)
 
     async def scan(self, scan: WarehouseScan, tracked_by: ParcelTracker) -> ScanProgress:
         """Counted by the workflow that follows the parcel. Not retried: a scan asked twice
         counts twice, as at the bench."""
-        update: OrderUpdate | ShipmentUpdate
-        if tracked_by == ParcelTracker.ORDER:
-            workflow_id, update = order_workflow_id(scan.order_id), OrderUpdate.WAREHOUSE_SCAN
-        else:
-            workflow_id = shipment_workflow_id(scan.order_id, scan.package)
-            update = ShipmentUpdate.WAREHOUSE_SCAN
-        handle = self.client.get_workflow_handle(workflow_id)
+        handle = self.client.get_workflow_handle(
+            tracked_by.workflow_id(scan.order_id, scan.package)
+        )
         try:
             progress: ScanProgress = await handle.execute_update(
-                update, scan, result_type=ScanProgress
+                tracked_by.scan_update, scan, result_type=ScanProgress
             )
             return progress
         except WorkflowUpdateFailedError as error:

@@ -145,6 +145,25 @@ class ParcelTracker(StrEnum):
     SHIPMENT = "shipment"
     ORDER = "order"
 
+    def workflow_id(self, order_id: str, package: int) -> str:
+        if self == ParcelTracker.ORDER:
+            return order_workflow_id(order_id)
+        return shipment_workflow_id(order_id, package)
+
+    @property
+    def report_signal(self) -> OrderSignal | ShipmentSignal:
+        """The signal a carrier's report reaches that workflow by."""
+        if self == ParcelTracker.ORDER:
+            return OrderSignal.PARCEL_EVENT
+        return ShipmentSignal.CARRIER_EVENT
+
+    @property
+    def scan_update(self) -> OrderUpdate | ShipmentUpdate:
+        """The update a warehouse scan reaches that workflow by."""
+        if self == ParcelTracker.ORDER:
+            return OrderUpdate.WAREHOUSE_SCAN
+        return ShipmentUpdate.WAREHOUSE_SCAN
+
 
 class ShipmentStatus(StrEnum):
     """A shipment row's status: the label, then the furthest stage the carrier reported."""
