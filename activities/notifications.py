@@ -1,6 +1,7 @@
-"""Delivering the customer notifications stored in ``notifications``: a reminder goes out the
-moment it is written, and the outbox schedule delivers whatever is still unsent (the "ships in
-N packages" and presale notices, and any message a channel was down for)."""
+"""Delivering the customer notifications stored in ``notifications``: the outbox schedule
+delivers whatever is due and still unsent — the "ships in N packages" and presale notices, the
+reminders to confirm receipt (written when the order's window opens, due days later), and any
+message a channel was down for."""
 
 from __future__ import annotations
 
@@ -66,17 +67,18 @@ class NotificationActivities:
 
     @activity.defn
     def deliver_pending(self, request: OutboxRequest) -> OutboxReport:
-        """One pass over the unsent notifications, oldest first; a reminder to confirm receipt
-        only while the order still waits for it. A notification that failed
+        """One pass over the notifications due and unsent, oldest first; a reminder to
+        confirm receipt only while the order still waits for it. A notification that failed
         ``max_attempts`` times is left alone and support is told, once."""
-        now = utcnow()
+        now = request.as_of or utcnow()
         with transaction(self.sessions) as session:
             pending = NotificationRepository(session).pending(
-                written_after=now - request.max_age,
+                due_after=now - request.max_age,
                 written_before=now - request.grace,
+                now=now,
                 max_attempts=request.max_attempts,
                 limit=request.batch,
-                while_delivered=[kind.value for kind in ReminderKind],
+                while_awaiting_receipt=[kind.value for kind in ReminderKind],
             )
         report = OutboxReport()
         for done, note_id in enumerate(pending, start=1):

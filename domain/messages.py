@@ -305,9 +305,11 @@ class PresaleNotice(BaseModel):
 
 
 class OutboxRequest(BaseModel):
+    # The run's time, from its workflow: reminders fall due in the order's workflow time.
+    as_of: datetime | None = None
     # Younger notifications are still being sent by the step that wrote them.
     grace: timedelta = timedelta(minutes=2)
-    # Older ones are no use to the customer any more.
+    # Due longer ago than this, they are no use to the customer any more.
     max_age: timedelta = timedelta(days=3)
     max_attempts: int = Field(10, ge=1)
     batch: int = Field(500, ge=1)

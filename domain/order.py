@@ -42,6 +42,8 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 FINAL_STATUSES = frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt)
+# Delivered and not yet confirmed: the customer may confirm receipt, and reminders go out.
+AWAITING_RECEIPT = (S.DELIVERED, S.PARTIALLY_REFUNDED)
 
 
 def check_transition(current: OrderStatus, target: OrderStatus) -> None:

@@ -506,12 +506,13 @@ class Package(Base):
 
 class Notification(Base):
     """A message to a customer, written once per ``(order_id, key)``; the outbox delivers
-    those still unsent."""
+    those still unsent once they are due (a reminder is written when the window opens, due
+    days later)."""
 
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("order_id", "key", name="uq_notification_once"),
-        Index("ix_notifications_unsent", "sent_at", "created_at"),
+        Index("ix_notifications_unsent", "sent_at", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -520,6 +521,7 @@ class Notification(Base):
     recipient: Mapped[str] = mapped_column(String(64))  # the customer's ID
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # not sent before
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: not delivered yet
     last_error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

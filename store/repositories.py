@@ -21,7 +21,7 @@ from domain.contract import (
 from domain.errors import OutOfStock, StockMoved
 from domain.ledger import EntryKind
 from domain.messages import Allocation
-from domain.order import OrderStatus
+from domain.order import AWAITING_RECEIPT, OrderStatus
 from domain.reconciliation import Movement, digest
 from domain.refunds import RefundStatus
 from domain.returns import REPLACEMENT_BASE
@@ -993,8 +993,18 @@ class NotificationRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def write_once(self, order_id: str, *, key: str, recipient: str, message: str) -> Notification:
-        """The notification under ``key``, written now or by an earlier attempt."""
+    def write_once(
+        self,
+        order_id: str,
+        *,
+        key: str,
+        recipient: str,
+        message: str,
+        due_at: datetime | None = None,
+    ) -> Notification:
+        """The notification under ``key``, written now or by an earlier attempt; due at once
+        unless ``due_at`` says later."""
+        now = utcnow()
         insert_once(
             self.session,
             Notification,
@@ -1003,7 +1013,8 @@ class NotificationRepository:
                 "key": key,
                 "recipient": recipient,
                 "message": message,
-                "created_at": utcnow(),
+                "created_at": now,
+                "due_at": due_at or now,
             },
         )
         notification = self.session.scalar(
@@ -1015,25 +1026,29 @@ class NotificationRepository:
     def pending(
         self,
         *,
-        written_after: datetime,
+        due_after: datetime,
         written_before: datetime,
+        now: datetime,
         max_attempts: int,
         limit: int,
-        while_delivered: Sequence[str] = (),
+        while_awaiting_receipt: Sequence[str] = (),
     ) -> list[int]:
-        """IDs of undelivered notifications written in that span, oldest first. Those under
-        ``while_delivered`` keys only while their order is delivered (a reminder to confirm
-        means nothing once the order is completed)."""
+        """IDs of undelivered notifications due by ``now`` (and not before ``due_after``) and
+        written before ``written_before``, oldest first. Those under
+        ``while_awaiting_receipt`` keys only while their order waits for the customer to
+        confirm receipt (a reminder means nothing once the order is completed)."""
         query = (
             select(Notification.id)
             .join(Order, Order.id == Notification.order_id)
             .where(
                 Notification.sent_at.is_(None),
-                Notification.created_at >= written_after,
+                Notification.due_at >= due_after,
+                Notification.due_at <= now,
                 Notification.created_at < written_before,
                 Notification.attempts < max_attempts,
                 or_(
-                    Notification.key.not_in(while_delivered), Order.status == OrderStatus.DELIVERED
+                    Notification.key.not_in(while_awaiting_receipt),
+                    Order.status.in_(AWAITING_RECEIPT),
                 ),
             )
             .order_by(Notification.id)

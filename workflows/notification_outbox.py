@@ -19,7 +19,7 @@ class NotificationOutboxWorkflow:
         # Each channel gives up after a few seconds, so a batch of 500 fits in minutes.
         report: OutboxReport = await workflow.execute_activity(
             DELIVER_PENDING.name,
-            request,
+            request.model_copy(update={"as_of": request.as_of or workflow.now()}),
             result_type=DELIVER_PENDING.gives,
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=timedelta(minutes=1),

@@ -4,6 +4,7 @@ reports, and waiting (in workflow time) for what should follow."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 from sqlalchemy import select
 
 from domain.contract import SLA_LEVEL
+from domain.messages import OutboxReport, OutboxRequest
 from domain.order import OrderStatus
 from integrations.signing import sign
 from store.db import SessionFactory, transaction
@@ -19,6 +21,24 @@ from store.models import Refund, Shipment, StockMovement
 from store.repositories import StockRepository
 from tests.conftest import CARRIER_SECRET, WEBHOOK_SECRET, Stack
 from tests.helpers import pay, payment_event, place_order, stripe_signature
+from workflows.notification_outbox import NotificationOutboxWorkflow
+
+# One pass of the outbox that takes what was written a moment ago too.
+OUTBOX_NOW = OutboxRequest(grace=timedelta(0))
+
+
+async def run_outbox(stack: Stack, request: OutboxRequest = OUTBOX_NOW) -> OutboxReport:
+    """One run of the ``notification-outbox`` schedule's workflow, on the stack's worker, at
+    the test server's time as it stands: waiting for the run must not skip the clock to some
+    order's next timer."""
+    with stack.env.auto_time_skipping_disabled():
+        return await stack.client.execute_workflow(
+            NotificationOutboxWorkflow.run,
+            request,
+            id=f"notification-outbox-{uuid.uuid4().hex[:8]}",
+            task_queue=stack.worker.task_queue,
+        )
+
 
 OrderBody = dict[str, Any]
 Line = dict[str, Any]

@@ -4,7 +4,6 @@ schedule's workflow, tried again while it fails, and handed to support after too
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -19,10 +18,14 @@ from orderflow.stack import free_port
 from store.db import SessionFactory, transaction
 from store.models import Notification, Order, utcnow
 from tests.conftest import Stack
-from tests.workflows.shipping_support import alerts, lines, pay_and_notify, place, wait_for
-from workflows.notification_outbox import NotificationOutboxWorkflow
-
-NOW = OutboxRequest(grace=timedelta(0))  # take what was written a moment ago too
+from tests.workflows.shipping_support import (
+    alerts,
+    lines,
+    pay_and_notify,
+    place,
+    run_outbox,
+    wait_for,
+)
 
 
 def rows(sessions: SessionFactory, order_id: str) -> dict[str, Notification]:
@@ -43,15 +46,6 @@ async def allocated_order(stack: Stack, localstripe_url: str) -> str:
     await pay_and_notify(stack, localstripe_url, order)
     await wait_for(stack, order["id"], OrderStatus.ALLOCATED)
     return order["id"]
-
-
-async def run_outbox(stack: Stack, request: OutboxRequest = NOW) -> OutboxReport:
-    return await stack.client.execute_workflow(
-        NotificationOutboxWorkflow.run,
-        request,
-        id=f"notification-outbox-{uuid.uuid4().hex[:8]}",
-        task_queue=stack.worker.task_queue,
-    )
 
 
 async def test_the_outbox_delivers_what_no_step_sent_and_only_once(
@@ -132,7 +126,7 @@ async def test_too_old_a_notification_is_not_sent_any_more(
     with transaction(sessions) as session:
         note = session.scalar(select(Notification).where(Notification.order_id == order_id))
         assert note is not None
-        note.created_at = utcnow() - timedelta(days=4)
+        note.created_at = note.due_at = utcnow() - timedelta(days=4)
     assert await run_outbox(stack) == OutboxReport()
     assert mails_about(mail_sink, order_id) == []
 

@@ -28,7 +28,7 @@ from domain.messages import (
     StockArrived,
 )
 from domain.money import format_amount
-from domain.order import OrderStatus, is_final
+from domain.order import AWAITING_RECEIPT, OrderStatus, is_final
 from domain.reconciliation import FoundRefund
 from domain.refunds import RefundOrder, RefundOutcome
 from domain.returns import ReturnRefund
@@ -231,7 +231,7 @@ class OrderWorkflow:
     @confirm_receipt.validator
     def _validate_confirm_receipt(self, receipt: ConfirmReceipt) -> None:
         status = self.state.status
-        if status not in (OrderStatus.DELIVERED, OrderStatus.PARTIALLY_REFUNDED):
+        if status not in AWAITING_RECEIPT:
             raise as_failure(
                 ActionRefused(f"order is {status}; receipt can be confirmed once delivered")
             )
