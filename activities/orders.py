@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.notifications import NotificationDelivery
-from domain.confirmation import Place, ReminderKind, is_low_activity, region_of, window_for
+from domain.confirmation import (
+    ConfirmationRules,
+    Place,
+    ReminderKind,
+    is_low_activity,
+    region_of,
+    reminders,
+    window_for,
+)
 from domain.contract import AlertKind, AlertLevel, AlertRole
 from domain.messages import (
     AuditRecord,
@@ -17,6 +28,7 @@ from domain.messages import (
     PresaleNotice,
     ReminderRequest,
     TransitionRecord,
+    WindowOpening,
 )
 from integrations.notifications import Fanout, Notifier
 from store.db import SessionFactory, transaction
@@ -56,43 +68,43 @@ class OrderActivities:
 
     @activity.defn
     def confirmation_terms(self, query: ConfirmationQuery) -> ConfirmationTerms:
-        """The window from where the packages left to where they arrived; the customer's tag."""
+        """The window from where the packages left to where they arrived; the customer's tag.
+        (Orders begun before the fourth shape; later ones open their window in one step.)"""
         with transaction(self.sessions) as session:
-            order = session.get(Order, query.order_id)
-            assert order is not None, f"no order {query.order_id}"
-            address = order.shipping_address
-            destination = Place(city=address["city"], province=address.get("province"))
-            codes = {p.warehouse for p in OrderRepository(session).packages(order.id)} or {
-                m.warehouse for m in StockRepository(session).movements_of(order.id)
-            }
-            origins = [
-                Place(city=w.city or w.name, province=w.province)
-                for w in session.scalars(select(Warehouse).where(Warehouse.code.in_(codes)))
-            ]
-            low_activity = CustomerRepository(session).is_low_activity(query.customer_id)
-        region = region_of(destination, origins, query.rules)
-        return ConfirmationTerms(
-            region=region,
-            window=window_for(region, query.rules),
-            confirm_on_delivery=low_activity,
-        )
+            return _terms(session, query.order_id, query.customer_id, query.rules)
+
+    @activity.defn
+    def open_confirmation_window(self, opening: WindowOpening) -> ConfirmationTerms:
+        """The window's terms, and its reminders written to go out from the outbox when due,
+        while the order still waits for the customer (``deliver_pending``): the order keeps
+        only the window's end as a timer. Run again, it writes nothing new."""
+        with transaction(self.sessions) as session:
+            terms = _terms(session, opening.order_id, opening.customer_id, opening.rules)
+            if terms.confirm_on_delivery:
+                return terms
+            window = opening.window or terms.window
+            confirm_by = opening.delivered_at + window
+            notifications = NotificationRepository(session)
+            for reminder in reminders(opening.delivered_at, window, opening.rules):
+                notifications.write_once(
+                    opening.order_id,
+                    key=reminder.kind.value,
+                    recipient=opening.customer_id,
+                    message=reminder_message(opening.order_id, reminder.kind, confirm_by),
+                    due_at=reminder.at,
+                )
+        return terms
 
     @activity.defn
     def remind_customer(self, request: ReminderRequest) -> bool:
-        """Write the reminder once and deliver it; True once delivered.
+        """Write the reminder once and deliver it; True once delivered. (Orders begun before
+        the fourth shape, whose windows send their reminders themselves.)
 
         A channel that is down is recorded on the notification (``last_error``) instead of
         failing the activity: a mail outage must not hold up the order's own timers. The
         outbox schedule tries again later.
         """
-        by = f"{request.confirm_by:%Y-%m-%d %H:%M} UTC"
-        body = (
-            f"Did order {request.order_id} arrive? Please confirm receipt by {by}, "
-            "or tell us what went wrong."
-            if request.kind == ReminderKind.REMINDER
-            else f"Order {request.order_id} will be confirmed as received at {by}. "
-            "If something is wrong, tell us before then."
-        )
+        body = reminder_message(request.order_id, request.kind, request.confirm_by)
         with transaction(self.sessions) as session:
             note = NotificationRepository(session).write_once(
                 request.order_id,
@@ -156,6 +168,40 @@ class OrderActivities:
         with transaction(self.sessions) as session:
             AlertRepository(session).resolve(f"audit:{record.transition.order_id}")
             _record(OrderRepository(session), record.transition)
+
+
+def reminder_message(order_id: str, kind: ReminderKind, confirm_by: datetime) -> str:
+    by = f"{confirm_by:%Y-%m-%d %H:%M} UTC"
+    if kind == ReminderKind.REMINDER:
+        return (
+            f"Did order {order_id} arrive? Please confirm receipt by {by}, "
+            "or tell us what went wrong."
+        )
+    return (
+        f"Order {order_id} will be confirmed as received at {by}. "
+        "If something is wrong, tell us before then."
+    )
+
+
+def _terms(
+    session: Session, order_id: str, customer_id: str, rules: ConfirmationRules
+) -> ConfirmationTerms:
+    order = session.get(Order, order_id)
+    assert order is not None, f"no order {order_id}"
+    address = order.shipping_address
+    destination = Place(city=address["city"], province=address.get("province"))
+    codes = {p.warehouse for p in OrderRepository(session).packages(order.id)} or {
+        m.warehouse for m in StockRepository(session).movements_of(order.id)
+    }
+    origins = [
+        Place(city=w.city or w.name, province=w.province)
+        for w in session.scalars(select(Warehouse).where(Warehouse.code.in_(codes)))
+    ]
+    low_activity = CustomerRepository(session).is_low_activity(customer_id)
+    region = region_of(destination, origins, rules)
+    return ConfirmationTerms(
+        region=region, window=window_for(region, rules), confirm_on_delivery=low_activity
+    )
 
 
 def _record(orders: OrderRepository, record: TransitionRecord) -> None:

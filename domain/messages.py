@@ -261,6 +261,17 @@ class ConfirmationQuery(BaseModel):
     rules: ConfirmationRules
 
 
+class WindowOpening(BaseModel):
+    """The delivery that opens the customer's window: its terms are looked up and its
+    reminders scheduled, to go out from the notification outbox while the order waits."""
+
+    order_id: str
+    customer_id: str
+    rules: ConfirmationRules
+    delivered_at: datetime
+    window: timedelta | None = None  # the order's own, instead of its region's
+
+
 class ConfirmationTerms(BaseModel):
     """The order's window, from where its packages left to where they arrived (the places
     themselves stay in the database)."""

@@ -41,6 +41,7 @@ from domain.messages import (
     StockRequest,
     StockSnapshot,
     TransitionRecord,
+    WindowOpening,
 )
 from domain.reconciliation import (
     FoundRefund,
@@ -96,6 +97,9 @@ RECORD_TRANSITION = Step[TransitionRecord, None]("record_transition", Transition
 RECORD_PACKAGES = Step[PackagesRecord, None]("record_packages", PackagesRecord, None)
 CONFIRMATION_TERMS = Step[ConfirmationQuery, ConfirmationTerms](
     "confirmation_terms", ConfirmationQuery, ConfirmationTerms
+)
+OPEN_CONFIRMATION_WINDOW = Step[WindowOpening, ConfirmationTerms](
+    "open_confirmation_window", WindowOpening, ConfirmationTerms
 )
 REMIND_CUSTOMER = Step[ReminderRequest, bool]("remind_customer", ReminderRequest, bool)
 RECORD_CONFIRMATION = Step[ConfirmationRecord, None](

@@ -8,7 +8,7 @@ Orders run in three phases, each measured apart: intake (``POST /orders``), paid
 pays at the provider, whose signed webhook reaches the API; the order is checked with the
 provider, allocated, and its shipment buys a label), and completion (the sandbox carrier's
 signed webhooks for the pickup and the delivery, as a carrier reports a parcel; a 2 s
-confirmation window with its reminder).
+confirmation window).
 
 The skeletons and the orders run in rounds, a share of each per round, so that a machine
 that slows down or speeds up during a run weighs on both sides of the comparison alike.
@@ -20,16 +20,13 @@ import asyncio
 import itertools
 import json
 import statistics
-import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,7 +44,6 @@ from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from config.rules import load_rules
 from config.settings import Settings
 from domain.contract import SKELETON_TASK_QUEUE, order_workflow_id, shipment_workflow_id
 from domain.messages import OrderSnapshot
@@ -66,7 +62,8 @@ from workflows.skeleton import SkeletonWorkflow
 
 console = Console(stderr=True)
 
-# Long enough for the reminder's timer, fired up to a second late, and the end's (above).
+# The window's end is a timer the dev server fires up to a second late. (Its reminders are
+# the notification outbox's, which finds the order completed before they are due.)
 CONFIRMATION_WINDOW_SECONDS = 2
 # Stages from the order's own timeline (workflow time).
 TIMELINE_STAGES = {
@@ -164,20 +161,16 @@ def run_bench(
     console.print(
         "starting a fresh embedded stack (Temporal dev server, localstripe, workers, API)"
     )
-    with (
-        _early_reminder(settings) as rules_file,
-        scratch_stack(
-            settings,
-            workers=("orders", "skeleton"),
-            confirmation_window_seconds=CONFIRMATION_WINDOW_SECONDS,
-            rules_file=rules_file,
-            carrier_advance_seconds=CARRIER_STANDS_STILL,
-            # One client sends every order: what is measured is the pipeline, not the limiter.
-            intake_rate_per_second=10_000,
-            intake_burst=10_000,
-            workflow_sandbox=sandbox,
-        ) as stack,
-    ):
+    with scratch_stack(
+        settings,
+        workers=("orders", "skeleton"),
+        confirmation_window_seconds=CONFIRMATION_WINDOW_SECONDS,
+        carrier_advance_seconds=CARRIER_STANDS_STILL,
+        # One client sends every order: what is measured is the pipeline, not the limiter.
+        intake_rate_per_second=10_000,
+        intake_burst=10_000,
+        workflow_sandbox=sandbox,
+    ) as stack:
         stock_up(stack.settings, "TEA-001", count)
         meter = CpuMeter(stack)
         result = asyncio.run(
@@ -188,21 +181,6 @@ def run_bench(
     else:
         _print(result)
     return 0 if all(result.targets.values()) else 1
-
-
-@contextmanager
-def _early_reminder(settings: Settings) -> Iterator[Path]:
-    """The merchant's rules, with the confirmation window's reminder sent when 80 % of the
-    window is left, so the window's end still has a timer of its own after it, as a real
-    window of days does. The dev server fires a timer up to a second late: with a 1 s window
-    and the default 20 %, the reminder went out once the window had ended, and the bench
-    counted a history five events shorter than a real order's."""
-    rules = load_rules(settings.rules_file)
-    early = rules.confirmation.model_copy(update={"reminder_at_remaining": 0.8})
-    with tempfile.TemporaryDirectory(prefix="orderflow-bench-") as folder:
-        path = Path(folder) / "rules.json"
-        path.write_text(rules.model_copy(update={"confirmation": early}).model_dump_json())
-        yield path
 
 
 class Bench:

@@ -185,6 +185,7 @@ def activities(
         orders.record_transition,
         orders.record_packages,
         orders.confirmation_terms,
+        orders.open_confirmation_window,
         orders.remind_customer,
         orders.record_confirmation,
         orders.send_to_audit,

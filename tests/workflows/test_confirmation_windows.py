@@ -1,8 +1,9 @@
 """The confirmation window after delivery, driven through the API on the time-skipping server.
 
 Same city 24 h, cross-province 48 h, remote 72 h (``domain/confirmation.py``); a reminder when a
-fifth of the window remains, a final one 2 h before it ends, both mailed to the worker's SMTP
-server (the session's ``mail_sink``); then the order confirms itself. Three windows in a row run
+fifth of the window remains, a final one 2 h before it ends, both scheduled as the window opens
+and mailed by the notification outbox when due to the worker's SMTP server (the session's
+``mail_sink``); then the order confirms itself. Three windows in a row run
 out tag the customer low-activity and their next order confirms on delivery.
 """
 
@@ -30,7 +31,7 @@ from store.models import ConfirmationOutcome, Customer, Notification
 from tests import conftest
 from tests.conftest import WEBHOOK_SECRET, Stack
 from tests.helpers import HANGZHOU_ADDRESS, pay, payment_event, place_order, stripe_signature
-from tests.workflows.shipping_support import OrderBody, get_order
+from tests.workflows.shipping_support import OrderBody, get_order, run_outbox
 from workflows.order import OrderWorkflow
 
 EMAIL = "li.na@example.com"
@@ -143,17 +144,18 @@ async def assert_replays(stack: Stack, order_id: str) -> None:
 
 
 def mails(sink: Collector, order_id: str, key: str | None = None) -> list[Message]:
-    """What reached the SMTP server about this order (the sink lives for the whole session)."""
+    """The reminders (``key``, or both kinds) that reached the SMTP server about this order
+    (the sink lives for the whole session)."""
+    keys = (key,) if key else REMINDER_KEYS
     return [
         message
         for message in list(sink.messages)
-        if message["X-Orderflow-Order"] == order_id
-        and (key is None or message["X-Orderflow-Notification"] == key)
+        if message["X-Orderflow-Order"] == order_id and message["X-Orderflow-Notification"] in keys
     ]
 
 
 async def wait_for_mail(sink: Collector, order_id: str, key: str) -> Message:
-    """The mail is sent by a local activity in a worker thread: give it a moment of real time
+    """The mail reaches the sink on a thread of its own: give it a moment of real time
     (workflow time does not move)."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -192,6 +194,24 @@ def is_low_activity(sessions: SessionFactory, customer_id: str) -> bool:
         return customer.low_activity
 
 
+async def outbox_at(stack: Stack, since_delivery: timedelta) -> None:
+    """Skip to ``since_delivery`` after the delivery's step, and run the outbox there, as its
+    schedule does every minute."""
+    await stack.env.sleep(since_delivery)
+    await run_outbox(stack)
+
+
+def assert_due(
+    rows: dict[str, Notification], confirm_by: datetime, **before_end: timedelta
+) -> None:
+    """Each reminder scheduled, unsent, ``before_end`` of the window."""
+    due = {key: confirm_by - row.due_at for key, row in rows.items()}
+    assert set(due) == set(before_end), due
+    for key, left in before_end.items():
+        assert abs(due[key] - left) < timedelta(seconds=1), (key, due[key])
+    assert all(row.sent_at is None for row in rows.values())
+
+
 async def let_window_run_out(stack: Stack, order_id: str, window: timedelta) -> OrderBody:
     await stack.env.sleep(window + timedelta(minutes=1))
     return await wait_for_status(stack, order_id, OrderStatus.COMPLETED)
@@ -208,20 +228,25 @@ async def test_same_city_window_reminds_at_80_percent_and_2h_before_then_confirm
     confirm_by = parse((await get_order(stack, order_id))["confirm_by"])
     assert_window(delivered_at, confirm_by, timedelta(hours=24))
 
-    # The first reminder is due when a fifth of the 24 h remains: at 19 h 12 min.
-    await stack.env.sleep(timedelta(hours=19))
+    # Both scheduled as the window opened: the first when a fifth of the 24 h remains (at
+    # 19 h 12 min), the final one 2 h before the end (at 22 h).
+    assert_due(
+        notifications(sessions, order_id),
+        confirm_by,
+        reminder=timedelta(hours=4, minutes=48),
+        final_reminder=timedelta(hours=2),
+    )
+    await outbox_at(stack, timedelta(hours=19))
     assert mails(mail_sink, order_id) == []
-    assert notifications(sessions, order_id) == {}
-    await stack.env.sleep(timedelta(minutes=15))
+    await outbox_at(stack, timedelta(minutes=15))  # 19 h 15 min
     reminder = await wait_for_mail(mail_sink, order_id, "reminder")
     assert reminder["To"] == EMAIL
     assert reminder["Subject"] == "Did your order arrive?"
     assert f"{confirm_by:%Y-%m-%d %H:%M} UTC" in body_of(reminder)
 
-    # The final one 2 h before the end: at 22 h.
-    await stack.env.sleep(timedelta(hours=2, minutes=44))  # 21 h 59 min
+    await outbox_at(stack, timedelta(hours=2, minutes=44))  # 21 h 59 min
     assert mails(mail_sink, order_id, "final_reminder") == []
-    await stack.env.sleep(timedelta(minutes=2))  # 22 h 01 min
+    await outbox_at(stack, timedelta(minutes=2))  # 22 h 01 min
     final = await wait_for_mail(mail_sink, order_id, "final_reminder")
     assert final["To"] == EMAIL
     assert final["X-Orderflow-Order"] == order_id
@@ -256,13 +281,13 @@ async def test_cross_province_window_is_48h(
     )
 
     # Reminders at 38 h 24 min (a fifth of 48 h left) and at 46 h.
-    await stack.env.sleep(timedelta(hours=38, minutes=20))
+    await outbox_at(stack, timedelta(hours=38, minutes=20))
     assert mails(mail_sink, order_id) == []
-    await stack.env.sleep(timedelta(minutes=8))  # 38 h 28 min
+    await outbox_at(stack, timedelta(minutes=8))  # 38 h 28 min
     await wait_for_mail(mail_sink, order_id, "reminder")
-    await stack.env.sleep(timedelta(hours=7, minutes=30))  # 45 h 58 min
+    await outbox_at(stack, timedelta(hours=7, minutes=30))  # 45 h 58 min
     assert mails(mail_sink, order_id, "final_reminder") == []
-    await stack.env.sleep(timedelta(minutes=4))  # 46 h 02 min
+    await outbox_at(stack, timedelta(minutes=4))  # 46 h 02 min
     await wait_for_mail(mail_sink, order_id, "final_reminder")
 
     await stack.env.sleep(timedelta(minutes=58))  # 47 h
@@ -280,7 +305,12 @@ async def test_remote_window_is_72h_and_takes_no_wall_time(
     order_id, delivered_at = await delivered_order(stack, localstripe_url, new_customer(), **URUMQI)
 
     started = time.monotonic()
-    await stack.env.sleep(timedelta(hours=71, minutes=58))
+    # Reminders at 57 h 36 min and at 70 h, sent by the outbox on the way.
+    await outbox_at(stack, timedelta(hours=57, minutes=40))
+    await wait_for_mail(mail_sink, order_id, "reminder")
+    await outbox_at(stack, timedelta(hours=12, minutes=22))  # 70 h 02 min
+    await wait_for_mail(mail_sink, order_id, "final_reminder")
+    await stack.env.sleep(timedelta(hours=1, minutes=56))  # 71 h 58 min
     assert await order_status(stack, order_id) == OrderStatus.DELIVERED
     await stack.env.sleep(timedelta(minutes=3))
     body = await wait_for_status(stack, order_id, OrderStatus.COMPLETED)
@@ -289,10 +319,9 @@ async def test_remote_window_is_72h_and_takes_no_wall_time(
     assert elapsed < 5, f"a 72 h window took {elapsed:.2f} s of wall time"
     assert body["timeline"][-1]["note"] == "confirmed automatically after 3d (remote)"
     assert_window(delivered_at, at(body["timeline"][-1]), timedelta(hours=72))
-    # Both reminders went out on the way (at 57 h 36 min and 70 h).
-    await wait_for_mail(mail_sink, order_id, "reminder")
-    await wait_for_mail(mail_sink, order_id, "final_reminder")
-    assert set(notifications(sessions, order_id)) == {"reminder", "final_reminder"}
+    rows = notifications(sessions, order_id)
+    assert set(rows) == {"reminder", "final_reminder"}
+    assert all(row.sent_at is not None for row in rows.values())
 
 
 async def test_confirmation_between_the_reminders_completes_at_once_without_a_final_reminder(
@@ -300,7 +329,7 @@ async def test_confirmation_between_the_reminders_completes_at_once_without_a_fi
 ) -> None:
     customer = new_customer()
     order_id, delivered_at = await delivered_order(stack, localstripe_url, customer)
-    await stack.env.sleep(timedelta(hours=19, minutes=15))
+    await outbox_at(stack, timedelta(hours=19, minutes=15))
     await wait_for_mail(mail_sink, order_id, "reminder")
 
     response = await stack.api.post(
@@ -314,11 +343,13 @@ async def test_confirmation_between_the_reminders_completes_at_once_without_a_fi
     assert completed["note"] == f"receipt confirmed by customer:{customer}"
     assert at(completed) < delivered_at + timedelta(hours=19, minutes=16)
 
-    # Well past when the final reminder would have gone out, and past the window's end.
-    await stack.env.sleep(timedelta(hours=5))
+    # Well past when the final reminder was due, and past the window's end: the outbox
+    # leaves it, as the order no longer waits for the customer.
+    await outbox_at(stack, timedelta(hours=5))
     await asyncio.sleep(0.1)  # a stray mail would have a moment to arrive
     assert mails(mail_sink, order_id, "final_reminder") == []
-    assert set(notifications(sessions, order_id)) == {"reminder"}
+    rows = notifications(sessions, order_id)
+    assert rows["reminder"].sent_at is not None and rows["final_reminder"].sent_at is None
     assert (await get_order(stack, order_id))["timeline"][-1] == completed
     recorded = outcome(sessions, order_id)
     assert recorded is not None and not recorded.automatic
@@ -404,8 +435,9 @@ async def test_a_mail_outage_does_not_hold_the_order(
 ) -> None:
     stack = stack_without_mail
     order_id, delivered_at = await delivered_order(stack, localstripe_url, new_customer())
+    await outbox_at(stack, timedelta(hours=22, minutes=1))  # both reminders due, and failing
 
-    body = await let_window_run_out(stack, order_id, timedelta(hours=24))
+    body = await let_window_run_out(stack, order_id, timedelta(hours=2))
     completed = body["timeline"][-1]
     assert completed["note"] == "confirmed automatically after 1d (same city)"
     assert_window(delivered_at, at(completed), timedelta(hours=24))

@@ -13,13 +13,19 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.contract import order_workflow_id, shipment_workflow_id
 from domain.order import OrderStatus
+from store.db import SessionFactory, transaction
+from store.models import Order
 from tests.conftest import Stack
 from tests.workflows.shipping_support import (
     T0,
+    eventually,
     lines,
     paid_and_labelled,
+    pay_and_notify,
+    place,
     report,
     settle,
+    shipment_rows,
     wait_for,
 )
 
@@ -72,3 +78,57 @@ async def test_a_one_package_order_reported_by_its_carrier_stays_within_its_even
     # The carrier's reports reach the order straight from the API.
     signals = [e for e in order_events if e == "workflow_execution_signaled_event_attributes"]
     assert len(signals) == 3, order_events  # the payment's notice, the pickup, the delivery
+
+
+# Measured 48: a whole order of one package whose customer never answers, with both of its
+# window's reminders (60 before the fourth shape scheduled them with the outbox: a timer, its
+# workflow task and a step each). `orderflow bench` holds orders to the same 50. The test
+# waits on the database, not the API: the time-skipping server answers a query to a running
+# workflow with a workflow task of its own, three events the dev server does not write (the
+# API's order view queries the workflow).
+WINDOW_RUN_OUT_EVENTS = 50
+
+
+async def test_an_order_whose_window_runs_out_keeps_no_timer_but_the_window_s_end(
+    stack: Stack, localstripe_url: str, sessions: SessionFactory
+) -> None:
+    order = await place(stack, lines(TEA_001=1))
+    order_id = order["id"]
+    await pay_and_notify(stack, localstripe_url, order)
+
+    async def label() -> str | None:
+        return next((row.tracking_number for row in shipment_rows(sessions, order_id)), None)
+
+    tracking = await eventually(stack, label, f"the label of {order_id}")
+    await report(stack, tracking, "picked_up", T0)
+    await report(stack, tracking, "delivered", T0 + timedelta(hours=20))
+    await stored_status(stack, sessions, order_id, OrderStatus.DELIVERED)
+    await stack.env.sleep(timedelta(hours=25))  # both reminders due, and the window's end
+    await stored_status(stack, sessions, order_id, OrderStatus.COMPLETED)
+    await settle(stack)
+
+    order_events = await events(stack, order_workflow_id(order_id))
+    assert counted(order_events) <= WINDOW_RUN_OUT_EVENTS, order_events
+    after_delivery = order_events[_last_signal(order_events) :]
+    timers = [e for e in after_delivery if e == "timer_started_event_attributes"]
+    assert len(timers) == 1, after_delivery  # the window's end; the reminders are the outbox's
+
+
+async def stored_status(
+    stack: Stack, sessions: SessionFactory, order_id: str, status: OrderStatus
+) -> None:
+    def probe() -> bool:
+        with transaction(sessions) as session:
+            order = session.get(Order, order_id)
+            return order is not None and order.status == status
+
+    async def waited() -> bool:
+        return probe()
+
+    await eventually(stack, waited, f"order {order_id} {status}")
+
+
+def _last_signal(events: list[str]) -> int:
+    return max(
+        i for i, e in enumerate(events) if e == "workflow_execution_signaled_event_attributes"
+    )

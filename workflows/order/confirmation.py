@@ -1,9 +1,14 @@
 """Confirmation: after delivery the customer has a window to confirm receipt — by region,
-with reminders — then the order confirms itself. A delivery whose times don't add up waits
-in the audit queue instead, until someone confirms the receipt. A refund of everything
-paid ends either wait: the order is ``refunded``."""
+with reminders — then the order confirms itself. Opening the window schedules its reminders,
+which the notification outbox sends when due while the order still waits (orders begun
+before the fourth shape send them from timers of their own). A delivery whose times don't
+add up waits in the audit queue instead, until someone confirms the receipt. A refund of
+everything paid ends either wait: the order is ``refunded``."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -15,6 +20,7 @@ from domain.messages import (
     ConfirmationRecord,
     ConfirmationTerms,
     ReminderRequest,
+    WindowOpening,
 )
 from domain.order import OrderStatus, is_final
 from domain.timing import describe_duration
@@ -26,10 +32,8 @@ async def confirmation_window(state: OrderState) -> None:
     """The customer's window to confirm receipt, with reminders, then auto-confirm."""
     order = state.order
     rules = order.policy.confirmation
-    terms: ConfirmationTerms = await state.step(
-        steps.CONFIRMATION_TERMS,
-        ConfirmationQuery(order_id=order.order_id, customer_id=order.customer_id, rules=rules),
-    )
+    opened_at = workflow.now()
+    terms = await _open(state, opened_at)
     if terms.confirm_on_delivery:
         await state.stamp(
             OrderStatus.COMPLETED,
@@ -37,26 +41,17 @@ async def confirmation_window(state: OrderState) -> None:
         )
         return
     window = order.policy.confirmation_window or terms.window
-    delivered_at = workflow.now()
+    # The window's reminders were scheduled from when it opened; older shapes took the time
+    # after the step, and replay as they ran.
+    delivered_at = opened_at if state.shape >= 4 else workflow.now()
     confirm_by = state.confirm_by = delivered_at + window
 
     def answered() -> bool:
         return state.receipt is not None or is_final(state.status)
 
     confirmed = False
-    for reminder in reminders(delivered_at, window, rules):
-        confirmed = await wait_until(answered, reminder.at)
-        if confirmed:
-            break
-        await state.step(
-            steps.REMIND_CUSTOMER,
-            ReminderRequest(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                kind=reminder.kind,
-                confirm_by=confirm_by,
-            ),
-        )
+    if state.shape < 4:
+        confirmed = await _remind_from_here(state, delivered_at, window, answered)
     if not confirmed:
         confirmed = await wait_until(answered, confirm_by)
     async with state.changes:  # a refund under way is booked first
@@ -76,6 +71,46 @@ async def confirmation_window(state: OrderState) -> None:
                 rules=rules,
             ),
         )
+
+
+async def _open(state: OrderState, opened_at: datetime) -> ConfirmationTerms:
+    order = state.order
+    rules = order.policy.confirmation
+    if state.shape < 4:
+        query = ConfirmationQuery(
+            order_id=order.order_id, customer_id=order.customer_id, rules=rules
+        )
+        return await state.step(steps.CONFIRMATION_TERMS, query)
+    opening = WindowOpening(
+        order_id=order.order_id,
+        customer_id=order.customer_id,
+        rules=rules,
+        delivered_at=opened_at,
+        window=order.policy.confirmation_window,
+    )
+    return await state.step(steps.OPEN_CONFIRMATION_WINDOW, opening)
+
+
+async def _remind_from_here(
+    state: OrderState, delivered_at: datetime, window: timedelta, answered: Callable[[], bool]
+) -> bool:
+    """Orders begun before the fourth shape: each reminder a timer and a step of the
+    order's own. True once the customer answered."""
+    order = state.order
+    assert state.confirm_by is not None
+    for reminder in reminders(delivered_at, window, order.policy.confirmation):
+        if await wait_until(answered, reminder.at):
+            return True
+        await state.step(
+            steps.REMIND_CUSTOMER,
+            ReminderRequest(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                kind=reminder.kind,
+                confirm_by=state.confirm_by,
+            ),
+        )
+    return False
 
 
 async def after_settling(state: OrderState) -> None:

@@ -53,11 +53,17 @@ ORDER_SHAPE_2 = "order-shape-2"
 # 3 (2026-12-01, the next release): a paid order whose stock was held records the payment with
 # its packages, and the parcel an order runs is prepared in one step.
 ORDER_SHAPE_3 = "order-shape-3"
+# 4 (2026-12-01, the release after): the confirmation window's reminders are scheduled when it
+# opens and go out from the notification outbox; the order keeps only the window's end as a
+# timer.
+ORDER_SHAPE_4 = "order-shape-4"
 
 
 def begun_in_shape() -> int:
     """The shape this order was begun in. Each shape keeps the changes of the ones before it,
     so a new order asks only the newest gate and pays for one marker."""
+    if workflow.patched(ORDER_SHAPE_4):
+        return 4
     if workflow.patched(ORDER_SHAPE_3):
         return 3
     return 2 if workflow.patched(ORDER_SHAPE_2) else 1

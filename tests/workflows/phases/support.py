@@ -69,6 +69,7 @@ from domain.messages import (
     StockRequest,
     StockSnapshot,
     TransitionRecord,
+    WindowOpening,
 )
 from domain.order import OrderStatus
 from domain.payments import judge_payment
@@ -157,6 +158,7 @@ class FakeActivities:
             self.record_transition,
             self.record_packages,
             self.confirmation_terms,
+            self.open_confirmation_window,
             self.remind_customer,
             self.record_confirmation,
             self.send_to_audit,
@@ -209,6 +211,11 @@ class FakeActivities:
     @activity.defn(name="confirmation_terms")
     async def confirmation_terms(self, query: ConfirmationQuery) -> ConfirmationTerms:
         self._seen(query)
+        return self.terms
+
+    @activity.defn(name="open_confirmation_window")
+    async def open_confirmation_window(self, opening: WindowOpening) -> ConfirmationTerms:
+        self._seen(opening)
         return self.terms
 
     @activity.defn(name="remind_customer")

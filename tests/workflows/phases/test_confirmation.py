@@ -1,5 +1,7 @@
 """Confirmation: after delivery the customer has a window, with reminders, then the order
-confirms itself; a delivery whose times don't add up waits in the audit queue instead."""
+confirms itself; a delivery whose times don't add up waits in the audit queue instead. The
+reminders are scheduled when the window opens and sent by the outbox
+(tests/activities/test_confirmation_window.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities.orders import OrderActivities
-from domain.confirmation import ReminderKind
 from domain.order import OrderStatus
 from domain.shipping import TrackingStage
 from tests.workflows.phases.support import FakeActivities, Shop, notes
@@ -39,11 +40,12 @@ async def test_a_paid_order_completes_when_the_confirmation_window_runs_out(
         timedelta(0) <= ended.confirm_by - delivered_at - timedelta(days=1) < timedelta(seconds=1)
     )
     assert timedelta(0) <= completed_at - ended.confirm_by < timedelta(seconds=1)
-    reminders = fakes.calls_to(OrderActivities.remind_customer)
-    assert [(r.kind, r.confirm_by) for r in reminders] == [
-        (ReminderKind.REMINDER, ended.confirm_by),
-        (ReminderKind.FINAL_REMINDER, ended.confirm_by),
-    ]
+    # The window opened as the order was delivered; its reminders are the outbox's to send.
+    [opening] = fakes.calls_to(OrderActivities.open_confirmation_window)
+    assert opening.delivered_at + timedelta(days=1) == ended.confirm_by
+    assert opening.window is None  # the region's, from the terms
+    assert fakes.calls_to(OrderActivities.remind_customer) == []
+    assert fakes.calls_to(OrderActivities.confirmation_terms) == []
     [record] = fakes.calls_to(OrderActivities.record_confirmation)
     assert record.automatic and record.transition.status == S.COMPLETED
     assert await order.through_server() == []  # no update: every step a local activity
@@ -116,7 +118,7 @@ async def test_a_delivery_whose_times_dont_add_up_waits_in_the_audit_queue(
     waiting = await order.snapshot()
     assert waiting.status == S.DELIVERED
     assert waiting.hold_reason == f"in the audit queue: {doubt}"
-    assert fakes.calls_to(OrderActivities.confirmation_terms) == []
+    assert fakes.calls_to(OrderActivities.open_confirmation_window) == []
 
     await order.confirm_receipt("support")
     ended = await order.outcome()
