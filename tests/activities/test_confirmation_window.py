@@ -23,9 +23,9 @@ from domain.splitting import Package, PackageLine
 from integrations.notifications.mail import MailNotifier
 from integrations.notifications.mail_sink import Collector
 from store.db import SessionFactory, transaction
-from store.models import Customer, Notification, Order
+from store.models import Notification, Order
 from store.repositories import CustomerRepository, OrderRepository
-from tests.helpers import HANGZHOU_ADDRESS
+from tests.activities.support import stored_order
 
 ORDER = "web-WINDOW"
 CUSTOMER = "c-window"
@@ -44,22 +44,8 @@ RULES = ConfirmationRules()  # 24 h in the same city; reminders at a fifth left 
 
 @pytest.fixture
 def order(sessions: SessionFactory) -> str:
+    stored_order(sessions, ORDER, CUSTOMER, OrderStatus.DELIVERED, total=1800)
     with transaction(sessions) as session:
-        session.add(Customer(id=CUSTOMER, email="window@example.com", name="Window"))
-        session.flush()
-        session.add(
-            Order(
-                id=ORDER,
-                channel="web",
-                request_fingerprint=ORDER,
-                customer_id=CUSTOMER,
-                status=OrderStatus.DELIVERED,
-                currency="usd",
-                total=3600,
-                shipping_address=dict(HANGZHOU_ADDRESS),
-            )
-        )
-        session.flush()
         OrderRepository(session).add_packages(ORDER, [FROM_HANGZHOU])
     return ORDER
 

@@ -32,9 +32,9 @@ from domain.shipping import (
 from domain.sla import SlaRules, Stage
 from domain.splitting import Package, PackageLine
 from store.db import SessionFactory, transaction
-from store.models import Customer, Order, OrderEvent
+from store.models import Order, OrderEvent
 from store.repositories import ShipmentRepository, StockRepository
-from tests.helpers import HANGZHOU_ADDRESS
+from tests.activities.support import stored_order
 
 ORDER = "web-RUN-AGAIN"
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -59,22 +59,7 @@ MOONCAKES = Package(
 
 @pytest.fixture
 def order(sessions: SessionFactory) -> str:
-    with transaction(sessions) as session:
-        session.add(Customer(id="c-again", email="again@example.com", name="Again"))
-        session.flush()
-        session.add(
-            Order(
-                id=ORDER,
-                channel="web",
-                request_fingerprint=ORDER,
-                customer_id="c-again",
-                status="allocated",
-                currency="usd",
-                total=6800,
-                shipping_address=dict(HANGZHOU_ADDRESS),
-            )
-        )
-    return ORDER
+    return stored_order(sessions, ORDER, "c-again", OrderStatus.ALLOCATED, total=6800)
 
 
 def test_a_transition_run_again_or_landing_late_leaves_the_newest_status(
