@@ -117,15 +117,12 @@ async def test_an_order_whose_window_runs_out_keeps_no_timer_but_the_window_s_en
 async def stored_status(
     stack: Stack, sessions: SessionFactory, order_id: str, status: OrderStatus
 ) -> None:
-    def probe() -> bool:
+    async def stored() -> bool:
         with transaction(sessions) as session:
             order = session.get(Order, order_id)
             return order is not None and order.status == status
 
-    async def waited() -> bool:
-        return probe()
-
-    await eventually(stack, waited, f"order {order_id} {status}")
+    await eventually(stack, stored, f"order {order_id} {status}")
 
 
 def _last_signal(events: list[str]) -> int:
