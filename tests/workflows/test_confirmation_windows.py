@@ -3,8 +3,8 @@
 Same city 24 h, cross-province 48 h, remote 72 h (``domain/confirmation.py``); a reminder when a
 fifth of the window remains, a final one 2 h before it ends, both scheduled as the window opens
 and mailed by the notification outbox when due to the worker's SMTP server (the session's
-``mail_sink``); then the order confirms itself. Three windows in a row run
-out tag the customer low-activity and their next order confirms on delivery.
+``mail_sink``); then the order confirms itself. Three windows in a row run out tag the
+customer low-activity and their next order confirms on delivery.
 """
 
 from __future__ import annotations
