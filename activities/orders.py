@@ -105,14 +105,13 @@ class OrderActivities:
         outbox schedule tries again later.
         """
         body = reminder_message(request.order_id, request.kind, request.confirm_by)
+        key = request.kind.value
         with transaction(self.sessions) as session:
-            note = NotificationRepository(session).write_once(
-                request.order_id,
-                key=request.kind.value,
-                recipient=request.customer_id,
-                message=body,
+            notifications = NotificationRepository(session)
+            notifications.write_once(
+                request.order_id, key=key, recipient=request.customer_id, message=body
             )
-            note_id = note.id
+            note_id = notifications.id_of(request.order_id, key)
         error = self.delivery.deliver(note_id)
         if error is not None:
             activity.logger.warning("reminder for %s not delivered: %s", request.order_id, error)

@@ -1001,8 +1001,8 @@ class NotificationRepository:
         recipient: str,
         message: str,
         due_at: datetime | None = None,
-    ) -> Notification:
-        """The notification under ``key``, written now or by an earlier attempt; due at once
+    ) -> None:
+        """The notification under ``key``, unless an earlier attempt wrote it; due at once
         unless ``due_at`` says later."""
         now = utcnow()
         insert_once(
@@ -1017,11 +1017,16 @@ class NotificationRepository:
                 "due_at": due_at or now,
             },
         )
-        notification = self.session.scalar(
-            select(Notification).where(Notification.order_id == order_id, Notification.key == key)
+
+    def id_of(self, order_id: str, key: str) -> int:
+        """The ID of the order's notification under ``key``, once written."""
+        found = self.session.scalar(
+            select(Notification.id).where(
+                Notification.order_id == order_id, Notification.key == key
+            )
         )
-        assert notification is not None
-        return notification
+        assert found is not None, f"no {key} notification for {order_id}"
+        return found
 
     def pending(
         self,

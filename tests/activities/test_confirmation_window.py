@@ -16,8 +16,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
-from domain.confirmation import ConfirmationRules, Region
-from domain.messages import OutboxReport, OutboxRequest, WindowOpening
+from domain.confirmation import ConfirmationRules, Region, ReminderKind
+from domain.messages import OutboxReport, OutboxRequest, ReminderRequest, WindowOpening
 from domain.order import OrderStatus
 from domain.splitting import Package, PackageLine
 from integrations.notifications.mail import MailNotifier
@@ -165,3 +165,24 @@ def test_a_partly_refunded_order_still_gets_its_reminder(
 
     assert report == OutboxReport(sent=2)
     assert sorted(mailed()) == ["final_reminder", "reminder"]
+
+
+def test_an_older_order_s_own_reminder_is_written_and_sent_once(
+    sessions: SessionFactory, order: str, mail_sink: Collector, mailed: Callable[[], list[str]]
+) -> None:
+    """Orders begun before the fourth shape still send each reminder from a step of theirs."""
+    mail = MailNotifier(host="127.0.0.1", port=mail_sink.port, sender="orders@orderflow.example")
+    steps, env = OrderActivities(sessions, mail), ActivityEnvironment()
+    request = ReminderRequest(
+        order_id=ORDER,
+        customer_id=CUSTOMER,
+        kind=ReminderKind.REMINDER,
+        confirm_by=DELIVERED + timedelta(hours=24),
+    )
+
+    assert env.run(steps.remind_customer, request)
+    assert env.run(steps.remind_customer, request)  # retried after its commit: not sent again
+
+    assert mailed() == ["reminder"]
+    [(due, sent, _)] = scheduled(sessions).values()
+    assert sent is not None and due <= sent
