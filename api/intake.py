@@ -18,7 +18,7 @@ from domain.order import RECEIVED_NOTE, OrderStatus
 from domain.rules import SplitRules
 from domain.splitting import check_parcel_weight
 from store.db import SessionFactory, transaction
-from store.models import Order, OrderEvent, OrderLine, utcnow
+from store.models import Order, OrderEvent, OrderLine, Product, utcnow
 from store.repositories import CatalogRepository, OrderRepository, StockRepository
 
 
@@ -52,7 +52,7 @@ def accept_order(
             existing = _existing(OrderRepository(session), order_id, idempotency_key, request_print)
             if existing is not None:
                 return _intake(session, existing, created=False)
-            order = _priced_order(
+            order, products = _priced_order(
                 session,
                 body,
                 order_id,
@@ -61,7 +61,7 @@ def accept_order(
                 splitting or SplitRules(),
                 unpaid_units_cap,
             )
-            return _intake(session, order, created=True)
+            return _intake(session, order, created=True, products=products)
     except IntegrityError:
         # A concurrent identical request won the insert; answer with its order.
         with transaction(sessions) as session:
@@ -71,8 +71,13 @@ def accept_order(
             return _intake(session, existing, created=False)
 
 
-def _intake(session: Session, order: Order, *, created: bool) -> Intake:
-    products = CatalogRepository(session).products([line.sku for line in order.lines])
+def _intake(
+    session: Session, order: Order, *, created: bool, products: dict[str, Product] | None = None
+) -> Intake:
+    """The order as the workflow gets it; ``products``: its lines' catalog rows, when the
+    caller has them already."""
+    if products is None:
+        products = CatalogRepository(session).products([line.sku for line in order.lines])
     lines = [
         OrderedLine(
             sku=line.sku,
@@ -108,7 +113,8 @@ def _priced_order(
     request_print: str,
     splitting: SplitRules,
     unpaid_units_cap: int | None,
-) -> Order:
+) -> tuple[Order, dict[str, Product]]:
+    """The new order, priced, and the catalog rows it was priced from."""
     quantities: dict[str, int] = {}
     for line in body.lines:
         quantities[line.sku] = quantities.get(line.sku, 0) + line.quantity
@@ -160,7 +166,7 @@ def _priced_order(
     )  # fmt: skip
     orders.add(order)
     session.flush()
-    return order
+    return order, products
 
 
 def _check_availability(session: Session, quantities: dict[str, int]) -> None:
