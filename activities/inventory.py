@@ -15,8 +15,7 @@ from domain.messages import (
 )
 from domain.splitting import GeoPoint
 from store.db import SessionFactory, transaction
-from store.models import Order
-from store.repositories import StockRepository
+from store.repositories import OrderRepository, StockRepository
 from store.stock_alerts import review_low_stock
 
 
@@ -28,9 +27,9 @@ class InventoryActivities:
     @activity.defn
     def stock_snapshot(self, query: StockQuery) -> StockSnapshot:
         with transaction(self.sessions) as session:
-            order = session.get(Order, query.order_id)
+            address = OrderRepository(session).shipping_address(query.order_id)
             return StockSnapshot(
-                destination=_rounded_destination(order.shipping_address if order else {}),
+                destination=_rounded_destination(address or {}),
                 warehouses=StockRepository(session).snapshot(query.skus, query.order_id),
             )
 

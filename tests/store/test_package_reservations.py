@@ -57,6 +57,18 @@ def test_a_retried_reservation_reserves_nothing_more(sessions: SessionFactory) -
     assert len(ledger(sessions, "o-1")) == 1
 
 
+def test_a_round_answers_with_its_own_reservation_only(sessions: SessionFactory) -> None:
+    """Round 1's references are a prefix of round 11's, and an order ID may hold LIKE's
+    wildcards: neither makes a retried round 1 answer with another round's units."""
+    order_id = "web_50%/o-1"
+    reserve(sessions, order_id, 11, package(1, "HZ", ("TEA-001", 3)))
+    assert reserve(sessions, order_id, 1, package(1, "HZ", ("CUP-002", 1))) == 1
+    with transaction(sessions) as session:
+        first = StockRepository(session).reserved_in_round(order_id, 1)
+    assert [(a.sku, a.quantity) for a in first] == [("CUP-002", 1)]
+    assert free(sessions, "TEA-001", "HZ") == 497
+
+
 def test_one_package_short_rolls_back_the_whole_plan(sessions: SessionFactory) -> None:
     with pytest.raises(StockMoved, match="POT-004"):
         reserve(
