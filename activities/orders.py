@@ -32,7 +32,7 @@ from domain.messages import (
 )
 from integrations.notifications import Fanout, Notifier
 from store.db import SessionFactory, transaction
-from store.models import Order, Warehouse
+from store.models import Warehouse
 from store.repositories import (
     AlertRepository,
     CustomerRepository,
@@ -185,12 +185,11 @@ def reminder_message(order_id: str, kind: ReminderKind, confirm_by: datetime) ->
 def _terms(
     session: Session, order_id: str, customer_id: str, rules: ConfirmationRules
 ) -> ConfirmationTerms:
-    order = session.get(Order, order_id)
-    assert order is not None, f"no order {order_id}"
-    address = order.shipping_address
+    address = OrderRepository(session).shipping_address(order_id)
+    assert address is not None, f"no order {order_id}"
     destination = Place(city=address["city"], province=address.get("province"))
-    codes = {p.warehouse for p in OrderRepository(session).packages(order.id)} or {
-        m.warehouse for m in StockRepository(session).movements_of(order.id)
+    codes = {p.warehouse for p in OrderRepository(session).packages(order_id)} or {
+        m.warehouse for m in StockRepository(session).movements_of(order_id)
     }
     origins = [
         Place(city=w.city or w.name, province=w.province)

@@ -26,9 +26,9 @@ from domain.shipping import (
 from domain.sla import RESPONSIBLE, SlaLevel, SlaRules, Stage, effective_limits
 from integrations.carriers import Carrier, LabelAlreadyUsed, Parcel
 from store.db import SessionFactory, transaction
-from store.models import Order
 from store.repositories import (
     AlertRepository,
+    OrderRepository,
     ShipmentRepository,
     SlaStatisticsRepository,
     StockRepository,
@@ -69,8 +69,8 @@ class ShipmentActivities:
                     label_id=existing.label_id,
                     tracking_number=existing.tracking_number,
                 )
-            order = session.get(Order, request.order_id)
-            city = str(order.shipping_address.get("city", "")) if order else ""
+            address = OrderRepository(session).shipping_address(request.order_id) or {}
+            city = str(address.get("city", ""))
         label = self._carrier(request.carrier).buy_label(
             Parcel(
                 shipment_id=request.shipment_id,

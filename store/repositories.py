@@ -637,6 +637,20 @@ class StockRepository:
 # The provider's word for a payment whose money it took.
 CAPTURED = "succeeded"
 
+# What a provider's word about a payment is booked against; not the row, whose sealed client
+# secret every payment check would decrypt for nothing.
+_PAYMENT_KEYS = select(Payment.id, Payment.order_id, Payment.trace_id, Payment.currency).where(
+    Payment.provider_payment_id == bindparam("provider_payment_id")
+)
+
+
+@dataclass(frozen=True)
+class PaymentKeys:
+    id: int
+    order_id: str
+    trace_id: str | None
+    currency: str
+
 
 class PaymentRepository:
     def __init__(self, session: Session) -> None:
@@ -708,10 +722,13 @@ class PaymentRepository:
                 source=provider_payment_id,
             )
 
-    def _by_provider_id(self, provider_payment_id: str) -> Payment | None:
-        return self.session.scalar(
-            select(Payment).where(Payment.provider_payment_id == provider_payment_id)
+    def _by_provider_id(self, provider_payment_id: str) -> PaymentKeys | None:
+        row = (
+            core(self.session)
+            .execute(_PAYMENT_KEYS, {"provider_payment_id": provider_payment_id})
+            .first()
         )
+        return PaymentKeys(*row) if row else None
 
     def record_refund(
         self,
@@ -1020,6 +1037,9 @@ class AlertRepository:
         return list(self.session.scalars(query))
 
 
+_LOW_ACTIVITY = select(Customer.low_activity).where(Customer.id == bindparam("customer_id"))
+
+
 class CustomerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -1034,8 +1054,9 @@ class CustomerRepository:
         return customer
 
     def is_low_activity(self, customer_id: str) -> bool:
-        customer = self.session.get(Customer, customer_id)
-        return bool(customer and customer.low_activity)
+        """Without loading the customer, whose sealed contact details are not needed."""
+        low = core(self.session).execute(_LOW_ACTIVITY, {"customer_id": customer_id}).scalar()
+        return bool(low)
 
     def record_confirmation(
         self, order_id: str, customer_id: str, *, automatic: bool, at: datetime
