@@ -55,8 +55,8 @@ class ReturnActivities:
         """From the carrier that brought the order (any, when it does not say), once per
         RMA: the RMA is the label's key."""
         with transaction(self.sessions) as session:
-            order = OrderRepository(session).get(rma.order_id)
-            city = str((order.shipping_address if order else {}).get("city", "unknown"))
+            address = OrderRepository(session).shipping_address(rma.order_id) or {}
+            city = str(address.get("city", "unknown"))
         carrier = next(iter(self.carriers.values()))
         label = carrier.return_label(
             ReturnParcel(
