@@ -9,6 +9,7 @@ import stripe
 
 from domain.statements import StatementLine, StatementPage
 from integrations.payments import ProviderPayment, ProviderRefund
+from integrations.payments.stripe_transport import Urllib3Transport
 
 
 class StripePayments:
@@ -19,6 +20,7 @@ class StripePayments:
             api_key,
             base_addresses={"api": api_base},
             max_network_retries=2,
+            http_client=Urllib3Transport(api_base),
         )
 
     def create_payment(
