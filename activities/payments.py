@@ -32,7 +32,7 @@ class PaymentActivities:
         """One provider payment per order: an earlier attempt's payment is found and reused.
         Its client secret stays in the payments table, out of the workflow's history."""
         with transaction(self.sessions) as session:
-            known = PaymentRepository(session).for_order(request.order_id)
+            known = PaymentRepository(session).summary_of(request.order_id)
         if known is not None:
             return _view(self.provider.retrieve_payment(known.provider_payment_id))
         payment = self.provider.create_payment(

@@ -18,8 +18,13 @@ from domain.order import RECEIVED_NOTE, OrderStatus
 from domain.rules import SplitRules
 from domain.splitting import check_parcel_weight
 from store.db import SessionFactory, transaction
-from store.models import Order, OrderEvent, OrderLine, Product, utcnow
-from store.repositories import CatalogRepository, OrderRepository, StockRepository
+from store.models import Order, OrderEvent, OrderLine, utcnow
+from store.repositories import (
+    CatalogRepository,
+    OrderRepository,
+    ProductTerms,
+    StockRepository,
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,11 @@ def accept_order(
 
 
 def _intake(
-    session: Session, order: Order, *, created: bool, products: dict[str, Product] | None = None
+    session: Session,
+    order: Order,
+    *,
+    created: bool,
+    products: dict[str, ProductTerms] | None = None,
 ) -> Intake:
     """The order as the workflow gets it; ``products``: its lines' catalog rows, when the
     caller has them already."""
@@ -96,7 +105,7 @@ def _intake(
 def _existing(
     orders: OrderRepository, order_id: str, key: str | None, request_print: str
 ) -> Order | None:
-    existing = orders.get(order_id) or (orders.by_idempotency_key(key) if key else None)
+    existing = orders.of_request(order_id, key)
     if existing is not None and existing.request_fingerprint != request_print:
         raise IdempotencyConflict(
             f"order {existing.id} was already created from a different request "
@@ -113,7 +122,7 @@ def _priced_order(
     request_print: str,
     splitting: SplitRules,
     unpaid_units_cap: int | None,
-) -> tuple[Order, dict[str, Product]]:
+) -> tuple[Order, dict[str, ProductTerms]]:
     """The new order, priced, and the catalog rows it was priced from."""
     quantities: dict[str, int] = {}
     for line in body.lines:
@@ -164,8 +173,7 @@ def _priced_order(
                        note=RECEIVED_NOTE)
         ],
     )  # fmt: skip
-    orders.add(order)
-    session.flush()
+    orders.insert_new(order)
     return order, products
 
 

@@ -6,12 +6,12 @@ from api.schemas import LinePublic, OrderPublic, PackagePublic, PaymentPublic
 from domain.messages import OrderSnapshot, PaymentView, TimelineEntry
 from domain.order import OrderStatus
 from domain.splitting import PackageLine
-from store.models import Order, Payment, Shipment
+from store.models import Order, Shipment
 from store.models import Package as PackageRow
-from store.repositories import STAGE_COLUMNS
+from store.repositories import STAGE_COLUMNS, PaymentSummary
 
 
-def payment_view(payment: Payment | None) -> PaymentPublic | None:
+def payment_view(payment: PaymentSummary | None) -> PaymentPublic | None:
     if payment is None:
         return None
     return PaymentPublic(

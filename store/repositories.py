@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from domain.contract import (
@@ -35,7 +36,7 @@ from domain.shipping import (
 )
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
-from store.inserts import core, insert_for, insert_once, rows_changed, table_of
+from store.inserts import core, insert_once, rows_changed, table_of
 from store.ledger import FinanceLedger
 from store.models import (
     Alert,
@@ -115,6 +116,43 @@ _LEVELS_AT = (
 )
 
 
+# Every order's intake, in the API: the request's earlier order looked up, the customer's
+# unpaid units counted under a lock on their row, the free units summed, the order written.
+# Built once; the ORM's unit of work alone was a tenth of the API's CPU for an order
+# (docs/benchmarks.md, change 12).
+_ORDER_OF_REQUEST = (
+    select(Order.id)
+    .where(or_(Order.id == bindparam("order_id"), Order.idempotency_key == bindparam("key")))
+    .limit(2)
+)
+_LOCK_CUSTOMER = (
+    select(Customer.id).where(Customer.id == bindparam("customer_id")).with_for_update()
+)
+_UNPAID_UNITS = (
+    select(func.coalesce(func.sum(OrderLine.quantity), 0))
+    .join(Order, Order.id == OrderLine.order_id)
+    .where(
+        Order.customer_id == bindparam("customer_id"),
+        Order.status == OrderStatus.PENDING_PAYMENT.value,
+    )
+)
+_FREE_ANYWHERE = (
+    select(StockLevel.sku, func.sum(StockLevel.on_hand - StockLevel.reserved))
+    .where(StockLevel.sku.in_(bindparam("skus", expanding=True)))
+    .group_by(StockLevel.sku)
+)
+_INSERT_ORDER = table_of(Order).insert()
+_INSERT_LINES = table_of(OrderLine).insert()
+_INSERT_EVENTS = table_of(OrderEvent).insert()
+_ORDER_COLUMNS = tuple(column.key for column in table_of(Order).columns)
+_ADD_CUSTOMER = {
+    dialect: insert(table_of(Customer))
+    .values(id=bindparam("id"), email=bindparam("email"), name=bindparam("name"))
+    .on_conflict_do_nothing(index_elements=[Customer.id])
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
 def _prefix_pattern(prefix: str) -> str:
     """A LIKE pattern (escape ``/``) for the values starting with ``prefix``, taken literally."""
     escaped = prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
@@ -160,13 +198,38 @@ def _held(movements: Sequence[AnyMovement]) -> list[AnyMovement]:
     ]
 
 
+# Read for every order's intake: the columns it prices and plans with, not the ORM's rows.
+_PRODUCT_TERMS = select(
+    Product.sku,
+    Product.price,
+    Product.currency,
+    Product.weight_grams,
+    Product.cold_chain,
+    Product.fragile,
+    Product.presale_ships_at,
+).where(Product.sku.in_(bindparam("skus", expanding=True)))
+
+
+@dataclass(frozen=True)
+class ProductTerms:
+    sku: str
+    price: int
+    currency: str
+    weight_grams: int
+    cold_chain: bool
+    fragile: bool
+    presale_ships_at: datetime | None
+
+
 class CatalogRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def products(self, skus: Sequence[str]) -> dict[str, Product]:
-        rows = self.session.scalars(select(Product).where(Product.sku.in_(set(skus))))
-        return {p.sku: p for p in rows}
+    def products(self, skus: Sequence[str]) -> dict[str, ProductTerms]:
+        """What an order, an exchange or a delivery needs of each SKU, by SKU; an unknown SKU
+        is absent."""
+        rows = core(self.session).execute(_PRODUCT_TERMS, {"skus": list(set(skus))})
+        return {row.sku: ProductTerms(*row) for row in rows}
 
     def catalog(self) -> list[tuple[Product, list[StockLevel]]]:
         products = self.session.scalars(select(Product).order_by(Product.sku)).all()
@@ -218,6 +281,18 @@ class OrderRepository:
     def exists(self, order_id: str) -> bool:
         return self.session.scalar(select(Order.id).where(Order.id == order_id)) is not None
 
+    def of_request(self, order_id: str, key: str | None) -> Order | None:
+        """The order a request placed before: the one with its ID, else its idempotency
+        key's. One indexed read when there is none, as for every new order."""
+        found = list(
+            core(self.session)
+            .execute(_ORDER_OF_REQUEST, {"order_id": order_id, "key": key})
+            .scalars()
+        )
+        if not found:
+            return None
+        return self.get(order_id if order_id in found else found[0])
+
     def by_idempotency_key(self, key: str) -> Order | None:
         return self.session.scalar(
             select(Order)
@@ -229,10 +304,8 @@ class OrderRepository:
         """Create the customer on their first order. An order never changes an existing
         customer's contact details: anyone may place an order naming any customer ID, only the
         customer's own token may change them (``CustomerRepository.change_contact``)."""
-        statement = insert_for(self.session)(table_of(Customer)).values(
-            id=customer_id, email=email, name=name
-        )
-        core(self.session).execute(statement.on_conflict_do_nothing(index_elements=[Customer.id]))
+        statement = _ADD_CUSTOMER[self.session.get_bind().dialect.name]
+        core(self.session).execute(statement, {"id": customer_id, "email": email, "name": name})
 
     def paid_waiting_for(self, sku: str, limit: int) -> list[str]:
         """Paid orders not yet allocated that want ``sku``, oldest first: those a backorder
@@ -270,20 +343,41 @@ class OrderRepository:
     def unpaid_units(self, customer_id: str, *, lock: bool = False) -> int:
         """Units in the customer's orders still waiting for payment. ``lock``: hold the
         customer's row until the transaction ends, so their concurrent orders count in turn."""
+        connection = core(self.session)
         if lock:
-            self.session.get(Customer, customer_id, with_for_update=True)
-        held = self.session.scalar(
-            select(func.coalesce(func.sum(OrderLine.quantity), 0))
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(
-                Order.customer_id == customer_id,
-                Order.status == OrderStatus.PENDING_PAYMENT.value,
-            )
-        )
+            connection.execute(_LOCK_CUSTOMER, {"customer_id": customer_id})
+        held = connection.execute(_UNPAID_UNITS, {"customer_id": customer_id}).scalar()
         return int(held or 0)
 
     def add(self, order: Order) -> None:
         self.session.add(order)
+
+    def insert_new(self, order: Order) -> None:
+        """Write a new order, its lines and its timeline's first entries as Core INSERTs.
+        ``order`` stays out of the session: it is what the caller built, and answers with.
+        Raises ``IntegrityError`` when the order exists, as the ORM's flush would."""
+        connection = core(self.session)
+        connection.execute(_INSERT_ORDER, {key: getattr(order, key) for key in _ORDER_COLUMNS})
+        connection.execute(
+            _INSERT_LINES,
+            [
+                {
+                    "order_id": order.id,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "line_total": line.line_total,
+                }
+                for line in order.lines
+            ],
+        )
+        connection.execute(
+            _INSERT_EVENTS,
+            [
+                {"order_id": order.id, "seq": e.seq, "status": e.status, "at": e.at, "note": e.note}
+                for e in order.timeline
+            ],
+        )
 
     def add_packages(self, order_id: str, packages: Sequence[Package]) -> None:
         for package in packages:
@@ -609,11 +703,7 @@ class StockRepository:
 
     def available_anywhere(self, skus: Sequence[str]) -> dict[str, int]:
         """Free units per SKU summed over every warehouse; a SKU stocked nowhere is absent."""
-        rows = self.session.execute(
-            select(StockLevel.sku, func.sum(StockLevel.on_hand - StockLevel.reserved))
-            .where(StockLevel.sku.in_(skus))
-            .group_by(StockLevel.sku)
-        )
+        rows = core(self.session).execute(_FREE_ANYWHERE, {"skus": list(skus)})
         return {sku: int(free) for sku, free in rows}
 
     def ledger_totals(self) -> dict[tuple[str, str], dict[str, int]]:
@@ -644,6 +734,32 @@ _PAYMENT_KEYS = select(Payment.id, Payment.order_id, Payment.trace_id, Payment.c
 )
 
 
+# The payment an order's caller is shown, and its intake looks for: not the whole row.
+_PAYMENT_OF_ORDER = (
+    select(
+        Payment.provider,
+        Payment.provider_payment_id,
+        Payment.client_secret,
+        Payment.amount,
+        Payment.currency,
+        Payment.status,
+    )
+    .where(Payment.order_id == bindparam("order_id"))
+    .order_by(Payment.id)
+    .limit(1)
+)
+
+
+@dataclass(frozen=True)
+class PaymentSummary:
+    provider: str
+    provider_payment_id: str
+    client_secret: str
+    amount: int
+    currency: str
+    status: str
+
+
 @dataclass(frozen=True)
 class PaymentKeys:
     id: int
@@ -660,6 +776,11 @@ class PaymentRepository:
         return self.session.scalar(
             select(Payment).where(Payment.order_id == order_id).order_by(Payment.id).limit(1)
         )
+
+    def summary_of(self, order_id: str) -> PaymentSummary | None:
+        """The order's payment as its caller sees it, client secret and all."""
+        row = core(self.session).execute(_PAYMENT_OF_ORDER, {"order_id": order_id}).first()
+        return PaymentSummary(*row) if row else None
 
     def record_intent(
         self,

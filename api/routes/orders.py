@@ -279,7 +279,7 @@ def _load_whole(sessions: SessionFactory, order: Order) -> StoredOrder:
         return StoredOrder(
             order=order,
             customer=CustomerRepository(session).get(order.customer_id),
-            payment=payment_view(PaymentRepository(session).for_order(order_id)),
+            payment=payment_view(PaymentRepository(session).summary_of(order_id)),
             packages=[
                 package_view(row, shipments.get(row.number))
                 for row in OrderRepository(session).packages(order_id)
@@ -302,4 +302,4 @@ def _refuse_impossible(order_id: str) -> None:
 
 def _stored_payment(sessions: SessionFactory, order_id: str) -> PaymentPublic | None:
     with transaction(sessions) as session:
-        return payment_view(PaymentRepository(session).for_order(order_id))
+        return payment_view(PaymentRepository(session).summary_of(order_id))
