@@ -29,9 +29,14 @@ def core(session: Session) -> Connection:
     return session.connection()
 
 
+def on_postgresql(session: Session) -> bool:
+    """Whether the session speaks PostgreSQL's dialect; otherwise SQLite's."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def insert_for(session: Session) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     """The dialect's INSERT, which knows ON CONFLICT (both PostgreSQL and SQLite have it)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if on_postgresql(session) else sqlite.insert
 
 
 def rows_changed(result: Result[*tuple[Any, ...]]) -> int:

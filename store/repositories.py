@@ -36,7 +36,7 @@ from domain.shipping import (
 )
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, WarehouseStock
-from store.inserts import core, insert_once, rows_changed, table_of
+from store.inserts import core, insert_once, on_postgresql, rows_changed, table_of
 from store.ledger import FinanceLedger
 from store.models import (
     Alert,
@@ -145,11 +145,12 @@ _INSERT_ORDER = table_of(Order).insert()
 _INSERT_LINES = table_of(OrderLine).insert()
 _INSERT_EVENTS = table_of(OrderEvent).insert()
 _ORDER_COLUMNS = tuple(column.key for column in table_of(Order).columns)
+# By ``on_postgresql``: each dialect's INSERT ... ON CONFLICT DO NOTHING.
 _ADD_CUSTOMER = {
-    dialect: insert(table_of(Customer))
+    postgres: insert(table_of(Customer))
     .values(id=bindparam("id"), email=bindparam("email"), name=bindparam("name"))
     .on_conflict_do_nothing(index_elements=[Customer.id])
-    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+    for postgres, insert in ((True, postgresql.insert), (False, sqlite.insert))
 }
 
 
@@ -304,7 +305,7 @@ class OrderRepository:
         """Create the customer on their first order. An order never changes an existing
         customer's contact details: anyone may place an order naming any customer ID, only the
         customer's own token may change them (``CustomerRepository.change_contact``)."""
-        statement = _ADD_CUSTOMER[self.session.get_bind().dialect.name]
+        statement = _ADD_CUSTOMER[on_postgresql(self.session)]
         core(self.session).execute(statement, {"id": customer_id, "email": email, "name": name})
 
     def paid_waiting_for(self, sku: str, limit: int) -> list[str]:
@@ -356,6 +357,8 @@ class OrderRepository:
         """Write a new order, its lines and its timeline's first entries as Core INSERTs.
         ``order`` stays out of the session: it is what the caller built, and answers with.
         Raises ``IntegrityError`` when the order exists, as the ORM's flush would."""
+        if not order.lines or not order.timeline:
+            raise ValueError(f"order {order.id} needs its lines and its first timeline entry")
         connection = core(self.session)
         connection.execute(_INSERT_ORDER, {key: getattr(order, key) for key in _ORDER_COLUMNS})
         connection.execute(
