@@ -1305,6 +1305,13 @@ WAREHOUSE_AND_CARRIER_STAMPS = (
 
 # A shipment in one of these is no longer on its way: nothing about it can be late.
 FINISHED_SHIPMENTS = (ShipmentStatus.DELIVERED, ShipmentStatus.RETURNED, ShipmentStatus.VOIDED)
+# Every carrier report asks which parcel it is about: four columns, not the shipment's row.
+_PARCEL_BY_TRACKING = select(
+    Shipment.order_id, Shipment.package, Shipment.tracked_by, Shipment.status
+).where(
+    Shipment.carrier == bindparam("carrier"),
+    Shipment.tracking_number == bindparam("tracking_number"),
+)
 
 
 class ShipmentRepository:
@@ -1318,22 +1325,20 @@ class ShipmentRepository:
         query = select(Shipment).where(Shipment.order_id == order_id)
         return list(self.session.scalars(query.order_by(Shipment.package)))
 
-    def by_tracking_number(self, carrier: str, tracking_number: str) -> Shipment | None:
-        return self.session.scalar(
-            select(Shipment).where(
-                Shipment.carrier == carrier, Shipment.tracking_number == tracking_number
-            )
-        )
-
     def parcel_on_record(self, carrier: str, tracking_number: str) -> ParcelOnRecord | None:
-        shipment = self.by_tracking_number(carrier, tracking_number)
-        if shipment is None:
+        row = (
+            core(self.session)
+            .execute(_PARCEL_BY_TRACKING, {"carrier": carrier, "tracking_number": tracking_number})
+            .first()
+        )
+        if row is None:
             return None
+        order_id, package, tracked_by, status = row
         return ParcelOnRecord(
-            order_id=shipment.order_id,
-            package=shipment.package,
-            tracked_by=ParcelTracker(shipment.tracked_by),
-            ended=shipment.status in FINISHED_SHIPMENTS,
+            order_id=order_id,
+            package=package,
+            tracked_by=ParcelTracker(tracked_by),
+            ended=status in FINISHED_SHIPMENTS,
         )
 
     def tracker(self, order_id: str, package: int) -> ParcelTracker:
