@@ -299,13 +299,13 @@ async def test_cross_province_window_is_48h(
     assert all(row.sent_at is not None for row in notifications(sessions, order_id).values())
 
 
-async def test_remote_window_is_72h_and_takes_no_wall_time(
+async def test_remote_window_is_72h_with_both_reminders_on_the_way(
     stack: Stack, localstripe_url: str, sessions: SessionFactory, mail_sink: Collector
 ) -> None:
     order_id, delivered_at = await delivered_order(stack, localstripe_url, new_customer(), **URUMQI)
 
-    started = time.monotonic()
-    # Reminders at 57 h 36 min and at 70 h, sent by the outbox on the way.
+    # Reminders at 57 h 36 min and at 70 h, sent by the outbox on the way. The server skips
+    # time: the 72 h pass in seconds (a benchmark, not this test, says how many).
     await outbox_at(stack, timedelta(hours=57, minutes=40))
     await wait_for_mail(mail_sink, order_id, "reminder")
     await outbox_at(stack, timedelta(hours=12, minutes=22))  # 70 h 02 min
@@ -314,9 +314,7 @@ async def test_remote_window_is_72h_and_takes_no_wall_time(
     assert await order_status(stack, order_id) == OrderStatus.DELIVERED
     await stack.env.sleep(timedelta(minutes=3))
     body = await wait_for_status(stack, order_id, OrderStatus.COMPLETED)
-    elapsed = time.monotonic() - started
 
-    assert elapsed < 5, f"a 72 h window took {elapsed:.2f} s of wall time"
     assert body["timeline"][-1]["note"] == "confirmed automatically after 3d (remote)"
     assert_window(delivered_at, at(body["timeline"][-1]), timedelta(hours=72))
     rows = notifications(sessions, order_id)
