@@ -304,8 +304,8 @@ async def test_remote_window_is_72h_with_both_reminders_on_the_way(
 ) -> None:
     order_id, delivered_at = await delivered_order(stack, localstripe_url, new_customer(), **URUMQI)
 
-    # Reminders at 57 h 36 min and at 70 h, sent by the outbox on the way. The server skips
-    # time: the 72 h pass in seconds (a benchmark, not this test, says how many).
+    # Reminders at 57 h 36 min and at 70 h, sent by the outbox on the way. The test server
+    # skips time, so the 72 h pass in seconds.
     await outbox_at(stack, timedelta(hours=57, minutes=40))
     await wait_for_mail(mail_sink, order_id, "reminder")
     await outbox_at(stack, timedelta(hours=12, minutes=22))  # 70 h 02 min
