@@ -294,13 +294,6 @@ class OrderRepository:
             return None
         return self.get(order_id if order_id in found else found[0])
 
-    def by_idempotency_key(self, key: str) -> Order | None:
-        return self.session.scalar(
-            select(Order)
-            .where(Order.idempotency_key == key)
-            .options(selectinload(Order.lines), selectinload(Order.timeline))
-        )
-
     def add_customer_once(self, customer_id: str, *, email: str, name: str) -> None:
         """Create the customer on their first order. An order never changes an existing
         customer's contact details: anyone may place an order naming any customer ID, only the

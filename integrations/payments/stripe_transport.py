@@ -60,17 +60,6 @@ class Urllib3Transport(stripe.HTTPClient):
             _raise_connection_error(error)
         return answer.data.decode("utf-8"), answer.status, answer.headers
 
-    def request_stream(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        post_data: Any = None,
-        *,
-        _usage: list[str] | None = None,
-    ) -> tuple[Any, int, Mapping[str, str]]:
-        raise NotImplementedError("orderflow reads no streamed Stripe answers")
-
     def close(self) -> None:
         self._pool.clear()
 
