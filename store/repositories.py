@@ -352,8 +352,12 @@ class OrderRepository:
         Raises ``IntegrityError`` when the order exists, as the ORM's flush would."""
         if not order.lines or not order.timeline:
             raise ValueError(f"order {order.id} needs its lines and its first timeline entry")
+        # A column left unset takes its default (the timestamps), as in the flush.
+        values = {
+            key: value for key in _ORDER_COLUMNS if (value := getattr(order, key)) is not None
+        }
         connection = core(self.session)
-        connection.execute(_INSERT_ORDER, {key: getattr(order, key) for key in _ORDER_COLUMNS})
+        connection.execute(_INSERT_ORDER, values)
         connection.execute(
             _INSERT_LINES,
             [

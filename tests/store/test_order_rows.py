@@ -73,3 +73,16 @@ def test_a_request_finds_its_own_order_before_the_one_holding_its_key(
         assert by_key is not None and by_key.id == "web-by-key"
         assert orders.of_request("web-new", None) is None
         assert orders.of_request("web-new", "k-other") is None
+
+
+def test_a_new_order_without_its_timestamps_gets_them_as_the_orm_would_give_them(
+    orders_db: SessionFactory,
+) -> None:
+    order = _order("web-1")
+    order.created_at = order.updated_at = None  # type: ignore[assignment]
+    with transaction(orders_db) as session:
+        OrderRepository(session).insert_new(order)
+    with transaction(orders_db) as session:
+        stored = OrderRepository(session).get("web-1")
+        assert stored is not None
+        assert stored.created_at is not None and stored.updated_at is not None
