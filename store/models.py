@@ -158,6 +158,20 @@ class StockMovement(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ReservationPlan(Base):
+    """The packages a reservation round holds stock for, written with the reservation: the
+    round's step, run again after its commit, returns this plan instead of planning anew from
+    stock its first run already took. A second plan for a round is refused, so a round
+    reserves once whatever the retries."""
+
+    __tablename__ = "reservation_plans"
+
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True)
+    packages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # ``domain.splitting.Package``
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Customer(Base):
     __tablename__ = "customers"
 

@@ -35,7 +35,7 @@ from domain.shipping import (
     progress_rank,
 )
 from domain.sla import Stage, StageStatistics
-from domain.splitting import GeoPoint, Package, WarehouseStock
+from domain.splitting import GeoPoint, Package, SplitPlan, WarehouseStock
 from store.inserts import core, insert_once, on_postgresql, rows_changed, table_of
 from store.ledger import FinanceLedger
 from store.models import (
@@ -51,6 +51,7 @@ from store.models import (
     PaymentEvent,
     Product,
     Refund,
+    ReservationPlan,
     Shipment,
     SlaStatistic,
     StockLevel,
@@ -152,6 +153,20 @@ _ADD_CUSTOMER = {
     .on_conflict_do_nothing(index_elements=[Customer.id])
     for postgres, insert in ((True, postgresql.insert), (False, sqlite.insert))
 }
+
+_KEEP_PLAN = {
+    postgres: insert(table_of(ReservationPlan))
+    .values(order_id=bindparam("order_id"), round=bindparam("round"), packages=bindparam("plan"))
+    .on_conflict_do_nothing(index_elements=[ReservationPlan.order_id, ReservationPlan.round])
+    for postgres, insert in ((True, postgresql.insert), (False, sqlite.insert))
+}
+_PLAN_OF_ROUND = select(ReservationPlan.packages).where(
+    ReservationPlan.order_id == bindparam("order_id"), ReservationPlan.round == bindparam("round")
+)
+
+
+def _packages_json(plan: SplitPlan) -> list[dict[str, Any]]:
+    return [package.model_dump(mode="json") for package in plan.packages]
 
 
 def _prefix_pattern(prefix: str) -> str:
@@ -652,6 +667,35 @@ class StockRepository:
         ``StockMoved``). Called again for the same round, it returns what that call reserved."""
         if existing := self.reserved_in_round(order_id, round_):
             return existing
+        return self._take_packages(order_id, round_, packages)
+
+    def reserve_plan(self, order_id: str, round_: int, plan: SplitPlan) -> SplitPlan:
+        """Reserve every package of the plan or nothing, and keep the plan with the
+        reservation (the caller's transaction rolls back on ``StockMoved``). Returns the plan
+        the round holds: this one, or an earlier call's for the same round, untouched.
+
+        The plan's row is written first: a second call for the round waits there for the
+        first to commit (PostgreSQL) or to release the database (SQLite), then takes nothing.
+        """
+        values = {"order_id": order_id, "round": round_, "plan": _packages_json(plan)}
+        kept = core(self.session).execute(_KEEP_PLAN[on_postgresql(self.session)], values)
+        if rows_changed(kept) == 0:
+            earlier = self.plan_of_round(order_id, round_)
+            assert earlier is not None, "the round's plan was there a statement ago"
+            return earlier
+        self._take_packages(order_id, round_, plan.packages)
+        return plan
+
+    def plan_of_round(self, order_id: str, round_: int) -> SplitPlan | None:
+        """The plan reservation round ``round_`` of the order holds (``reserve_plan``)."""
+        packages = core(self.session).scalar(
+            _PLAN_OF_ROUND, {"order_id": order_id, "round": round_}
+        )
+        return None if packages is None else SplitPlan(packages=packages)
+
+    def _take_packages(
+        self, order_id: str, round_: int, packages: Sequence[Package]
+    ) -> list[Allocation]:
         prefix = _round_prefix(order_id, round_)
         allocations: list[Allocation] = []
         for package in packages:
