@@ -8,12 +8,14 @@ from domain.errors import StockMoved
 from domain.messages import (
     OrderPackages,
     PackageReservation,
+    PlannedReservation,
+    PlanRequest,
     ReservationResult,
     StockQuery,
     StockRequest,
     StockSnapshot,
 )
-from domain.splitting import GeoPoint
+from domain.splitting import PLAN_ATTEMPTS, RACED_OUT, GeoPoint, plan_or_problem
 from store.db import SessionFactory, transaction
 from store.repositories import OrderRepository, StockRepository
 from store.stock_alerts import review_low_stock
@@ -57,6 +59,37 @@ class InventoryActivities:
                 raise  # the plan is stale: the workflow plans again
         activity.logger.info("reserved stock for %s: %s", request.order_id, allocations)
         return ReservationResult(allocations=allocations)
+
+    @activity.defn
+    def plan_and_reserve(self, request: PlanRequest) -> PlannedReservation:
+        """Plan the packages from live stock and reserve them, all or nothing; run again for
+        the same round, it returns the plan that round reserved. Stock another order takes
+        between the snapshot and the reservation only means planning again."""
+        skus = sorted({line.sku for line in request.lines})
+        for _ in range(PLAN_ATTEMPTS):
+            with transaction(self.sessions) as session:
+                stock = StockRepository(session)
+                reserved = stock.plan_of_round(request.order_id, request.round)
+                if reserved is not None:
+                    return PlannedReservation(plan=reserved)
+                address = OrderRepository(session).shipping_address(request.order_id)
+                warehouses = stock.snapshot(skus, request.order_id)
+            destination = _rounded_destination(address or {})
+            plan = plan_or_problem(request.lines, destination, warehouses, request.splitting)
+            if isinstance(plan, str):
+                return PlannedReservation(problem=plan)
+            try:
+                with transaction(self.sessions) as session:
+                    plan = StockRepository(session).reserve_plan(
+                        request.order_id, request.round, plan
+                    )
+                    places = [(line.sku, p.warehouse) for p in plan.packages for line in p.lines]
+                    review_low_stock(session, places, self.low_stock_threshold)
+            except StockMoved:
+                continue
+            activity.logger.info("reserved stock for %s: %s", request.order_id, plan.summary())
+            return PlannedReservation(plan=plan)
+        return PlannedReservation(problem=RACED_OUT)
 
     @activity.defn
     def release_stock(self, request: StockRequest) -> int:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from domain.confirmation import ConfirmationRules, Region, ReminderKind
 from domain.contract import PaymentVerdict
 from domain.order import OrderStatus
 from domain.rules import ChannelRules, SplitRules
 from domain.sla import SlaRules
-from domain.splitting import GeoPoint, Package, PlanLine, WarehouseStock
+from domain.splitting import GeoPoint, Package, PlanLine, SplitPlan, WarehouseStock
 
 
 class OrderPolicy(BaseModel):
@@ -183,6 +183,30 @@ class PackageReservation(BaseModel):
     order_id: str
     round: int = Field(1, ge=1)
     packages: list[Package]
+
+
+class PlanRequest(BaseModel):
+    """Plan the packages from live stock and reserve them, all or nothing, in one step (the
+    order's fifth shape). ``round`` as in ``PackageReservation``."""
+
+    order_id: str
+    round: int = Field(1, ge=1)
+    lines: list[PlanLine]
+    splitting: SplitRules = SplitRules()
+
+
+class PlannedReservation(BaseModel):
+    """The plan whose stock is now reserved, or why the order can't be served (nothing
+    reserved)."""
+
+    plan: SplitPlan | None = None
+    problem: str | None = None
+
+    @model_validator(mode="after")
+    def _plan_or_problem(self) -> PlannedReservation:
+        if (self.plan is None) == (self.problem is None):
+            raise ValueError("a planned reservation has either its plan or its problem")
+        return self
 
 
 class PackagesRecord(BaseModel):

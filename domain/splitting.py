@@ -27,6 +27,10 @@ from domain.errors import InvalidOrder
 from domain.rules import SplitRules
 
 EARTH_RADIUS_KM = 6371.0088
+# Stock another order takes between planning and reserving means planning again, this many
+# times before the order is told it is out of stock.
+PLAN_ATTEMPTS = 3
+RACED_OUT = "out of stock: other orders kept taking the units while this one reserved"
 
 
 class PlanLine(BaseModel):
@@ -134,6 +138,20 @@ def plan_packages(
     for number, package in enumerate(packages, start=1):
         package.number = number
     return SplitPlan(packages=packages, shortages=shortages)
+
+
+def plan_or_problem(
+    lines: Sequence[PlanLine],
+    destination: GeoPoint | None,
+    warehouses: Sequence[WarehouseStock],
+    rules: SplitRules,
+) -> SplitPlan | str:
+    """A plan that ships every unit, or why there is none, as the order's timeline says it."""
+    try:
+        plan = plan_packages(lines, destination, warehouses, rules)
+    except UnshippableItem as error:
+        return f"cannot ship: {error}"
+    return plan if plan.complete else f"out of stock: {plan.describe_shortages()}"
 
 
 # --- sourcing: which warehouse gives which units -------------------------------------------

@@ -193,6 +193,7 @@ def activities(
         orders.close_audit,
         inventory.stock_snapshot,
         inventory.reserve_packages,
+        inventory.plan_and_reserve,
         inventory.release_stock,
         inventory.restock_returned,
         inventory.release_packages,
