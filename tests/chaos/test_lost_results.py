@@ -43,7 +43,7 @@ from tests.workflows.shipping_support import (
 pytestmark = pytest.mark.chaos
 
 STOCK_STEPS = {
-    "reserve_packages",
+    "plan_and_reserve",
     "release_stock",
     "check_package_stock",
     "prepare_parcel",  # the stock check of the parcel an order of one package runs
@@ -191,7 +191,7 @@ async def test_a_lapsed_pre_reservation_paid_late_survives_each_stock_steps_resu
     body = await ends_in(stack, order_id, OrderStatus.ALLOCATED)
     assert "reservation released, 2 units back on sale" in body["timeline"][1]["note"]
     await ends_in(stack, order_id, OrderStatus.ALLOCATED, labelled=True)  # stock check passed
-    assert losing.lost == {"release_stock": 1, "reserve_packages": 1, "prepare_parcel": 1}
+    assert losing.lost == {"release_stock": 1, "plan_and_reserve": 1, "prepare_parcel": 1}
     assert [r[0] for r in ledger(sessions, order_id, "release")] == [f"{order_id}/1/1"]
     with transaction(sessions) as session:
         held = [m.reference for m in StockRepository(session).held_by(order_id)]

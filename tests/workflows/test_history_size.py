@@ -29,12 +29,13 @@ from tests.workflows.shipping_support import (
     wait_for,
 )
 
-# Measured 61, the parcel's way included (65 before the order's third shape recorded paid and
-# allocated in one step and prepared its parcel in one; before the order ran its parcel
-# itself: 59, and 25 more in the parcel's own workflow). The customer's confirmation is an
-# update, and the step that records it goes through the server (6 events) so the update is on
-# record before anything moves.
-ORDER_EVENTS = 62
+# Measured 60, the parcel's way included (61 before the order's fifth shape planned and
+# reserved its stock in one step; 65 before the third recorded paid and allocated in one step
+# and prepared its parcel in one; before the order ran its parcel itself: 59, and 25 more in
+# the parcel's own workflow). The customer's confirmation is an update, and the step that
+# records it goes through the server (6 events) so the update is on record before anything
+# moves.
+ORDER_EVENTS = 61
 
 
 async def events(stack: Stack, workflow_id: str) -> list[str]:
@@ -80,9 +81,10 @@ async def test_a_one_package_order_reported_by_its_carrier_stays_within_its_even
     assert len(signals) == 3, order_events  # the payment's notice, the pickup, the delivery
 
 
-# Measured 48: a whole order of one package whose customer never answers, with both of its
-# window's reminders (60 before the fourth shape scheduled them with the outbox: a timer, its
-# workflow task and a step each). `orderflow bench` holds orders to the same 50. The test
+# Measured 47: a whole order of one package whose customer never answers, with both of its
+# window's reminders (48 before the fifth shape planned and reserved its stock in one step; 60
+# before the fourth scheduled the reminders with the outbox: a timer, its workflow task and a
+# step each). `orderflow bench` holds orders to the same 50. The test
 # waits on the database, not the API: the time-skipping server answers a query to a running
 # workflow with a workflow task of its own, three events the dev server does not write (the
 # API's order view queries the workflow).

@@ -35,12 +35,14 @@ from workflows.reconciliation import ReconciliationWorkflow
 from workflows.returns import ReturnWorkflow
 from workflows.shipment import ShipmentWorkflow
 
-# Recorded in every shape of the order: as they run now; as ``before_order_shape_4__*``, from
-# before the gate ``order-shape-4`` (the confirmation window's reminders scheduled when it
-# opens, for the outbox to send); as ``before_order_shape_3__*``, from before the gate
-# ``order-shape-3`` (paid and allocated in one step when the stock was held; the parcel an
-# order runs prepared in one step); and as ``before_order_shape_2__*``, from before the gate
-# ``order-shape-2`` (an order of one package runs its parcel itself).
+# Recorded in every shape of the order: as they run now; as ``before_order_shape_5__*``, from
+# before the gate ``order-shape-5`` (the order's stock planned and reserved in one step); as
+# ``before_order_shape_4__*``, from before the gate ``order-shape-4`` (the confirmation
+# window's reminders scheduled when it opens, for the outbox to send); as
+# ``before_order_shape_3__*``, from before the gate ``order-shape-3`` (paid and allocated in
+# one step when the stock was held; the parcel an order runs prepared in one step); and as
+# ``before_order_shape_2__*``, from before the gate ``order-shape-2`` (an order of one package
+# runs its parcel itself).
 IN_EVERY_SHAPE = [
     "completed_after_confirmation_window",
     "completed_on_customer_confirmation",
@@ -82,6 +84,7 @@ PARCEL_WAYS = [
 BASELINE = [
     *IN_EVERY_SHAPE,
     *PARCEL_WAYS,
+    *(f"before_order_shape_5__{name}" for name in IN_EVERY_SHAPE + PARCEL_WAYS),
     *(f"before_order_shape_4__{name}" for name in IN_EVERY_SHAPE + PARCEL_WAYS),
     *(f"before_order_shape_3__{name}" for name in IN_EVERY_SHAPE + PARCEL_WAYS),
     *(f"before_order_shape_2__{name}" for name in IN_EVERY_SHAPE),

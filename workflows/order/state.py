@@ -57,11 +57,16 @@ ORDER_SHAPE_3 = "order-shape-3"
 # opens and go out from the notification outbox; the order keeps only the window's end as a
 # timer.
 ORDER_SHAPE_4 = "order-shape-4"
+# 5 (2026-12-01, the release after): the order's stock is planned and reserved in one step,
+# which keeps the plan it reserved.
+ORDER_SHAPE_5 = "order-shape-5"
 
 
 def begun_in_shape() -> int:
     """The shape this order was begun in. Each shape keeps the changes of the ones before it,
     so a new order asks only the newest gate and pays for one marker."""
+    if workflow.patched(ORDER_SHAPE_5):
+        return 5
     if workflow.patched(ORDER_SHAPE_4):
         return 4
     if workflow.patched(ORDER_SHAPE_3):

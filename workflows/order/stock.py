@@ -13,19 +13,17 @@ from domain.errors import StockMoved
 from domain.messages import (
     PackageReservation,
     PackagesRecord,
+    PlanRequest,
     StockQuery,
     StockRequest,
     StockSnapshot,
 )
 from domain.order import OrderStatus
 from domain.rules import LockStrategy, ShortageAction
-from domain.splitting import UnshippableItem, plan_packages
+from domain.splitting import PLAN_ATTEMPTS, RACED_OUT, plan_or_problem
 from domain.timing import describe_duration
 from workflows.order.state import OrderState
 from workflows.waiting import wait_until
-
-# Stock taken between planning and reserving makes the workflow plan again, this many times.
-PLAN_ATTEMPTS = 3
 
 
 def locks_at_intake(state: OrderState) -> bool:
@@ -43,9 +41,29 @@ async def reserve_at_intake(state: OrderState) -> str | None:
 async def reserve_packages(state: OrderState) -> str | None:
     """Plan the packages from live stock and reserve them, all or nothing.
 
-    Returns why it could not, or None once reserved. Stock taken by another order between
-    the snapshot and the reservation only means planning again.
+    Returns why it could not, or None once reserved. Since the fifth shape that is one step,
+    which plans again itself when another order takes the units first.
     """
+    order = state.order
+    if state.shape >= 5:
+        request = PlanRequest(
+            order_id=order.order_id,
+            round=state.reservations + 1,
+            lines=[line.for_planner() for line in order.lines],
+            splitting=order.policy.splitting,
+        )
+        planned = await state.step(steps.PLAN_AND_RESERVE, request)
+        if planned.plan is None:
+            return planned.problem
+        state.plan = planned.plan
+        state.reservations += 1
+        return None
+    return await _snapshot_plan_reserve(state)
+
+
+async def _snapshot_plan_reserve(state: OrderState) -> str | None:
+    """Before the fifth shape: the stock read, planned here and reserved, in two steps; stock
+    taken by another order in between means planning again."""
     order = state.order
     lines = [line.for_planner() for line in order.lines]
     skus = sorted({line.sku for line in lines})
@@ -53,14 +71,11 @@ async def reserve_packages(state: OrderState) -> str | None:
         snapshot: StockSnapshot = await state.step(
             steps.STOCK_SNAPSHOT, StockQuery(order_id=order.order_id, skus=skus)
         )
-        try:
-            plan = plan_packages(
-                lines, snapshot.destination, snapshot.warehouses, order.policy.splitting
-            )
-        except UnshippableItem as error:
-            return f"cannot ship: {error}"
-        if not plan.complete:
-            return f"out of stock: {plan.describe_shortages()}"
+        plan = plan_or_problem(
+            lines, snapshot.destination, snapshot.warehouses, order.policy.splitting
+        )
+        if isinstance(plan, str):
+            return plan
         reservation = PackageReservation(
             order_id=order.order_id, round=state.reservations + 1, packages=plan.packages
         )
@@ -71,7 +86,7 @@ async def reserve_packages(state: OrderState) -> str | None:
         state.plan = plan
         state.reservations += 1
         return None
-    return "out of stock: other orders kept taking the units while this one reserved"
+    return RACED_OUT
 
 
 async def release_pre_reservation(state: OrderState) -> None:

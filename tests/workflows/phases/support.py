@@ -37,9 +37,7 @@ from domain.contract import (
     WorkflowName,
     order_workflow_id,
 )
-from domain.errors import StockMoved
 from domain.messages import (
-    Allocation,
     AuditRecord,
     CancelRequest,
     ConfirmationQuery,
@@ -52,22 +50,20 @@ from domain.messages import (
     OrderPolicy,
     OrderSnapshot,
     OrderWorkflowInput,
-    PackageReservation,
     PackagesRecord,
     ParkedRefund,
     PaymentCheck,
     PaymentCheckRequest,
     PaymentNotification,
     PaymentView,
+    PlannedReservation,
+    PlanRequest,
     PresaleNotice,
     RefundMade,
     RefundRequest,
     RefundResult,
     ReminderRequest,
-    ReservationResult,
-    StockQuery,
     StockRequest,
-    StockSnapshot,
     TransitionRecord,
     WindowOpening,
 )
@@ -89,7 +85,7 @@ from domain.shipping import (
     WarehouseScan,
     WarehouseStamp,
 )
-from domain.splitting import GeoPoint, WarehouseStock
+from domain.splitting import GeoPoint, WarehouseStock, plan_or_problem
 from workers.main import INTERCEPTORS, WORKFLOW_RUNNER
 from workflows.order import OrderWorkflow
 
@@ -138,7 +134,6 @@ class FakeActivities:
 
     def __init__(self) -> None:
         self.units_in_stock = 100  # of every SKU, at the one warehouse
-        self.stock_moves = 0  # reservations refused as stale (StockMoved) before one holds
         self.provider_status = "requires_payment_method"
         self.captured: tuple[int, str] | None = None  # what the customer really paid
         self.units_released = 2
@@ -164,8 +159,7 @@ class FakeActivities:
             self.send_to_audit,
             self.close_audit,
             self.tell_presale_date,
-            self.stock_snapshot,
-            self.reserve_packages,
+            self.plan_and_reserve,
             self.release_stock,
             self.release_packages,
             self.restock_returned,
@@ -241,28 +235,15 @@ class FakeActivities:
 
     # --- inventory ---
 
-    @activity.defn(name="stock_snapshot")
-    async def stock_snapshot(self, query: StockQuery) -> StockSnapshot:
-        self._seen(query)
-        available = dict.fromkeys(query.skus, self.units_in_stock)
-        return StockSnapshot(
-            destination=HANGZHOU,
-            warehouses=[WarehouseStock(code=WAREHOUSE, location=HANGZHOU, available=available)],
-        )
-
-    @activity.defn(name="reserve_packages")
-    async def reserve_packages(self, request: PackageReservation) -> ReservationResult:
+    @activity.defn(name="plan_and_reserve")
+    async def plan_and_reserve(self, request: PlanRequest) -> PlannedReservation:
         self._seen(request)
-        if self.stock_moves:
-            self.stock_moves -= 1
-            raise StockMoved("another order took the units")
-        return ReservationResult(
-            allocations=[
-                Allocation(sku=line.sku, warehouse=package.warehouse, quantity=line.quantity)
-                for package in request.packages
-                for line in package.lines
-            ]
-        )
+        available = {line.sku: self.units_in_stock for line in request.lines}
+        warehouse = WarehouseStock(code=WAREHOUSE, location=HANGZHOU, available=available)
+        plan = plan_or_problem(request.lines, HANGZHOU, [warehouse], request.splitting)
+        if isinstance(plan, str):
+            return PlannedReservation(problem=plan)
+        return PlannedReservation(plan=plan)
 
     @activity.defn(name="release_stock")
     async def release_stock(self, request: StockRequest) -> int:

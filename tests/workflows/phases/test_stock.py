@@ -65,29 +65,29 @@ async def test_no_stock_at_intake_refuses_the_order_and_cancels_its_payment(
     ended = await (await start.workflow_handle()).result()
     assert ended.status == S.CANCELLED
     assert notes(ended)[-1] == (S.CANCELLED, f"out of stock: {SKU} short by 2")
-    # The payment created meanwhile can no longer be paid; nothing was reserved.
+    # The payment created meanwhile can no longer be paid; the stock step reserved nothing
+    # (it plans before it takes), so nothing is released.
     [cancelled] = fakes.calls_to(PaymentActivities.cancel_payment)
     assert cancelled.payment_intent_id == f"pi_{order.order_id}"
-    assert fakes.calls_to(InventoryActivities.reserve_packages) == []
+    assert len(fakes.calls_to(InventoryActivities.plan_and_reserve)) == 1
     assert fakes.calls_to(InventoryActivities.release_stock) == []
 
 
-async def test_stock_taken_between_planning_and_reserving_means_planning_again(
+async def test_intake_plans_and_reserves_the_order_in_one_step(
     shop: Shop, fakes: FakeActivities
 ) -> None:
-    fakes.stock_moves = 1
-
     order = await shop.place()
 
-    assert len(fakes.calls_to(InventoryActivities.stock_snapshot)) == 2
-    reservations = fakes.calls_to(InventoryActivities.reserve_packages)
-    assert [r.round for r in reservations] == [1, 1]
-    [package] = reservations[-1].packages
+    [request] = fakes.calls_to(InventoryActivities.plan_and_reserve)
+    assert (request.order_id, request.round) == (order.order_id, 1)
+    assert [(line.sku, line.quantity) for line in request.lines] == [(SKU, 2)]
+    snapshot = await order.snapshot()
+    assert snapshot.status == S.PENDING_PAYMENT
+    [package] = snapshot.packages
     assert (package.warehouse, [(line.sku, line.quantity) for line in package.lines]) == (
         WAREHOUSE,
         [(SKU, 2)],
     )
-    assert (await order.snapshot()).status == S.PENDING_PAYMENT
     await order.cancel()
 
 
@@ -95,13 +95,13 @@ async def test_a_channel_locking_at_payment_reserves_once_paid(
     shop: Shop, fakes: FakeActivities
 ) -> None:
     order = await shop.place(order_input(policy=at_payment(ShortageAction.REFUND)))
-    assert fakes.calls_to(InventoryActivities.reserve_packages) == []
+    assert fakes.calls_to(InventoryActivities.plan_and_reserve) == []
 
     fakes.pay()
     await order.notify_payment()
     allocated = await order.wait_for(S.ALLOCATED, "ships in 1 package")
 
-    assert len(fakes.calls_to(InventoryActivities.reserve_packages)) == 1
+    assert len(fakes.calls_to(InventoryActivities.plan_and_reserve)) == 1
     [record] = fakes.calls_to(OrderActivities.record_packages)
     assert record.packages == allocated.packages
     assert record.message == f"Your order {order.order_id} ships in 1 package."
@@ -200,5 +200,5 @@ async def test_a_lapsed_pre_reservation_is_released_and_reserved_anew_once_paid(
     fakes.pay()
     await order.notify_payment()
     await order.wait_for(S.ALLOCATED)
-    assert [r.round for r in fakes.calls_to(InventoryActivities.reserve_packages)] == [1, 2]
+    assert [r.round for r in fakes.calls_to(InventoryActivities.plan_and_reserve)] == [1, 2]
     await order.cancel()
