@@ -15,7 +15,7 @@ from domain.messages import (
     StockRequest,
     StockSnapshot,
 )
-from domain.splitting import PLAN_ATTEMPTS, RACED_OUT, GeoPoint, plan_or_problem
+from domain.splitting import PLAN_ATTEMPTS, RACED_OUT, GeoPoint, SplitPlan, plan_or_problem
 from store.db import SessionFactory, transaction
 from store.repositories import OrderRepository, StockRepository
 from store.stock_alerts import review_low_stock
@@ -65,21 +65,15 @@ class InventoryActivities:
         """Plan the packages from live stock and reserve them, all or nothing; run again for
         the same round, it returns the plan that round reserved. Stock another order takes
         between the snapshot and the reservation only means planning again."""
-        skus = sorted({line.sku for line in request.lines})
         for _ in range(PLAN_ATTEMPTS):
-            with transaction(self.sessions) as session:
-                stock = StockRepository(session)
-                reserved = stock.plan_of_round(request.order_id, request.round)
-                if reserved is not None:
-                    return PlannedReservation(plan=reserved)
-                address = OrderRepository(session).shipping_address(request.order_id)
-                warehouses = stock.snapshot(skus, request.order_id)
-            destination = _rounded_destination(address or {})
-            plan = plan_or_problem(request.lines, destination, warehouses, request.splitting)
+            plan = self._plan(request)
             if isinstance(plan, str):
-                return PlannedReservation(problem=plan)
+                # Run again after its commit, the round holds the plan it reserved, which the
+                # stock left now need not allow.
+                return self._plan_of_round(request) or PlannedReservation(problem=plan)
             try:
                 with transaction(self.sessions) as session:
+                    # The round's plan: this one, or an earlier run's, untouched.
                     plan = StockRepository(session).reserve_plan(
                         request.order_id, request.round, plan
                     )
@@ -89,7 +83,20 @@ class InventoryActivities:
                 continue
             activity.logger.info("reserved stock for %s: %s", request.order_id, plan.summary())
             return PlannedReservation(plan=plan)
-        return PlannedReservation(problem=RACED_OUT)
+        return self._plan_of_round(request) or PlannedReservation(problem=RACED_OUT)
+
+    def _plan(self, request: PlanRequest) -> SplitPlan | str:
+        skus = sorted({line.sku for line in request.lines})
+        with transaction(self.sessions) as session:
+            address = OrderRepository(session).shipping_address(request.order_id)
+            warehouses = StockRepository(session).snapshot(skus, request.order_id)
+        destination = _rounded_destination(address or {})
+        return plan_or_problem(request.lines, destination, warehouses, request.splitting)
+
+    def _plan_of_round(self, request: PlanRequest) -> PlannedReservation | None:
+        with transaction(self.sessions) as session:
+            plan = StockRepository(session).plan_of_round(request.order_id, request.round)
+        return None if plan is None else PlannedReservation(plan=plan)
 
     @activity.defn
     def release_stock(self, request: StockRequest) -> int:

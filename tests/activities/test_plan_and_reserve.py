@@ -92,6 +92,18 @@ def test_run_again_after_its_commit_it_answers_with_its_plan_and_takes_nothing(
     assert held(sessions) == [("MOON-003", "SH", 1), ("TEA-001", "SH", 2)]
 
 
+def test_run_again_it_answers_with_its_plan_even_where_planning_now_finds_too_little(
+    sessions: SessionFactory, order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = plan_and_reserve(sessions, TEA, MOONCAKES)
+    monkeypatch.setattr(
+        activities.inventory, "plan_or_problem", lambda *_: "out of stock: TEA-001 short by 2"
+    )
+
+    assert plan_and_reserve(sessions, TEA, MOONCAKES) == first
+    assert held(sessions) == [("MOON-003", "SH", 1), ("TEA-001", "SH", 2)]
+
+
 def test_an_order_out_of_stock_is_told_why_and_reserves_nothing(
     sessions: SessionFactory, order: str
 ) -> None:
