@@ -154,12 +154,6 @@ _ADD_CUSTOMER = {
     for postgres, insert in ((True, postgresql.insert), (False, sqlite.insert))
 }
 
-_KEEP_PLAN = {
-    postgres: insert(table_of(ReservationPlan))
-    .values(order_id=bindparam("order_id"), round=bindparam("round"), packages=bindparam("plan"))
-    .on_conflict_do_nothing(index_elements=[ReservationPlan.order_id, ReservationPlan.round])
-    for postgres, insert in ((True, postgresql.insert), (False, sqlite.insert))
-}
 _PLAN_OF_ROUND = select(ReservationPlan.packages).where(
     ReservationPlan.order_id == bindparam("order_id"), ReservationPlan.round == bindparam("round")
 )
@@ -677,9 +671,8 @@ class StockRepository:
         The plan's row is written first: a second call for the round waits there for the
         first to commit (PostgreSQL) or to release the database (SQLite), then takes nothing.
         """
-        values = {"order_id": order_id, "round": round_, "plan": _packages_json(plan)}
-        kept = core(self.session).execute(_KEEP_PLAN[on_postgresql(self.session)], values)
-        if rows_changed(kept) == 0:
+        values = {"order_id": order_id, "round": round_, "packages": _packages_json(plan)}
+        if not insert_once(self.session, ReservationPlan, values):
             earlier = self.plan_of_round(order_id, round_)
             assert earlier is not None, "the round's plan was there a statement ago"
             return earlier
