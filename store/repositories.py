@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from domain.contract import (
@@ -36,7 +35,7 @@ from domain.shipping import (
 )
 from domain.sla import Stage, StageStatistics
 from domain.splitting import GeoPoint, Package, SplitPlan, WarehouseStock
-from store.inserts import core, insert_once, on_postgresql, rows_changed, table_of
+from store.inserts import core, insert_once, rows_changed, table_of
 from store.ledger import FinanceLedger
 from store.models import (
     Alert,
@@ -146,14 +145,6 @@ _INSERT_ORDER = table_of(Order).insert()
 _INSERT_LINES = table_of(OrderLine).insert()
 _INSERT_EVENTS = table_of(OrderEvent).insert()
 _ORDER_COLUMNS = tuple(column.key for column in table_of(Order).columns)
-# By ``on_postgresql``: each dialect's INSERT ... ON CONFLICT DO NOTHING.
-_ADD_CUSTOMER = {
-    postgres: insert(table_of(Customer))
-    .values(id=bindparam("id"), email=bindparam("email"), name=bindparam("name"))
-    .on_conflict_do_nothing(index_elements=[Customer.id])
-    for postgres, insert in ((True, postgresql.insert), (False, sqlite.insert))
-}
-
 _PLAN_OF_ROUND = select(ReservationPlan.packages).where(
     ReservationPlan.order_id == bindparam("order_id"), ReservationPlan.round == bindparam("round")
 )
@@ -307,8 +298,7 @@ class OrderRepository:
         """Create the customer on their first order. An order never changes an existing
         customer's contact details: anyone may place an order naming any customer ID, only the
         customer's own token may change them (``CustomerRepository.change_contact``)."""
-        statement = _ADD_CUSTOMER[on_postgresql(self.session)]
-        core(self.session).execute(statement, {"id": customer_id, "email": email, "name": name})
+        insert_once(self.session, Customer, {"id": customer_id, "email": email, "name": name})
 
     def paid_waiting_for(self, sku: str, limit: int) -> list[str]:
         """Paid orders not yet allocated that want ``sku``, oldest first: those a backorder
